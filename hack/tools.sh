@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Builds pinned kube-apiserver, etcd and helm binaries from the Go module proxy
+# alone (no release-tarball downloads) and caches them under .cache/tools/.
+#
+# Usage:
+#   hack/tools.sh ensure [kube-apiserver|etcd|helm ...]   build what is missing (no args: all)
+#   hack/tools.sh path      print the KUBEBUILDER_ASSETS dir (holds kube-apiserver and etcd)
+#   hack/tools.sh helm      print the path of the helm binary
+#   hack/tools.sh versions  print the pinned versions
+#
+# Pinned versions come from the tool modules' go.mod files, the single source
+# of truth:
+#   hack/tools/k8s/go.mod   k8s.io/kubernetes (kube-apiserver)
+#   hack/tools/etcd/go.mod  go.etcd.io/etcd/server/v3 (etcd)
+#   hack/tools/helm/go.mod  helm.sh/helm/v4 (helm)
+# To bump one, change its go.mod (for k8s also every staging replace), run
+# `go mod tidy` there; the cache path contains the version, so the next
+# `ensure` rebuilds.
+#
+# Typical use:
+#   hack/tools.sh ensure kube-apiserver etcd
+#   KUBEBUILDER_ASSETS="$(hack/tools.sh path)" go test ./...
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_MOD="${ROOT}/hack/tools"
+CACHE="${ROOT}/.cache/tools"
+
+die() { echo "hack/tools.sh: error: $*" >&2; exit 1; }
+
+command -v go >/dev/null 2>&1 || die "go is not on PATH; a Go toolchain is needed to build the tools"
+
+# pinned_version <tool-module-dir> <module-path>: the version required in that go.mod.
+pinned_version() {
+  local gomod="${TOOLS_MOD}/$1/go.mod" v
+  [[ -f "${gomod}" ]] || die "missing ${gomod}"
+  v="$(awk -v m="$2" '
+    $1 == "require" && $2 == m { print $3; exit }   # single-line require
+    $1 == m && $2 ~ /^v/      { print $2; exit }    # inside a require block
+  ' "${gomod}")"
+  [[ -n "${v}" ]] || die "cannot find the version of $2 in ${gomod}"
+  echo "${v}"
+}
+
+K8S_VERSION="$(pinned_version k8s k8s.io/kubernetes)"
+ETCD_VERSION="$(pinned_version etcd go.etcd.io/etcd/server/v3)"
+HELM_VERSION="$(pinned_version helm helm.sh/helm/v4)"
+read -r HOST_OS HOST_ARCH < <(go env GOHOSTOS GOHOSTARCH | tr '\n' ' '; echo)
+PLATFORM="${HOST_OS}-${HOST_ARCH}"
+
+tool_version() {
+  case "$1" in
+    kube-apiserver) echo "${K8S_VERSION}" ;;
+    etcd) echo "${ETCD_VERSION}" ;;
+    helm) echo "${HELM_VERSION}" ;;
+    *) die "unknown tool '$1' (known: kube-apiserver, etcd, helm)" ;;
+  esac
+}
+
+# bin_dir <tool>: versioned directory holding that tool's binary.
+bin_dir() { echo "${CACHE}/$1-$(tool_version "$1")-${PLATFORM}/bin"; }
+
+# The KUBEBUILDER_ASSETS dir: relative symlinks to kube-apiserver and etcd, so
+# bumping etcd does not rebuild kube-apiserver (and vice versa).
+assets_dir() { echo "${CACHE}/envtest-${K8S_VERSION}-etcd-${ETCD_VERSION}-${PLATFORM}/bin"; }
+
+link_assets() {
+  local dir t
+  dir="$(assets_dir)"
+  mkdir -p "${dir}"
+  for t in kube-apiserver etcd; do
+    if [[ -x "$(bin_dir "${t}")/${t}" ]]; then
+      ln -sfn "../../${t}-$(tool_version "${t}")-${PLATFORM}/bin/${t}" "${dir}/${t}"
+    fi
+  done
+}
+
+# build_args <tool>: sets MODDIR, PKG, LDFLAGS, ESTIMATE and SMOKE (args that
+# must make the fresh binary exit 0) for that tool.
+build_args() {
+  case "$1" in
+    kube-apiserver)
+      # Same version stamping as kubernetes' hack/lib/version.sh; the build
+      # date is the module's publication time, so the build is reproducible.
+      local date major minor pkg
+      date="$(cd "${TOOLS_MOD}/k8s" && GOWORK=off GOFLAGS=-mod=readonly go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)" ||
+        die "cannot resolve k8s.io/kubernetes in hack/tools/k8s (is the Go module proxy reachable?)"
+      major="${K8S_VERSION#v}"; major="${major%%.*}"
+      minor="${K8S_VERSION#v*.}"; minor="${minor%%.*}"
+      MODDIR=k8s PKG=k8s.io/kubernetes/cmd/kube-apiserver ESTIMATE="~7 minutes" SMOKE=(--version)
+      LDFLAGS="-s -w"
+      for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+        LDFLAGS+=" -X ${pkg}.gitVersion=${K8S_VERSION} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor}"
+        LDFLAGS+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${date:-1970-01-01T00:00:00Z}"
+      done
+      ;;
+    etcd)
+      # etcd's version is a constant in go.etcd.io/etcd/api/v3/version.
+      MODDIR=etcd PKG=go.etcd.io/etcd/server/v3 ESTIMATE="~1 minute" SMOKE=(--version)
+      LDFLAGS="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=module-${ETCD_VERSION}"
+      ;;
+    helm)
+      MODDIR=helm PKG=helm.sh/helm/v4/cmd/helm ESTIMATE="~3 minutes" SMOKE=(version --short)
+      LDFLAGS="-s -w -X helm.sh/helm/v4/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+      ;;
+  esac
+}
+
+ensure_one() {
+  local tool="$1" version dir bin tmp start
+  version="$(tool_version "${tool}")"
+  dir="$(bin_dir "${tool}")"
+  bin="${dir}/${tool}"
+  [[ -x "${bin}" ]] && return 0
+
+  mkdir -p "${dir}"
+  # Serialize concurrent `ensure` runs for the same tool; the loser of the
+  # race finds the binary already built.
+  exec {lockfd}>"${dir}/.lock"
+  if command -v flock >/dev/null 2>&1; then flock "${lockfd}"; fi
+  if [[ -x "${bin}" ]]; then exec {lockfd}>&-; return 0; fi
+
+  build_args "${tool}"
+  echo "building ${tool} ${version} from the Go module proxy (first time takes ${ESTIMATE}; cached in .cache/tools)" >&2
+  tmp="${dir}/.${tool}.tmp.$$"
+  start="${SECONDS}"
+  # Build to a temp name and rename: an interrupted build never leaves a
+  # binary behind that `ensure` would take for a good one.
+  trap 'rm -f "'"${tmp}"'"' EXIT
+  if ! (cd "${TOOLS_MOD}/${MODDIR}" &&
+        GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \
+        go build -trimpath -ldflags "${LDFLAGS}" -o "${tmp}" "${PKG}"); then
+    rm -f "${tmp}"
+    die "building ${tool} ${version} failed (module hack/tools/${MODDIR}, package ${PKG}); see the go output above"
+  fi
+  HOME="${HOME:-/tmp}" "${tmp}" "${SMOKE[@]}" >/dev/null 2>&1 ||
+    { rm -f "${tmp}"; die "the freshly built ${tool} does not run (${tool} ${SMOKE[*]} failed)"; }
+  mv -f "${tmp}" "${bin}"
+  trap - EXIT
+  exec {lockfd}>&-
+  echo "built ${bin#"${ROOT}/"} in $((SECONDS - start))s" >&2
+}
+
+cmd="${1:-}"
+[[ $# -gt 0 ]] && shift
+case "${cmd}" in
+  ensure)
+    tools=("$@")
+    [[ ${#tools[@]} -gt 0 ]] || tools=(kube-apiserver etcd helm)
+    for t in "${tools[@]}"; do tool_version "${t}" >/dev/null; done  # validate names first
+    for t in "${tools[@]}"; do ensure_one "${t}"; done
+    link_assets
+    ;;
+  path)
+    link_assets
+    dir="$(assets_dir)"
+    for t in kube-apiserver etcd; do
+      [[ -x "${dir}/${t}" ]] || echo "hack/tools.sh: warning: ${t} is not built yet; run: hack/tools.sh ensure" >&2
+    done
+    echo "${dir}"
+    ;;
+  helm)
+    bin="$(bin_dir helm)/helm"
+    [[ -x "${bin}" ]] || echo "hack/tools.sh: warning: helm is not built yet; run: hack/tools.sh ensure helm" >&2
+    echo "${bin}"
+    ;;
+  versions)
+    echo "kube-apiserver ${K8S_VERSION}"
+    echo "etcd ${ETCD_VERSION}"
+    echo "helm ${HELM_VERSION}"
+    ;;
+  *)
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+    [[ -z "${cmd}" || "${cmd}" == -h || "${cmd}" == --help || "${cmd}" == help ]] || die "unknown command '${cmd}'"
+    exit 2
+    ;;
+esac

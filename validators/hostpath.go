@@ -1,0 +1,151 @@
+package validators
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// HostMount is one volumeMount of a hostPath volume, in any kind of container.
+type HostMount struct {
+	// ContainerList is "containers", "initContainers" or "ephemeralContainers".
+	ContainerList  string
+	ContainerIndex int
+	MountIndex     int
+	Container      string
+	Mount          *corev1.VolumeMount
+	// HostPath is the cleaned host path the mount exposes: the volume's path
+	// with the mount's subPath joined on. With a subPathExpr the final path is
+	// only known on the node, so HostPath is the volume's path, which covers
+	// everything the expression can expand to.
+	HostPath string
+	Writable bool
+}
+
+// Field is the mount's full field path.
+func (m *HostMount) Field() *field.Path {
+	return field.NewPath("spec", "template", "spec").Child(m.ContainerList).Index(m.ContainerIndex).
+		Child("volumeMounts").Index(m.MountIndex)
+}
+
+// String describes the mount for a message, without list indices.
+func (m *HostMount) String() string {
+	return fmt.Sprintf("container %q mounts host path %q (volume %q) at %q", m.Container, m.HostPath, m.Mount.Name, m.Mount.MountPath)
+}
+
+// CleanHostPath returns p as the kubelet will resolve it: absolute, with "..",
+// "." and repeated or trailing slashes removed, and /var/run spelled /run
+// (on every current distribution /var/run is a symlink to /run).
+func CleanHostPath(p string) string {
+	p = path.Clean("/" + p)
+	if p == "/var/run" || strings.HasPrefix(p, "/var/run/") {
+		p = "/run" + strings.TrimPrefix(p, "/var/run")
+	}
+	return p
+}
+
+// containerRef is the part of any kind of container the rules read.
+type containerRef struct {
+	list     string
+	index    int
+	name     string
+	security *corev1.SecurityContext
+	mounts   []corev1.VolumeMount
+}
+
+func (c *containerRef) field() *field.Path {
+	return field.NewPath("spec", "template", "spec").Child(c.list).Index(c.index)
+}
+
+// forEachContainer visits containers, then init containers, then ephemeral
+// containers: every one of them runs on the node with the pod's host access.
+func forEachContainer(spec *corev1.PodSpec, visit func(c *containerRef)) {
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		visit(&containerRef{"containers", i, c.Name, c.SecurityContext, c.VolumeMounts})
+	}
+	for i := range spec.InitContainers {
+		c := &spec.InitContainers[i]
+		visit(&containerRef{"initContainers", i, c.Name, c.SecurityContext, c.VolumeMounts})
+	}
+	for i := range spec.EphemeralContainers {
+		c := &spec.EphemeralContainers[i]
+		visit(&containerRef{"ephemeralContainers", i, c.Name, c.SecurityContext, c.VolumeMounts})
+	}
+}
+
+// hostMounts lists every mount of a hostPath volume. A mount name that
+// matches several volumes (invalid, but possible in offline input) yields one
+// HostMount per hostPath volume, so no duplicate can hide a host path.
+func hostMounts(spec *corev1.PodSpec) []HostMount {
+	var out []HostMount
+	forEachContainer(spec, func(c *containerRef) {
+		for j := range c.mounts {
+			m := &c.mounts[j]
+			for k := range spec.Volumes {
+				v := &spec.Volumes[k]
+				if v.Name != m.Name || v.HostPath == nil {
+					continue
+				}
+				hostPath := v.HostPath.Path
+				if m.SubPath != "" && m.SubPathExpr == "" {
+					hostPath = path.Join("/", hostPath, m.SubPath)
+				}
+				out = append(out, HostMount{
+					ContainerList: c.list, ContainerIndex: c.index, MountIndex: j,
+					Container: c.name, Mount: m,
+					HostPath: CleanHostPath(hostPath),
+					Writable: !m.ReadOnly,
+				})
+			}
+		}
+	})
+	return out
+}
+
+// relation says how a mounted host path relates to a protected one.
+type relation int
+
+const (
+	unrelated relation = iota
+	same
+	ancestor // the mount contains the protected path
+	under    // the mount lies inside the protected path
+)
+
+// relate compares two cleaned host paths. A protected "/" relates only to a
+// mount of "/" itself, or every path would be under it.
+func relate(mounted, protected string) relation {
+	switch {
+	case mounted == protected:
+		return same
+	case mounted == "/" || strings.HasPrefix(protected, mounted+"/"):
+		return ancestor
+	case protected != "/" && strings.HasPrefix(mounted, protected+"/"):
+		return under
+	}
+	return unrelated
+}
+
+func (r relation) describe(protected, what string) string {
+	switch r {
+	case same:
+		return fmt.Sprintf("which is the %s %q", what, protected)
+	case ancestor:
+		return fmt.Sprintf("which contains the %s %q", what, protected)
+	default:
+		return fmt.Sprintf("which is inside the %s %q", what, protected)
+	}
+}
+
+// cleanAll cleans every path of a configured list, once, when a rule is built.
+func cleanAll(paths []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		out = append(out, CleanHostPath(p))
+	}
+	return out
+}

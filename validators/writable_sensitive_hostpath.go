@@ -1,0 +1,44 @@
+package validators
+
+import "k8s.io/apimachinery/pkg/util/validation/field"
+
+// DefaultSensitiveHostPaths are host paths no DaemonSet may mount writable:
+// the node's root, its configuration, binaries, kernel interfaces, and the
+// state of the kubelet, etcd and the container runtimes.
+var DefaultSensitiveHostPaths = []string{
+	"/", "/etc", "/root", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib64",
+	"/proc", "/sys", "/dev", "/var/lib/kubelet", "/var/lib/etcd", "/etc/kubernetes",
+	"/var/lib/docker", "/var/lib/containerd",
+}
+
+// writableSensitiveHostPath forbids writable mounts of a sensitive host path,
+// of a directory that contains one, or of anything inside one.
+type writableSensitiveHostPath struct{ paths []string }
+
+func newWritableSensitiveHostPath(paths []string) writableSensitiveHostPath {
+	if paths == nil {
+		paths = DefaultSensitiveHostPaths
+	}
+	return writableSensitiveHostPath{paths: cleanAll(paths)}
+}
+
+func (writableSensitiveHostPath) ID() string            { return "writable-sensitive-hostpath" }
+func (writableSensitiveHostPath) DefaultAction() Action { return Enforce }
+
+func (r writableSensitiveHostPath) Validate(t *Target) field.ErrorList {
+	var errs field.ErrorList
+	for i := range t.HostMounts {
+		m := &t.HostMounts[i]
+		if !m.Writable {
+			continue
+		}
+		for _, p := range r.paths {
+			if rel := relate(m.HostPath, p); rel != unrelated {
+				errs = append(errs, field.Forbidden(m.Field(),
+					m.String()+" writable, "+rel.describe(p, "sensitive host path")+"; set readOnly: true"))
+				break
+			}
+		}
+	}
+	return errs
+}

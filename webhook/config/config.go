@@ -1,0 +1,174 @@
+// Package config defines daemonguard's policy file (daemonguard.io/v1alpha1),
+// its defaults, and strict loading: unknown fields and bad values are errors
+// that name the field, and a file that fails to load never yields a policy.
+package config
+
+import (
+	"fmt"
+	"os"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/daemonguard/daemonguard/validators"
+)
+
+// APIVersion and Kind identify the policy file format.
+const (
+	APIVersion = "daemonguard.io/v1alpha1"
+	Kind       = "Policy"
+)
+
+// Policy is the admin-owned configuration of both webhooks and of `check`.
+type Policy struct {
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind"`
+	Mutation   Mutation   `json:"mutation"`
+	Validation Validation `json:"validation"`
+	// Exemptions skip mutators and rules for matching DaemonSets. When the
+	// field is absent, kube-system is exempt; the webhook's own namespace is
+	// always exempt. An explicit list replaces the kube-system default.
+	Exemptions []Exemption `json:"exemptions,omitempty"`
+}
+
+// Mutation configures the three mutators.
+type Mutation struct {
+	Tolerations   TolerationsMutation   `json:"tolerations"`
+	PriorityClass PriorityClassMutation `json:"priorityClass"`
+	Resources     ResourcesMutation     `json:"resources"`
+}
+
+// TolerationsMutation adds Defaults that no existing toleration covers.
+type TolerationsMutation struct {
+	Enabled  *bool               `json:"enabled,omitempty"`
+	Defaults []corev1.Toleration `json:"defaults,omitempty"`
+}
+
+// PriorityClassMutation sets Name when priorityClassName is empty.
+type PriorityClassMutation struct {
+	Enabled *bool  `json:"enabled,omitempty"`
+	Name    string `json:"name,omitempty"`
+}
+
+// ResourcesMutation fills missing container requests and limits.
+type ResourcesMutation struct {
+	Enabled  *bool               `json:"enabled,omitempty"`
+	Requests corev1.ResourceList `json:"requests,omitempty"`
+	Limits   corev1.ResourceList `json:"limits,omitempty"`
+}
+
+// Validation configures the rules.
+type Validation struct {
+	// Rules maps a rule id to its action; rules not named keep their default.
+	Rules map[string]validators.Action `json:"rules,omitempty"`
+	// SensitiveHostPaths replaces the default list when set.
+	SensitiveHostPaths []string `json:"sensitiveHostPaths,omitempty"`
+	// RuntimeSockets replaces the default list when set.
+	RuntimeSockets []string `json:"runtimeSockets,omitempty"`
+}
+
+// Exemption skips mutators and rules for the DaemonSets it matches: those in
+// one of Namespaces, or, when Selector is set, those whose labels match it
+// (within Namespaces, or anywhere when AnyNamespace is true).
+type Exemption struct {
+	// Namespaces are matched by name (kubernetes.io/metadata.name).
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Selector matches the DaemonSet's own labels. Authors set those labels,
+	// so a selector must be confined to Namespaces unless AnyNamespace says
+	// the admin really means every namespace.
+	Selector     *metav1.LabelSelector `json:"selector,omitempty"`
+	AnyNamespace bool                  `json:"anyNamespace,omitempty"`
+	// Rules names the rule ids and mutator names skipped; empty means all.
+	Rules []string `json:"rules,omitempty"`
+	// Reason is free text for the humans reading the policy.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Defaults returns the built-in policy: what applies without a policy file.
+func Defaults() *Policy {
+	p := &Policy{APIVersion: APIVersion, Kind: Kind}
+	p.setDefaults()
+	return p
+}
+
+// DefaultPriorityClass is the class the chart creates and the mutator sets.
+const DefaultPriorityClass = "infra-daemonset"
+
+func (p *Policy) setDefaults() {
+	t := true
+	m := &p.Mutation
+	if m.Tolerations.Enabled == nil {
+		m.Tolerations.Enabled = &t
+	}
+	if m.Tolerations.Defaults == nil {
+		m.Tolerations.Defaults = []corev1.Toleration{{
+			Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule,
+		}}
+	}
+	if m.PriorityClass.Enabled == nil {
+		m.PriorityClass.Enabled = &t
+	}
+	if m.PriorityClass.Name == "" {
+		m.PriorityClass.Name = DefaultPriorityClass
+	}
+	if m.Resources.Enabled == nil {
+		m.Resources.Enabled = &t
+	}
+	if m.Resources.Requests == nil {
+		m.Resources.Requests = corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+		}
+	}
+	if m.Resources.Limits == nil {
+		m.Resources.Limits = corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
+		}
+	}
+	v := &p.Validation
+	if v.SensitiveHostPaths == nil {
+		v.SensitiveHostPaths = append([]string(nil), validators.DefaultSensitiveHostPaths...)
+	}
+	if v.RuntimeSockets == nil {
+		v.RuntimeSockets = append([]string(nil), validators.DefaultRuntimeSockets...)
+	}
+	if p.Exemptions == nil {
+		p.Exemptions = []Exemption{{Namespaces: []string{"kube-system"}, Reason: "cluster components"}}
+	}
+}
+
+// Action returns the configured action of rule id, or its default.
+func (p *Policy) Action(id string, def validators.Action) validators.Action {
+	if a, ok := p.Validation.Rules[id]; ok {
+		return a
+	}
+	return def
+}
+
+// Parse decodes, defaults and validates a policy file's contents. Unknown
+// fields, duplicate keys and invalid values are errors naming the field.
+func Parse(data []byte) (*Policy, error) {
+	var p Policy
+	if err := yaml.UnmarshalStrict(data, &p); err != nil {
+		return nil, fmt.Errorf("decoding policy: %w", err)
+	}
+	if errs := p.validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
+	}
+	p.setDefaults()
+	return &p, nil
+}
+
+// Load reads and parses the policy file at path.
+func Load(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	p, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}

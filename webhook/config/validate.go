@@ -1,0 +1,181 @@
+package config
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/mutators"
+	"github.com/daemonguard/daemonguard/validators"
+)
+
+// validate checks the file as written, before defaults fill the gaps.
+func (p *Policy) validate() field.ErrorList {
+	var errs field.ErrorList
+	if p.APIVersion != APIVersion {
+		errs = append(errs, field.NotSupported(field.NewPath("apiVersion"), p.APIVersion, []string{APIVersion}))
+	}
+	if p.Kind != Kind {
+		errs = append(errs, field.NotSupported(field.NewPath("kind"), p.Kind, []string{Kind}))
+	}
+	m := field.NewPath("mutation")
+	errs = append(errs, validateTolerations(p.Mutation.Tolerations.Defaults, m.Child("tolerations", "defaults"))...)
+	if n := p.Mutation.PriorityClass.Name; n != "" {
+		for _, msg := range utilvalidation.IsDNS1123Subdomain(n) {
+			errs = append(errs, field.Invalid(m.Child("priorityClass", "name"), n, msg))
+		}
+	}
+	errs = append(errs, validateResources(&p.Mutation.Resources, m.Child("resources"))...)
+
+	v := field.NewPath("validation")
+	known := validators.IDs()
+	for _, id := range sortedKeys(p.Validation.Rules) {
+		if _, ok := known[id]; !ok {
+			errs = append(errs, field.NotSupported(v.Child("rules").Key(id), id, sortedKeys(known)))
+			continue
+		}
+		if _, err := validators.ParseAction(string(p.Validation.Rules[id])); err != nil {
+			errs = append(errs, field.Invalid(v.Child("rules").Key(id), p.Validation.Rules[id], err.Error()))
+		}
+	}
+	errs = append(errs, validateHostPaths(p.Validation.SensitiveHostPaths, v.Child("sensitiveHostPaths"))...)
+	errs = append(errs, validateHostPaths(p.Validation.RuntimeSockets, v.Child("runtimeSockets"))...)
+
+	names := sets.New(mutators.Names()...)
+	for id := range known {
+		names.Insert(id)
+	}
+	for i := range p.Exemptions {
+		errs = append(errs, validateExemption(&p.Exemptions[i], names, field.NewPath("exemptions").Index(i))...)
+	}
+	return errs
+}
+
+func validateTolerations(tols []corev1.Toleration, fp *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, t := range tols {
+		at := fp.Index(i)
+		switch t.Operator {
+		case corev1.TolerationOpExists:
+			if t.Value != "" {
+				errs = append(errs, field.Invalid(at.Child("value"), t.Value, "must be empty when operator is Exists"))
+			}
+		case corev1.TolerationOpEqual, "":
+			if t.Key == "" {
+				errs = append(errs, field.Invalid(at.Child("operator"), t.Operator, "must be Exists when key is empty"))
+			}
+		default:
+			errs = append(errs, field.NotSupported(at.Child("operator"), t.Operator, []string{"Exists", "Equal"}))
+		}
+		switch t.Effect {
+		case "", corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+		default:
+			errs = append(errs, field.NotSupported(at.Child("effect"), t.Effect, []string{"NoSchedule", "PreferNoSchedule", "NoExecute"}))
+		}
+		if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
+			errs = append(errs, field.Invalid(at.Child("tolerationSeconds"), *t.TolerationSeconds, "only applies to effect NoExecute"))
+		}
+		if t.Key != "" {
+			for _, msg := range utilvalidation.IsQualifiedName(t.Key) {
+				errs = append(errs, field.Invalid(at.Child("key"), t.Key, msg))
+			}
+		}
+		if t.Key == "" && t.Operator == corev1.TolerationOpExists {
+			errs = append(errs, field.Forbidden(at,
+				"a toleration of every taint would schedule every daemon onto every node, cordoned or dedicated; name the taint key"))
+		}
+		if slices.Contains(validators.ControllerNoExecuteTaints, t.Key) || slices.Contains(validators.ControllerNoScheduleTaints, t.Key) {
+			errs = append(errs, field.Forbidden(at.Child("key"), fmt.Sprintf(
+				"%s is tolerated by the DaemonSet controller itself on every daemon pod, overwriting a template toleration with the same key (and its tolerationSeconds); injecting it changes nothing but the template", t.Key)))
+		}
+	}
+	return errs
+}
+
+func validateResources(r *ResourcesMutation, fp *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, list := range []struct {
+		name string
+		rl   corev1.ResourceList
+	}{{"requests", r.Requests}, {"limits", r.Limits}} {
+		for _, name := range sortedKeys(list.rl) {
+			q := list.rl[name]
+			at := fp.Child(list.name).Key(string(name))
+			if q.Sign() < 0 {
+				errs = append(errs, field.Invalid(at, q.String(), "must not be negative"))
+			}
+			for _, msg := range utilvalidation.IsQualifiedName(string(name)) {
+				errs = append(errs, field.Invalid(at, string(name), msg))
+			}
+		}
+	}
+	for _, name := range sortedKeys(r.Requests) {
+		req := r.Requests[name]
+		if limit, ok := r.Limits[name]; ok && req.Cmp(limit) > 0 {
+			errs = append(errs, field.Invalid(fp.Child("requests").Key(string(name)), req.String(),
+				fmt.Sprintf("must not exceed limits[%s] (%s): the API server rejects such containers", name, limit.String())))
+		}
+	}
+	return errs
+}
+
+func validateHostPaths(paths []string, fp *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, p := range paths {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, field.Invalid(fp.Index(i), p, "must be an absolute path"))
+		} else if path.Clean(p) != p && p != "/" {
+			errs = append(errs, field.Invalid(fp.Index(i), p, fmt.Sprintf("must be written cleanly, as %q", path.Clean(p))))
+		}
+	}
+	return errs
+}
+
+func validateExemption(e *Exemption, names sets.Set[string], fp *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if len(e.Namespaces) == 0 && e.Selector == nil {
+		errs = append(errs, field.Required(fp, "an exemption needs namespaces or a selector; an empty one would exempt every DaemonSet"))
+	}
+	for i, ns := range e.Namespaces {
+		for _, msg := range utilvalidation.IsDNS1123Label(ns) {
+			errs = append(errs, field.Invalid(fp.Child("namespaces").Index(i), ns, msg))
+		}
+	}
+	if e.Selector != nil {
+		if _, err := metav1.LabelSelectorAsSelector(e.Selector); err != nil {
+			errs = append(errs, field.Invalid(fp.Child("selector"), e.Selector, err.Error()))
+		} else if len(e.Selector.MatchLabels) == 0 && len(e.Selector.MatchExpressions) == 0 {
+			errs = append(errs, field.Invalid(fp.Child("selector"), "{}", "an empty selector matches every DaemonSet; name labels"))
+		}
+		if len(e.Namespaces) == 0 && !e.AnyNamespace {
+			errs = append(errs, field.Required(fp.Child("namespaces"),
+				"a selector matches labels that DaemonSet authors set themselves; list the namespaces it applies in, or set anyNamespace: true to exempt matching DaemonSets everywhere"))
+		}
+	}
+	if e.AnyNamespace && len(e.Namespaces) > 0 {
+		errs = append(errs, field.Invalid(fp.Child("anyNamespace"), true, "contradicts namespaces; set one or the other"))
+	}
+	for i, r := range e.Rules {
+		if !names.Has(r) {
+			errs = append(errs, field.NotSupported(fp.Child("rules").Index(i), r, sets.List(names)))
+		}
+	}
+	return errs
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}

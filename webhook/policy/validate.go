@@ -1,0 +1,123 @@
+package policy
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/validators"
+)
+
+// Verdict actions, as they appear in findings and in `check` output.
+const (
+	Deny  = "deny"
+	Warn  = "warn"
+	Audit = "audit"
+)
+
+// Violation is one rule finding with what the policy does about it.
+type Violation struct {
+	Rule    string `json:"rule"`
+	Action  string `json:"action"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
+	// Ratcheted is true when an enforced finding was already present on the
+	// old object of an UPDATE, and so only warns.
+	Ratcheted bool `json:"ratcheted,omitempty"`
+}
+
+// Verdict is the outcome of validating one DaemonSet.
+type Verdict struct {
+	Violations []Violation
+}
+
+// Allowed is false iff some violation denies.
+func (v *Verdict) Allowed() bool {
+	for i := range v.Violations {
+		if v.Violations[i].Action == Deny {
+			return false
+		}
+	}
+	return true
+}
+
+// Denials returns the denying findings as the field errors of a 422 response.
+func (v *Verdict) Denials() field.ErrorList {
+	var errs field.ErrorList
+	for _, x := range v.Violations {
+		if x.Action == Deny {
+			errs = append(errs, &field.Error{Type: field.ErrorTypeForbidden, Field: x.Field, Detail: "[" + x.Rule + "] " + x.Message})
+		}
+	}
+	return errs
+}
+
+// Warnings returns the warning findings as the lines kubectl prints.
+func (v *Verdict) Warnings() []string {
+	var out []string
+	for _, x := range v.Violations {
+		if x.Action == Warn {
+			out = append(out, fmt.Sprintf("[%s] %s: %s", x.Rule, x.Field, x.Message))
+		}
+	}
+	return out
+}
+
+// Validate runs every enabled rule that ds is not exempt from. With old set
+// (an UPDATE), an enforced finding that old already had is demoted to a
+// warning, so a DaemonSet admitted before a rule existed can still roll out an
+// image bump; anything new is denied.
+func (p *Policy) Validate(namespace string, old, ds *appsv1.DaemonSet) Verdict {
+	var v Verdict
+	target := validators.NewTarget(ds)
+	var oldTarget *validators.Target
+	for _, r := range p.rules {
+		if p.exempt(r.ID(), namespace, ds) {
+			continue
+		}
+		errs := r.Validate(target)
+		if len(errs) == 0 {
+			continue
+		}
+		var before map[string]int
+		if old != nil && r.action == validators.Enforce {
+			if oldTarget == nil {
+				oldTarget = validators.NewTarget(old)
+			}
+			before = countDetails(r.Validate(oldTarget))
+		}
+		for _, e := range errs {
+			x := Violation{Rule: r.ID(), Action: actionOf(r.action), Field: e.Field, Message: e.Detail}
+			// Details carry no list indices, so a finding that only moved
+			// (a container reordered) still matches; each old finding
+			// excuses at most one new one.
+			if before[e.Detail] > 0 {
+				before[e.Detail]--
+				x.Action, x.Ratcheted = Warn, true
+				x.Message += " (already present before this update; fix it before it becomes a denial)"
+			}
+			v.Violations = append(v.Violations, x)
+		}
+	}
+	return v
+}
+
+func countDetails(errs field.ErrorList) map[string]int {
+	m := make(map[string]int, len(errs))
+	for _, e := range errs {
+		m[e.Detail]++
+	}
+	return m
+}
+
+func actionOf(a validators.Action) string {
+	switch a {
+	case validators.Enforce:
+		return Deny
+	case validators.Warn:
+		return Warn
+	default:
+		return Audit
+	}
+}

@@ -1,0 +1,218 @@
+package review
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	kjson "sigs.k8s.io/json"
+
+	"github.com/daemonguard/daemonguard/webhook/policy"
+)
+
+// Request is the part of an admission.k8s.io/v1 AdmissionRequest daemonguard reads.
+type Request struct {
+	UID         types.UID               `json:"uid"`
+	Kind        metav1.GroupVersionKind `json:"kind"`
+	SubResource string                  `json:"subResource"`
+	Name        string                  `json:"name"`
+	Namespace   string                  `json:"namespace"`
+	Operation   admissionv1.Operation   `json:"operation"`
+	DryRun      *bool                   `json:"dryRun"`
+	Object      *View                   `json:"object"`
+	OldObject   *View                   `json:"oldObject"`
+}
+
+type reviewEnvelope struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Request    *Request `json:"request"`
+}
+
+// DecodeError is a review daemonguard cannot read. UID is set when the
+// request got far enough to be answered with an AdmissionResponse.
+type DecodeError struct {
+	UID types.UID
+	Err error
+}
+
+func (e *DecodeError) Error() string { return e.Err.Error() }
+
+// Decode reads an AdmissionReview. A review of anything but an apps/v1
+// DaemonSet decodes without its objects (Request.Object is nil), so the
+// caller can answer it without guessing at an unknown shape.
+func Decode(body []byte) (*Request, error) {
+	var env reviewEnvelope
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &env); err != nil {
+		// The objects failed to decode: try for the uid alone so the API
+		// server gets a proper denial rather than a transport error.
+		var idOnly struct {
+			Request struct {
+				UID types.UID `json:"uid"`
+			} `json:"request"`
+		}
+		_ = kjson.UnmarshalCaseSensitivePreserveInts(body, &idOnly)
+		return nil, &DecodeError{UID: idOnly.Request.UID, Err: fmt.Errorf("decoding AdmissionReview: %w", err)}
+	}
+	if env.APIVersion != admissionv1.SchemeGroupVersion.String() || env.Kind != "AdmissionReview" {
+		return nil, &DecodeError{Err: fmt.Errorf("expected an admission.k8s.io/v1 AdmissionReview, got apiVersion %q kind %q", env.APIVersion, env.Kind)}
+	}
+	req := env.Request
+	if req == nil {
+		return nil, &DecodeError{Err: errors.New("AdmissionReview has no request")}
+	}
+	if req.UID == "" {
+		return nil, &DecodeError{Err: errors.New("AdmissionReview request has no uid")}
+	}
+	return req, nil
+}
+
+// IsDaemonSet reports whether the request is for the apps/v1 DaemonSet
+// resource itself, not a subresource.
+func (r *Request) IsDaemonSet() bool {
+	return r.Kind.Group == "apps" && r.Kind.Version == "v1" && r.Kind.Kind == "DaemonSet" && r.SubResource == ""
+}
+
+// Outcome is one review's answer plus what the metrics need to know.
+type Outcome struct {
+	Response   admissionv1.AdmissionResponse
+	Mutation   policy.Mutation
+	Verdict    policy.Verdict
+	Operations []Operation
+	// Reviewed is false when the request was let through unexamined (not a
+	// DaemonSet CREATE or UPDATE).
+	Reviewed bool
+}
+
+// Mutate answers a mutating review.
+func Mutate(p *policy.Policy, req *Request) Outcome {
+	out := Outcome{Response: admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}}
+	if skip, resp := unexamined(req); skip {
+		out.Response = resp
+		return out
+	}
+	out.Reviewed = true
+	ds := req.Object.DaemonSet()
+	out.Mutation = p.Mutate(req.Namespace, ds)
+	out.Response.Warnings = out.Mutation.Warnings
+	if len(out.Mutation.Changed) == 0 {
+		return out
+	}
+	out.Operations = Patch(req.Object, ds, policy.InjectedAnnotation)
+	patch, err := json.Marshal(out.Operations)
+	if err != nil {
+		return errored(req.UID, http.StatusInternalServerError, fmt.Errorf("encoding patch: %w", err))
+	}
+	pt := admissionv1.PatchTypeJSONPatch
+	out.Response.Patch, out.Response.PatchType = patch, &pt
+	return out
+}
+
+// Validate answers a validating review.
+func Validate(p *policy.Policy, req *Request) Outcome {
+	out := Outcome{Response: admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}}
+	if skip, resp := unexamined(req); skip {
+		out.Response = resp
+		return out
+	}
+	out.Reviewed = true
+	var old *appsv1.DaemonSet
+	if req.Operation == admissionv1.Update {
+		old = req.OldObject.DaemonSet()
+	}
+	out.Verdict = p.Validate(req.Namespace, old, req.Object.DaemonSet())
+	out.Response.Warnings = out.Verdict.Warnings()
+	out.Response.AuditAnnotations = auditAnnotations(&out.Verdict)
+	if !out.Verdict.Allowed() {
+		out.Response.Allowed = false
+		status := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, objectName(req), out.Verdict.Denials()).ErrStatus
+		out.Response.Result = &status
+	}
+	return out
+}
+
+// unexamined decides the requests daemonguard lets through or refuses
+// without running the policy.
+func unexamined(req *Request) (bool, admissionv1.AdmissionResponse) {
+	allow := admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+	switch {
+	case req.Kind.Group == "apps" && req.Kind.Kind == "DaemonSet" && req.Kind.Version != "v1":
+		// The webhook configurations match apps/v1 with matchPolicy
+		// Equivalent, so this is a misconfiguration; refuse what we cannot read.
+		return true, errored(req.UID, http.StatusBadRequest,
+			fmt.Errorf("daemonguard reviews apps/v1 DaemonSets; it cannot read %s", req.Kind.Version)).Response
+	case !req.IsDaemonSet():
+		return true, allow
+	case req.Operation != admissionv1.Create && req.Operation != admissionv1.Update:
+		return true, allow
+	case req.Object == nil:
+		return true, errored(req.UID, http.StatusBadRequest, errors.New("the request has no object to review")).Response
+	case req.Operation == admissionv1.Update && req.OldObject == nil:
+		return true, errored(req.UID, http.StatusBadRequest, errors.New("the UPDATE request has no oldObject to compare with")).Response
+	}
+	return false, allow
+}
+
+func errored(uid types.UID, code int32, err error) Outcome {
+	return Outcome{Response: admissionv1.AdmissionResponse{
+		UID: uid, Allowed: false,
+		Result: &metav1.Status{Status: metav1.StatusFailure, Code: code, Message: err.Error(), Reason: reasonFor(code)},
+	}}
+}
+
+// Errored answers a review that failed before the policy ran.
+func Errored(uid types.UID, code int32, err error) admissionv1.AdmissionResponse {
+	return errored(uid, code, err).Response
+}
+
+func reasonFor(code int32) metav1.StatusReason {
+	switch code {
+	case http.StatusBadRequest:
+		return metav1.StatusReasonBadRequest
+	case http.StatusRequestEntityTooLarge:
+		return metav1.StatusReasonRequestEntityTooLarge
+	}
+	return metav1.StatusReasonInternalError
+}
+
+func objectName(req *Request) string {
+	if req.Object != nil && req.Object.Metadata.Name != "" {
+		return req.Object.Metadata.Name
+	}
+	return req.Name
+}
+
+// auditAnnotations collects audit-mode findings per rule. The API server
+// prefixes each key with the webhook's name in the audit event.
+func auditAnnotations(v *policy.Verdict) map[string]string {
+	var m map[string]string
+	for _, x := range v.Violations {
+		if x.Action != policy.Audit {
+			continue
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		line := x.Field + ": " + x.Message
+		if prev := m[x.Rule]; prev != "" {
+			line = prev + "; " + line
+		}
+		m[x.Rule] = line
+	}
+	return m
+}
+
+// Encode writes resp as an admission.k8s.io/v1 AdmissionReview.
+func Encode(resp *admissionv1.AdmissionResponse) ([]byte, error) {
+	return json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+		Response: resp,
+	})
+}

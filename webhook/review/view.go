@@ -1,0 +1,133 @@
+// Package review turns an AdmissionReview into daemonguard's verdict and back,
+// doing only the work the policy needs: it decodes just the fields the
+// mutators and rules read, and patches just the fields the mutators set,
+// instead of decoding, deep-copying, re-encoding and diffing whole objects.
+package review
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	kjson "sigs.k8s.io/json"
+)
+
+// View is the part of an apps/v1 DaemonSet that daemonguard reads. Its JSON
+// shape mirrors the real object; every other field is skipped while decoding.
+// Pointers and nil maps record which fields were absent, so that the patch
+// adds a missing parent instead of writing into a path that does not exist.
+type View struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name        string            `json:"name"`
+		Namespace   string            `json:"namespace"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Spec struct {
+		Template struct {
+			Spec podSpecView `json:"spec"`
+		} `json:"template"`
+	} `json:"spec"`
+}
+
+type podSpecView struct {
+	HostPID             bool                         `json:"hostPID"`
+	PriorityClassName   string                       `json:"priorityClassName"`
+	Priority            *int32                       `json:"priority"`
+	Tolerations         []corev1.Toleration          `json:"tolerations"`
+	Resources           *corev1.ResourceRequirements `json:"resources"`
+	Containers          []containerView              `json:"containers"`
+	InitContainers      []containerView              `json:"initContainers"`
+	EphemeralContainers []containerView              `json:"ephemeralContainers"`
+	Volumes             []volumeView                 `json:"volumes"`
+}
+
+type containerView struct {
+	Name            string                       `json:"name"`
+	SecurityContext *corev1.SecurityContext      `json:"securityContext"`
+	Resources       *corev1.ResourceRequirements `json:"resources"`
+	VolumeMounts    []corev1.VolumeMount         `json:"volumeMounts"`
+}
+
+type volumeView struct {
+	Name     string                       `json:"name"`
+	HostPath *corev1.HostPathVolumeSource `json:"hostPath"`
+}
+
+// DecodeObject decodes one DaemonSet's JSON into a View, matching field names
+// case-sensitively as the API server does.
+func DecodeObject(data []byte) (*View, error) {
+	v := &View{}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// DaemonSet builds the object the mutators and rules run on. It shares
+// nothing the mutators write into with the View (annotations and resource
+// maps are copied, toleration appends reallocate), so that after mutation the
+// View still holds the "before" state the patch is made from.
+func (v *View) DaemonSet() *appsv1.DaemonSet {
+	ds := &appsv1.DaemonSet{}
+	ds.Name = v.Metadata.Name
+	ds.Namespace = v.Metadata.Namespace
+	ds.Labels = v.Metadata.Labels
+	if v.Metadata.Annotations != nil {
+		ds.Annotations = make(map[string]string, len(v.Metadata.Annotations)+1)
+		for k, a := range v.Metadata.Annotations {
+			ds.Annotations[k] = a
+		}
+	}
+	s, spec := &v.Spec.Template.Spec, &ds.Spec.Template.Spec
+	spec.HostPID = s.HostPID
+	spec.PriorityClassName = s.PriorityClassName
+	spec.Priority = s.Priority
+	// Appends by a mutator never write into the View's backing array: its
+	// capacity is capped at its length.
+	spec.Tolerations = s.Tolerations[:len(s.Tolerations):len(s.Tolerations)]
+	spec.Resources = s.Resources
+	spec.Volumes = make([]corev1.Volume, len(s.Volumes))
+	for i := range s.Volumes {
+		spec.Volumes[i].Name = s.Volumes[i].Name
+		spec.Volumes[i].HostPath = s.Volumes[i].HostPath
+	}
+	spec.Containers = containers(s.Containers)
+	spec.InitContainers = containers(s.InitContainers)
+	if len(s.EphemeralContainers) > 0 {
+		spec.EphemeralContainers = make([]corev1.EphemeralContainer, len(s.EphemeralContainers))
+		for i := range s.EphemeralContainers {
+			c, e := &s.EphemeralContainers[i], &spec.EphemeralContainers[i]
+			e.Name, e.SecurityContext, e.VolumeMounts = c.Name, c.SecurityContext, c.VolumeMounts
+		}
+	}
+	return ds
+}
+
+func containers(in []containerView) []corev1.Container {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]corev1.Container, len(in))
+	for i := range in {
+		c, o := &in[i], &out[i]
+		o.Name, o.SecurityContext, o.VolumeMounts = c.Name, c.SecurityContext, c.VolumeMounts
+		if c.Resources != nil {
+			o.Resources.Requests = copyList(c.Resources.Requests)
+			o.Resources.Limits = copyList(c.Resources.Limits)
+			o.Resources.Claims = c.Resources.Claims
+		}
+	}
+	return out
+}
+
+func copyList(l corev1.ResourceList) corev1.ResourceList {
+	if l == nil {
+		return nil
+	}
+	out := make(corev1.ResourceList, len(l))
+	for k, q := range l {
+		out[k] = q
+	}
+	return out
+}
