@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/policy"
+	"github.com/daemonguard/daemonguard/webhook/review"
+)
+
+// Exit codes of `check`, part of its contract.
+const (
+	exitAllowed = 0
+	exitDenied  = 1
+	exitUsage   = 2
+)
+
+type checkOptions struct {
+	config, namespace, old, output string
+	files                          []string
+}
+
+// checkReport is the JSON (and YAML) output of `check`.
+type checkReport struct {
+	Results []checkResult `json:"results"`
+	Skipped []skipped     `json:"skipped"`
+}
+
+type checkResult struct {
+	Kind       string             `json:"kind"`
+	Namespace  string             `json:"namespace"`
+	Name       string             `json:"name"`
+	Source     string             `json:"source"`
+	Operation  string             `json:"operation"`
+	Allowed    bool               `json:"allowed"`
+	Mutated    bool               `json:"mutated"`
+	Patch      []review.Operation `json:"patch"`
+	Object     json.RawMessage    `json:"object"`
+	Violations []policy.Violation `json:"violations"`
+	Warnings   []string           `json:"warnings"`
+}
+
+type skipped struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Source     string `json:"source"`
+	Reason     string `json:"reason"`
+}
+
+// document is one object read from an input, as JSON.
+type document struct {
+	source string // "FILE: document N" (and "item M" inside a List)
+	json   []byte
+	meta   struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	}
+}
+
+func (d *document) isDaemonSet() bool {
+	return d.meta.APIVersion == "apps/v1" && d.meta.Kind == "DaemonSet"
+}
+
+func parseCheckFlags(args []string, stderr io.Writer) (*checkOptions, error) {
+	fs := flag.NewFlagSet("daemonguard check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &checkOptions{}
+	fs.StringVar(&o.config, "config", "", "policy file (daemonguard.io/v1alpha1 Policy); the built-in defaults when empty")
+	fs.StringVar(&o.namespace, "namespace", "default", "namespace of DaemonSets that name none, as kubectl apply would use")
+	fs.StringVar(&o.old, "old", "", "file with the DaemonSets as they are now; a DaemonSet found there (by namespace and name) is reviewed as an UPDATE, with ratcheting")
+	fs.StringVar(&o.output, "o", "text", "output: text, json, or yaml (the input with DaemonSets mutated; denied ones left out)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: daemonguard check [--config FILE] [--namespace NS] [--old FILE] [-o json|yaml|text] FILE...
+
+Reviews apps/v1 DaemonSets in multi-document YAML or JSON files ("-" reads stdin)
+with the same engine as the webhook: the mutating webhook's patch is applied,
+then the validating rules run. Other documents are skipped and listed.
+An offline check assumes the configured PriorityClass exists.
+
+Exit status: 0 all allowed, 1 something denied, 2 bad usage or unreadable input.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	// Flags may follow file names, as in "check ds.yaml -o json".
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		o.files = append(o.files, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	switch o.output {
+	case "text", "json", "yaml":
+	default:
+		return nil, fmt.Errorf("-o %q: must be text, json or yaml", o.output)
+	}
+	if len(o.files) == 0 {
+		return nil, errors.New("no input: name one or more files, or - for stdin")
+	}
+	return o, nil
+}
+
+func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o, err := parseCheckFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitAllowed
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "daemonguard check: %v\n", err)
+		return exitUsage
+	}
+	report, docs, err := check(o, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "daemonguard check: %v\n", err)
+		return exitUsage
+	}
+	switch o.output {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(report)
+	case "yaml":
+		err = writeMutatedYAML(stdout, stderr, report, docs)
+	default:
+		writeText(stdout, report)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "daemonguard check: writing output: %v\n", err)
+		return exitUsage
+	}
+	for _, r := range report.Results {
+		if !r.Allowed {
+			return exitDenied
+		}
+	}
+	return exitAllowed
+}
+
+// check reviews every DaemonSet in the inputs. It returns the documents too,
+// in input order, for the YAML output.
+func check(o *checkOptions, stdin io.Reader) (*checkReport, []*document, error) {
+	cfg := config.Defaults()
+	if o.config != "" {
+		var err error
+		if cfg, err = config.Load(o.config); err != nil {
+			return nil, nil, err
+		}
+	}
+	p, err := policy.New(cfg, policy.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	old := map[string]*document{}
+	if o.old != "" {
+		docs, err := readInput(o.old, stdin)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, d := range docs {
+			if d.isDaemonSet() {
+				old[namespaceOf(d, o.namespace)+"/"+d.meta.Metadata.Name] = d
+			}
+		}
+	}
+	var all []*document
+	for _, f := range o.files {
+		docs, err := readInput(f, stdin)
+		if err != nil {
+			return nil, nil, err
+		}
+		all = append(all, docs...)
+	}
+	report := &checkReport{Results: []checkResult{}, Skipped: []skipped{}}
+	for _, d := range all {
+		if !d.isDaemonSet() {
+			report.Skipped = append(report.Skipped, skipDocument(d))
+			continue
+		}
+		r, err := checkDaemonSet(p, d, old[namespaceOf(d, o.namespace)+"/"+d.meta.Metadata.Name], namespaceOf(d, o.namespace))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", d.source, err)
+		}
+		report.Results = append(report.Results, *r)
+	}
+	return report, all, nil
+}
+
+func namespaceOf(d *document, def string) string {
+	if d.meta.Metadata.Namespace != "" {
+		return d.meta.Metadata.Namespace
+	}
+	return def
+}
+
+func skipDocument(d *document) skipped {
+	s := skipped{APIVersion: d.meta.APIVersion, Kind: d.meta.Kind, Namespace: d.meta.Metadata.Namespace,
+		Name: d.meta.Metadata.Name, Source: d.source, Reason: "not an apps/v1 DaemonSet"}
+	if d.meta.Kind == "DaemonSet" {
+		s.Reason = fmt.Sprintf("DaemonSet %s is not served by current Kubernetes; daemonguard reviews apps/v1", d.meta.APIVersion)
+	}
+	return s
+}
+
+func checkDaemonSet(p *policy.Policy, d, old *document, namespace string) (*checkResult, error) {
+	// The API server rejects unknown and duplicate fields under kubectl's
+	// default strict validation; say so here instead of judging a
+	// DaemonSet that cannot be applied as written.
+	var typed appsv1.DaemonSet
+	strict, err := kjson.UnmarshalStrict(d.json, &typed)
+	if err != nil {
+		return nil, fmt.Errorf("decoding DaemonSet: %w", err)
+	}
+	var oldJSON []byte
+	if old != nil {
+		oldJSON = old.json
+	}
+	a, err := review.Admit(p, namespace, d.json, oldJSON)
+	if err != nil {
+		return nil, err
+	}
+	r := &checkResult{
+		Kind: "DaemonSet", Namespace: namespace, Name: d.meta.Metadata.Name, Source: d.source,
+		Operation: "CREATE", Patch: []review.Operation{}, Violations: []policy.Violation{}, Warnings: []string{},
+	}
+	if old != nil {
+		r.Operation = "UPDATE"
+	}
+	for _, e := range strict {
+		r.Warnings = append(r.Warnings, "the API server would reject this object: "+e.Error())
+	}
+	if !a.Mutation.Response.Allowed {
+		// The mutating webhook itself refused (an unreadable object).
+		r.Warnings = append(r.Warnings, a.Mutation.Response.Result.Message)
+		r.Object = d.json
+		return r, nil
+	}
+	r.Allowed = a.Validation.Response.Allowed
+	r.Mutated = len(a.Mutation.Operations) > 0
+	r.Patch = append(r.Patch, a.Mutation.Operations...)
+	r.Object = a.Object
+	r.Violations = append(r.Violations, a.Validation.Verdict.Violations...)
+	r.Warnings = append(r.Warnings, a.Mutation.Response.Warnings...)
+	r.Warnings = append(r.Warnings, a.Validation.Response.Warnings...)
+	return r, nil
+}
+
+// readInput reads a file ("-" for stdin) as a stream of YAML or JSON
+// documents; a List's items count as documents of their own.
+func readInput(name string, stdin io.Reader) ([]*document, error) {
+	var data []byte
+	var err error
+	if name == "-" {
+		data, err = io.ReadAll(stdin)
+		name = "<stdin>"
+	} else {
+		data, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var docs []*document
+	for i := 1; ; i++ {
+		raw, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		source := fmt.Sprintf("%s: document %d", name, i)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+		if len(bytes.TrimSpace(raw)) == 0 {
+			continue
+		}
+		js, err := yaml.YAMLToJSONStrict(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+			continue // a document of comments only
+		}
+		d, err := newDocument(source, js)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasSuffix(d.meta.Kind, "List") {
+			docs = append(docs, d)
+			continue
+		}
+		var list struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(js, &list); err != nil {
+			return nil, fmt.Errorf("%s: reading %s items: %w", source, d.meta.Kind, err)
+		}
+		for j, item := range list.Items {
+			d, err := newDocument(fmt.Sprintf("%s item %d", source, j+1), item)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, d)
+		}
+	}
+}
+
+func newDocument(source string, js []byte) (*document, error) {
+	d := &document{source: source, json: js}
+	if err := json.Unmarshal(js, &d.meta); err != nil {
+		return nil, fmt.Errorf("%s: not a Kubernetes object: %w", source, err)
+	}
+	if d.meta.APIVersion == "" || d.meta.Kind == "" {
+		return nil, fmt.Errorf("%s: not a Kubernetes object: apiVersion and kind are required", source)
+	}
+	return d, nil
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/daemonguard/daemonguard/webhook/policy"
+)
+
+// writeText prints the report for a person at a terminal.
+func writeText(w io.Writer, r *checkReport) {
+	for _, res := range r.Results {
+		verdict := "allowed"
+		if !res.Allowed {
+			verdict = "DENIED"
+		}
+		if res.Mutated {
+			verdict += ", mutated"
+		}
+		fmt.Fprintf(w, "DaemonSet %s/%s (%s, %s): %s\n", res.Namespace, res.Name, res.Source, res.Operation, verdict)
+		for _, op := range res.Patch {
+			if !strings.HasPrefix(op.Path, "/metadata/annotations") { // the record of these same changes
+				fmt.Fprintf(w, "  injected  %s = %s\n", op.Path, compactJSON(op.Value))
+			}
+		}
+		for _, v := range res.Violations {
+			if v.Action == policy.Deny {
+				fmt.Fprintf(w, "  denied    [%s] %s: %s\n", v.Rule, v.Field, v.Message)
+			}
+		}
+		for _, v := range res.Violations {
+			if v.Action == policy.Audit {
+				fmt.Fprintf(w, "  audit     [%s] %s: %s\n", v.Rule, v.Field, v.Message)
+			}
+		}
+		for _, warning := range res.Warnings {
+			fmt.Fprintf(w, "  warning   %s\n", warning)
+		}
+	}
+	for _, s := range r.Skipped {
+		name := s.Name
+		if s.Namespace != "" {
+			name = s.Namespace + "/" + name
+		}
+		fmt.Fprintf(w, "skipped %s %s (%s): %s\n", s.Kind, name, s.Source, s.Reason)
+	}
+	allowed, denied := 0, 0
+	for _, res := range r.Results {
+		if res.Allowed {
+			allowed++
+		} else {
+			denied++
+		}
+	}
+	fmt.Fprintf(w, "%d DaemonSet(s): %d allowed, %d denied; %d other document(s) skipped\n", len(r.Results), allowed, denied, len(r.Skipped))
+}
+
+func compactJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// writeMutatedYAML prints the input again, in order, with every DaemonSet
+// replaced by its mutated form, ready for kubectl apply. Denied DaemonSets are
+// left out and reported on stderr, so a pipe never applies them.
+func writeMutatedYAML(stdout, stderr io.Writer, r *checkReport, docs []*document) error {
+	results := map[string]*checkResult{}
+	for i := range r.Results {
+		results[r.Results[i].Source] = &r.Results[i]
+	}
+	first := true
+	for _, d := range docs {
+		obj := d.json
+		if res, ok := results[d.source]; ok {
+			if !res.Allowed {
+				fmt.Fprintf(stderr, "denied, left out: DaemonSet %s/%s (%s)\n", res.Namespace, res.Name, res.Source)
+				for _, v := range res.Violations {
+					if v.Action == policy.Deny {
+						fmt.Fprintf(stderr, "  [%s] %s: %s\n", v.Rule, v.Field, v.Message)
+					}
+				}
+				continue
+			}
+			obj = res.Object
+			for _, warning := range res.Warnings {
+				fmt.Fprintf(stderr, "warning: %s/%s: %s\n", res.Namespace, res.Name, warning)
+			}
+		}
+		y, err := yaml.JSONToYAML(obj)
+		if err != nil {
+			return err
+		}
+		if !first {
+			if _, err := io.WriteString(stdout, "---\n"); err != nil {
+				return err
+			}
+		}
+		first = false
+		if _, err := stdout.Write(y); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package webhook
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/daemonguard/daemonguard/webhook/review"
+)
+
+// Metrics are daemonguard's own Prometheus metrics. controller-runtime's
+// request counter only sees HTTP codes; these tell allowed, denied, warned and
+// mutated apart, per rule and per mutator.
+type Metrics struct {
+	reviews       *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	findings      *prometheus.CounterVec
+	mutations     *prometheus.CounterVec
+	mutationSkips *prometheus.CounterVec
+	reloads       *prometheus.CounterVec
+	reloadOK      prometheus.Gauge
+	reloadTime    prometheus.Gauge
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "daemonguard_admission_reviews_total",
+			Help: "Admission reviews answered, by webhook (mutate, validate), operation and result (allowed, denied, mutated, error, skipped).",
+		}, []string{"webhook", "operation", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "daemonguard_admission_review_duration_seconds",
+			Help:    "Time to answer an admission review, from request body to response.",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1},
+		}, []string{"webhook"}),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "daemonguard_rule_findings_total",
+			Help: "Rule findings, by rule and by what was done (deny, warn, audit); ratcheted=true for enforced findings an UPDATE inherited.",
+		}, []string{"rule", "action", "ratcheted"}),
+		mutations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "daemonguard_mutations_total",
+			Help: "DaemonSets changed, by mutator.",
+		}, []string{"mutator"}),
+		mutationSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "daemonguard_mutation_warnings_total",
+			Help: "Defaults deliberately not applied (for example a PriorityClass missing from the cluster), with a warning to the client.",
+		}, []string{"webhook"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "daemonguard_policy_reloads_total",
+			Help: "Policy file reloads, by result (success, failure). On failure the last good policy stays in force.",
+		}, []string{"result"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "daemonguard_policy_last_reload_successful",
+			Help: "1 if the newest policy file on disk is the one in force, 0 if it failed to load and an older one is serving.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "daemonguard_policy_loaded_timestamp_seconds",
+			Help: "Unix time the policy in force was loaded.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) observe(webhook, operation string, o *review.Outcome, seconds float64) {
+	if m == nil {
+		return
+	}
+	m.duration.WithLabelValues(webhook).Observe(seconds)
+	result := "allowed"
+	switch {
+	case !o.Response.Allowed && !o.Reviewed:
+		result = "error"
+	case !o.Response.Allowed:
+		result = "denied"
+	case !o.Reviewed:
+		result = "skipped"
+	case len(o.Operations) > 0:
+		result = "mutated"
+	}
+	m.reviews.WithLabelValues(webhook, operation, result).Inc()
+	for _, v := range o.Verdict.Violations {
+		m.findings.WithLabelValues(v.Rule, v.Action, strconv.FormatBool(v.Ratcheted)).Inc()
+	}
+	for name := range o.Mutation.ByMutator {
+		m.mutations.WithLabelValues(name).Inc()
+	}
+	if n := len(o.Mutation.Warnings); n > 0 {
+		m.mutationSkips.WithLabelValues(webhook).Add(float64(n))
+	}
+}
+
+func (m *Metrics) reloaded(ok bool, unix float64) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.reloads.WithLabelValues("success").Inc()
+		m.reloadOK.Set(1)
+		m.reloadTime.Set(unix)
+		return
+	}
+	m.reloads.WithLabelValues("failure").Inc()
+	m.reloadOK.Set(0)
+}

@@ -1,0 +1,132 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/daemonguard/daemonguard/webhook/policy"
+)
+
+// Options configure the webhook server.
+type Options struct {
+	// Port and CertDir are the TLS listener and the directory holding
+	// CertName and KeyName (reloaded when they change).
+	Host              string
+	Port              int
+	CertDir           string
+	CertName, KeyName string
+	// EnableHTTP2 turns HTTP/2 on; it is off by default because of the
+	// HTTP/2 Rapid Reset and stream-cancellation CVEs.
+	EnableHTTP2 bool
+	// PolicyFile is the policy file, reloaded every PolicyPollInterval;
+	// empty means the built-in defaults.
+	PolicyFile         string
+	PolicyPollInterval time.Duration
+	// Namespace is the webhook's own namespace, always exempt.
+	Namespace string
+	// MetricsAddr and HealthAddr are plain-HTTP listeners ("0" disables).
+	MetricsAddr string
+	HealthAddr  string
+}
+
+// Run serves both webhooks against the cluster at cfg until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	log := ctrl.Log.WithName("daemonguard")
+	scheme := runtime.NewScheme()
+	if err := schedulingv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
+	if !opts.EnableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	server := crwebhook.NewServer(crwebhook.Options{
+		Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, CertName: opts.CertName, KeyName: opts.KeyName, TLSOpts: tlsOpts,
+	})
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress: opts.HealthAddr,
+		WebhookServer:          server,
+		// The only object daemonguard reads is PriorityClass.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&schedulingv1.PriorityClass{}: {}}},
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	metrics, err := NewMetrics(ctrlmetrics.Registry)
+	if err != nil {
+		return err
+	}
+	classes, err := mgr.GetCache().GetInformer(ctx, &schedulingv1.PriorityClass{})
+	if err != nil {
+		return fmt.Errorf("watching PriorityClasses: %w", err)
+	}
+	reader := mgr.GetCache()
+	source, err := NewPolicySource(opts.PolicyFile, policy.Options{
+		OwnNamespace: opts.Namespace,
+		ClassExists:  classLookup(ctx, reader),
+	}, metrics, log)
+	if err != nil {
+		return err
+	}
+
+	server.Register(MutatePath, NewMutatingHandler(source.Current, metrics, log))
+	server.Register(ValidatePath, NewValidatingHandler(source.Current, metrics, log))
+	// Ready only once TLS serves and the PriorityClass cache is synced, so a
+	// new replica never answers with a stale "class missing" warning.
+	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("priorityclass-cache", func(*http.Request) error {
+		if !classes.HasSynced() {
+			return errors.New("PriorityClass cache not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		source.Watch(ctx, opts.PolicyPollInterval)
+		return nil
+	})); err != nil {
+		return err
+	}
+	log.Info("starting", "port", opts.Port, "certDir", opts.CertDir, "policy", opts.PolicyFile, "namespace", opts.Namespace)
+	return mgr.Start(ctx)
+}
+
+// classLookup asks the informer cache whether a PriorityClass exists.
+func classLookup(ctx context.Context, r client.Reader) func(string) (bool, error) {
+	return func(name string) (bool, error) {
+		var pc schedulingv1.PriorityClass
+		err := r.Get(ctx, client.ObjectKey{Name: name}, &pc)
+		switch {
+		case err == nil:
+			return true, nil
+		case apierrors.IsNotFound(err):
+			return false, nil
+		}
+		return false, err
+	}
+}
