@@ -127,6 +127,7 @@ ensure_one() {
   # Build to a temp name and rename: an interrupted build never leaves a
   # binary behind that `ensure` would take for a good one.
   trap 'rm -f "'"${tmp}"'"' EXIT
+  trap 'exit 130' INT TERM HUP
   if ! (cd "${TOOLS_MOD}/${MODDIR}" &&
         GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \
         go build -trimpath -ldflags "${LDFLAGS}" -o "${tmp}" "${PKG}"); then
@@ -136,7 +137,7 @@ ensure_one() {
   HOME="${HOME:-/tmp}" "${tmp}" "${SMOKE[@]}" >/dev/null 2>&1 ||
     { rm -f "${tmp}"; die "the freshly built ${tool} does not run (${tool} ${SMOKE[*]} failed)"; }
   mv -f "${tmp}" "${bin}"
-  trap - EXIT
+  trap - EXIT INT TERM HUP
   exec {lockfd}>&-
   echo "built ${bin#"${ROOT}/"} in $((SECONDS - start))s" >&2
 }
