@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/daemonguard/daemonguard/webhook"
+)
+
+// requests builds the two reviews the API server sends for one
+// `kubectl apply` of the seed: the mutating webhook sees the object as
+// submitted (defaulted), the validating webhook sees it after mutation.
+func requests(tb testing.TB) (mutateBody, validateBody []byte) {
+	tb.Helper()
+	p := compiledPolicy(tb)
+	ds := seedDaemonSet(tb)
+	mutateBody = reviewBody(tb, ds)
+	mutated := ds.DeepCopy()
+	if m := p.Mutate(namespace, mutated); len(m.Changed) == 0 {
+		tb.Fatal("the policy changes nothing on the seed: the mutating benchmark would measure the no-op path")
+	}
+	return mutateBody, reviewBody(tb, mutated)
+}
+
+type side struct {
+	name             string
+	mutate, validate http.Handler
+}
+
+func sides(tb testing.TB) []side {
+	p := compiledPolicy(tb)
+	dm, dv := daemonguardHandlers(tb, p)
+	gm, gv := genericHandlers(tb, p)
+	return []side{{"daemonguard", dm, dv}, {"generic", gm, gv}}
+}
+
+func BenchmarkMutate(b *testing.B) {
+	body, _ := requests(b)
+	for _, s := range sides(b) {
+		b.Run(s.name, func(b *testing.B) { run(b, s.mutate, webhook.MutatePath, body) })
+	}
+}
+
+func BenchmarkValidate(b *testing.B) {
+	_, body := requests(b)
+	for _, s := range sides(b) {
+		b.Run(s.name, func(b *testing.B) { run(b, s.validate, webhook.ValidatePath, body) })
+	}
+}
+
+func run(b *testing.B, h http.Handler, path string, body []byte) {
+	p := newPoster(path, body)
+	if w := p.serve(h); w.Code != http.StatusOK {
+		b.Fatalf("HTTP %d: %s", w.Code, w.Body)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		p.serve(h)
+	}
+}
