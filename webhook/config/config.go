@@ -153,6 +153,14 @@ func Parse(data []byte) (*Policy, error) {
 	if err := yaml.UnmarshalStrict(data, &p); err != nil {
 		return nil, fmt.Errorf("decoding policy: %w", err)
 	}
+	// YAML 1.1 reads a bare `off` (like `no` and `false`) as the boolean
+	// false, which the decoder hands to a string field as "false": the
+	// documented `rule: off` would otherwise be refused.
+	for id, a := range p.Validation.Rules {
+		if a == "false" {
+			p.Validation.Rules[id] = validators.Off
+		}
+	}
 	if errs := p.validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
 	}

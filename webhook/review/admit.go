@@ -34,7 +34,7 @@ func Admit(p *policy.Policy, namespace string, object, old []byte) (*Admission, 
 	if req.Object, err = DecodeObject(object); err != nil {
 		return nil, fmt.Errorf("decoding DaemonSet: %w", err)
 	}
-	req.Name = req.Object.Metadata.Name
+	req.Name = req.Object.Name()
 	if old != nil {
 		req.Operation = admissionv1.Update
 		if req.OldObject, err = DecodeObject(old); err != nil {

@@ -22,21 +22,21 @@ func annotationPath(key string) string { return "/metadata/annotations/" + escap
 
 // Patch returns the operations that turn the object v was decoded from into
 // ds, for the fields daemonguard mutates. v must be the View ds was built
-// from, unchanged since.
+// from, unchanged since, and complete (View.Complete).
 func Patch(v *View, ds *appsv1.DaemonSet, annotation string) []Operation {
 	var ops []Operation
 	if after, ok := ds.Annotations[annotation]; ok {
-		before, had := v.Metadata.Annotations[annotation]
+		before, had := v.meta().Annotations[annotation]
 		switch {
 		case had && before == after:
-		case v.Metadata.Annotations == nil:
+		case v.meta().Annotations == nil:
 			ops = append(ops, Operation{"add", "/metadata/annotations", map[string]string{annotation: after}})
 		default:
 			ops = append(ops, Operation{"add", annotationPath(annotation), after})
 		}
 	}
 	const spec = "/spec/template/spec"
-	s, after := &v.Spec.Template.Spec, &ds.Spec.Template.Spec
+	s, after := v.pod(), &ds.Spec.Template.Spec
 	if n := len(s.Tolerations); len(after.Tolerations) > n {
 		if n == 0 {
 			ops = append(ops, Operation{"add", spec + "/tolerations", after.Tolerations})

@@ -99,6 +99,9 @@ func Mutate(p *policy.Policy, req *Request) Outcome {
 		return out
 	}
 	out.Reviewed = true
+	if !req.Object.Complete() {
+		return out
+	}
 	ds := req.Object.DaemonSet()
 	out.Mutation = p.Mutate(req.Namespace, ds)
 	out.Response.Warnings = out.Mutation.Warnings
@@ -183,8 +186,8 @@ func reasonFor(code int32) metav1.StatusReason {
 }
 
 func objectName(req *Request) string {
-	if req.Object != nil && req.Object.Metadata.Name != "" {
-		return req.Object.Metadata.Name
+	if req.Object != nil && req.Object.Name() != "" {
+		return req.Object.Name()
 	}
 	return req.Name
 }

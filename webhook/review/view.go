@@ -15,19 +15,55 @@ import (
 // Pointers and nil maps record which fields were absent, so that the patch
 // adds a missing parent instead of writing into a path that does not exist.
 type View struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name        string            `json:"name"`
-		Namespace   string            `json:"namespace"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations"`
-	} `json:"metadata"`
-	Spec struct {
-		Template struct {
-			Spec podSpecView `json:"spec"`
+	APIVersion string        `json:"apiVersion"`
+	Kind       string        `json:"kind"`
+	Metadata   *metadataView `json:"metadata"`
+	Spec       struct {
+		Template *struct {
+			Spec *podSpecView `json:"spec"`
 		} `json:"template"`
 	} `json:"spec"`
+}
+
+type metadataView struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// Complete reports whether the object has metadata and a pod template spec.
+// The API server validates DaemonSets only after mutating webhooks run, so
+// the mutating webhook can be sent objects without them; it leaves those
+// alone for the API server to reject, rather than patch paths that do not
+// exist.
+func (v *View) Complete() bool {
+	return v.Metadata != nil && v.Spec.Template != nil && v.Spec.Template.Spec != nil
+}
+
+// Name is the object's name, empty when it has no metadata.
+func (v *View) Name() string {
+	if v.Metadata == nil {
+		return ""
+	}
+	return v.Metadata.Name
+}
+
+var emptyPod podSpecView
+var emptyMeta metadataView
+
+func (v *View) pod() *podSpecView {
+	if v.Spec.Template == nil || v.Spec.Template.Spec == nil {
+		return &emptyPod
+	}
+	return v.Spec.Template.Spec
+}
+
+func (v *View) meta() *metadataView {
+	if v.Metadata == nil {
+		return &emptyMeta
+	}
+	return v.Metadata
 }
 
 type podSpecView struct {
@@ -70,16 +106,17 @@ func DecodeObject(data []byte) (*View, error) {
 // View still holds the "before" state the patch is made from.
 func (v *View) DaemonSet() *appsv1.DaemonSet {
 	ds := &appsv1.DaemonSet{}
-	ds.Name = v.Metadata.Name
-	ds.Namespace = v.Metadata.Namespace
-	ds.Labels = v.Metadata.Labels
-	if v.Metadata.Annotations != nil {
-		ds.Annotations = make(map[string]string, len(v.Metadata.Annotations)+1)
-		for k, a := range v.Metadata.Annotations {
+	meta := v.meta()
+	ds.Name = meta.Name
+	ds.Namespace = meta.Namespace
+	ds.Labels = meta.Labels
+	if meta.Annotations != nil {
+		ds.Annotations = make(map[string]string, len(meta.Annotations)+1)
+		for k, a := range meta.Annotations {
 			ds.Annotations[k] = a
 		}
 	}
-	s, spec := &v.Spec.Template.Spec, &ds.Spec.Template.Spec
+	s, spec := v.pod(), &ds.Spec.Template.Spec
 	spec.HostPID = s.HostPID
 	spec.PriorityClassName = s.PriorityClassName
 	spec.Priority = s.Priority
