@@ -75,10 +75,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("content type %q is not application/json", ct), http.StatusUnsupportedMediaType)
 		return
 	}
-	buf := h.buffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer h.buffers.Put(buf)
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, h.maxBytes+1)); err != nil {
+	buf := h.buffer()
+	defer h.release(buf)
+	if err := readBody(buf, r.Body, h.maxBytes+1); err != nil {
 		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -136,12 +135,58 @@ func (h *Handler) run(req *review.Request) (out review.Outcome) {
 }
 
 func (h *Handler) write(w http.ResponseWriter, resp *admissionv1.AdmissionResponse) {
-	body, err := review.Encode(resp)
-	if err != nil {
+	body := h.buffer()
+	defer h.release(body)
+	if err := review.EncodeTo(body, resp); err != nil {
 		h.log.Error(err, "encoding admission response")
 		http.Error(w, "encoding admission response", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(body)
+	_, _ = w.Write(body.Bytes())
+}
+
+// maxPooledBuffer bounds the buffers kept for reuse, so that one huge review
+// does not pin megabytes for the life of the process.
+const maxPooledBuffer = 1 << 20
+
+// buffer returns an empty buffer for a request or response body.
+func (h *Handler) buffer() *bytes.Buffer {
+	buf := h.buffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	return buf
+}
+
+func (h *Handler) release(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		h.buffers.Put(buf)
+	}
+}
+
+// readBody appends at most limit bytes of body to buf. It is
+// buf.ReadFrom(io.LimitReader(body, limit)) without the LimitReader, one
+// allocation per request.
+func readBody(buf *bytes.Buffer, body io.Reader, limit int64) error {
+	for int64(buf.Len()) < limit {
+		if buf.Available() < bytes.MinRead {
+			buf.Grow(bytes.MinRead)
+		}
+		free := buf.AvailableBuffer()
+		free = free[:cap(free)]
+		if room := limit - int64(buf.Len()); int64(len(free)) > room {
+			free = free[:room]
+		}
+		n, err := body.Read(free)
+		if n < 0 || n > len(free) {
+			return errors.New("request body reader returned an invalid count")
+		}
+		buf.Write(free[:n]) // in place: free is buf's own spare capacity
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -24,7 +24,9 @@ func annotationPath(key string) string { return "/metadata/annotations/" + escap
 // ds, for the fields daemonguard mutates. v must be the View ds was built
 // from, unchanged since, and complete (View.Complete).
 func Patch(v *View, ds *appsv1.DaemonSet, annotation string) []Operation {
-	var ops []Operation
+	// Room for the common case, the annotation and a field or two, in one
+	// allocation.
+	ops := make([]Operation, 0, 4)
 	if after, ok := ds.Annotations[annotation]; ok {
 		before, had := v.meta().Annotations[annotation]
 		switch {
@@ -51,29 +53,35 @@ func Patch(v *View, ds *appsv1.DaemonSet, annotation string) []Operation {
 	}
 	ops = resourceOps(ops, spec+"/initContainers/", s.InitContainers, after.InitContainers)
 	ops = resourceOps(ops, spec+"/containers/", s.Containers, after.Containers)
+	if len(ops) == 0 {
+		return nil
+	}
 	return ops
 }
 
 func resourceOps(ops []Operation, prefix string, before []containerView, after []corev1.Container) []Operation {
 	for i := range before {
 		b, a := before[i].Resources, &after[i].Resources
-		at := prefix + strconv.Itoa(i) + "/resources"
+		// Paths are built only for what changed: most containers of an
+		// admitted DaemonSet already set their resources.
 		if b == nil {
 			if len(a.Requests) > 0 || len(a.Limits) > 0 {
-				ops = append(ops, Operation{"add", at, a})
+				ops = append(ops, Operation{"add", prefix + strconv.Itoa(i) + "/resources", a})
 			}
 			continue
 		}
-		ops = listOps(ops, at+"/requests", b.Requests, a.Requests)
-		ops = listOps(ops, at+"/limits", b.Limits, a.Limits)
+		ops = listOps(ops, prefix, i, "/resources/requests", b.Requests, a.Requests)
+		ops = listOps(ops, prefix, i, "/resources/limits", b.Limits, a.Limits)
 	}
 	return ops
 }
 
-func listOps(ops []Operation, at string, before, after corev1.ResourceList) []Operation {
+// listOps adds what after has beyond before, at prefix + index + list.
+func listOps(ops []Operation, prefix string, index int, list string, before, after corev1.ResourceList) []Operation {
 	if len(after) == len(before) {
 		return ops
 	}
+	at := prefix + strconv.Itoa(index) + list
 	if len(before) == 0 {
 		return append(ops, Operation{"add", at, after})
 	}

@@ -1,6 +1,7 @@
 package review
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,10 @@ type Request struct {
 	Object      *View                   `json:"object"`
 	OldObject   *View                   `json:"oldObject"`
 }
+
+// reviewAPIVersion is admissionv1.SchemeGroupVersion.String(), without
+// building it on every request.
+const reviewAPIVersion = "admission.k8s.io/v1"
 
 type reviewEnvelope struct {
 	APIVersion string   `json:"apiVersion"`
@@ -61,7 +66,7 @@ func Decode(body []byte) (*Request, error) {
 		_ = kjson.UnmarshalCaseSensitivePreserveInts(body, &idOnly)
 		return nil, &DecodeError{UID: idOnly.Request.UID, Err: fmt.Errorf("decoding AdmissionReview: %w", err)}
 	}
-	if env.APIVersion != admissionv1.SchemeGroupVersion.String() || env.Kind != "AdmissionReview" {
+	if env.APIVersion != reviewAPIVersion || env.Kind != "AdmissionReview" {
 		return nil, &DecodeError{Err: fmt.Errorf("expected an admission.k8s.io/v1 AdmissionReview, got apiVersion %q kind %q", env.APIVersion, env.Kind)}
 	}
 	req := env.Request
@@ -126,11 +131,12 @@ func Validate(p *policy.Policy, req *Request) Outcome {
 		return out
 	}
 	out.Reviewed = true
+	// The rules only read, so the objects may share the Views' maps.
 	var old *appsv1.DaemonSet
 	if req.Operation == admissionv1.Update {
-		old = req.OldObject.DaemonSet()
+		old = req.OldObject.readOnlyDaemonSet()
 	}
-	out.Verdict = p.Validate(req.Namespace, old, req.Object.DaemonSet())
+	out.Verdict = p.Validate(req.Namespace, old, req.Object.readOnlyDaemonSet())
 	out.Response.Warnings = out.Verdict.Warnings()
 	out.Response.AuditAnnotations = auditAnnotations(&out.Verdict)
 	if !out.Verdict.Allowed() {
@@ -212,10 +218,28 @@ func auditAnnotations(v *policy.Verdict) map[string]string {
 	return m
 }
 
-// Encode writes resp as an admission.k8s.io/v1 AdmissionReview.
+// Encode returns resp as an admission.k8s.io/v1 AdmissionReview.
 func Encode(resp *admissionv1.AdmissionResponse) ([]byte, error) {
-	return json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+	var buf bytes.Buffer
+	if err := EncodeTo(&buf, resp); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// EncodeTo appends resp to buf as an admission.k8s.io/v1 AdmissionReview,
+// the same bytes Encode returns. The webhook encodes into a pooled buffer:
+// json.Marshal would allocate a new result for every response.
+func EncodeTo(buf *bytes.Buffer, resp *admissionv1.AdmissionResponse) error {
+	start := buf.Len()
+	err := json.NewEncoder(buf).Encode(&admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: reviewAPIVersion, Kind: "AdmissionReview"},
 		Response: resp,
 	})
+	if err != nil {
+		buf.Truncate(start)
+		return err
+	}
+	buf.Truncate(buf.Len() - 1) // the newline Encoder adds and Marshal does not
+	return nil
 }

@@ -105,12 +105,24 @@ func DecodeObject(data []byte) (*View, error) {
 // maps are copied, toleration appends reallocate), so that after mutation the
 // View still holds the "before" state the patch is made from.
 func (v *View) DaemonSet() *appsv1.DaemonSet {
+	return v.daemonSet(true)
+}
+
+// readOnlyDaemonSet is DaemonSet for code that never writes into the object
+// (the rules): it shares the View's annotations and resource lists instead of
+// copying them.
+func (v *View) readOnlyDaemonSet() *appsv1.DaemonSet {
+	return v.daemonSet(false)
+}
+
+func (v *View) daemonSet(forMutation bool) *appsv1.DaemonSet {
 	ds := &appsv1.DaemonSet{}
 	meta := v.meta()
 	ds.Name = meta.Name
 	ds.Namespace = meta.Namespace
 	ds.Labels = meta.Labels
-	if meta.Annotations != nil {
+	ds.Annotations = meta.Annotations
+	if forMutation && meta.Annotations != nil {
 		ds.Annotations = make(map[string]string, len(meta.Annotations)+1)
 		for k, a := range meta.Annotations {
 			ds.Annotations[k] = a
@@ -129,8 +141,8 @@ func (v *View) DaemonSet() *appsv1.DaemonSet {
 		spec.Volumes[i].Name = s.Volumes[i].Name
 		spec.Volumes[i].HostPath = s.Volumes[i].HostPath
 	}
-	spec.Containers = containers(s.Containers)
-	spec.InitContainers = containers(s.InitContainers)
+	spec.Containers = containers(s.Containers, forMutation)
+	spec.InitContainers = containers(s.InitContainers, forMutation)
 	if len(s.EphemeralContainers) > 0 {
 		spec.EphemeralContainers = make([]corev1.EphemeralContainer, len(s.EphemeralContainers))
 		for i := range s.EphemeralContainers {
@@ -141,7 +153,9 @@ func (v *View) DaemonSet() *appsv1.DaemonSet {
 	return ds
 }
 
-func containers(in []containerView) []corev1.Container {
+// containers converts container views; with copyLists, the resource lists
+// are copied so that a mutator filling them leaves the View as it was.
+func containers(in []containerView, copyLists bool) []corev1.Container {
 	if len(in) == 0 {
 		return nil
 	}
@@ -149,11 +163,15 @@ func containers(in []containerView) []corev1.Container {
 	for i := range in {
 		c, o := &in[i], &out[i]
 		o.Name, o.SecurityContext, o.VolumeMounts = c.Name, c.SecurityContext, c.VolumeMounts
-		if c.Resources != nil {
+		if c.Resources == nil {
+			continue
+		}
+		o.Resources.Requests, o.Resources.Limits = c.Resources.Requests, c.Resources.Limits
+		if copyLists {
 			o.Resources.Requests = copyList(c.Resources.Requests)
 			o.Resources.Limits = copyList(c.Resources.Limits)
-			o.Resources.Claims = c.Resources.Claims
 		}
+		o.Resources.Claims = c.Resources.Claims
 	}
 	return out
 }
