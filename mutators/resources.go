@@ -47,15 +47,25 @@ func (m *Resources) Mutate(ds *appsv1.DaemonSet) Result {
 	}
 	var res Result
 	for i := range spec.InitContainers {
-		m.fill(&spec.InitContainers[i].Resources, "spec.template.spec.initContainers["+strconv.Itoa(i)+"].resources", &res)
+		m.fill(&spec.InitContainers[i].Resources, "initContainers", i, &res)
 	}
 	for i := range spec.Containers {
-		m.fill(&spec.Containers[i].Resources, "spec.template.spec.containers["+strconv.Itoa(i)+"].resources", &res)
+		m.fill(&spec.Containers[i].Resources, "containers", i, &res)
 	}
 	return res
 }
 
-func (m *Resources) fill(r *corev1.ResourceRequirements, at string, res *Result) {
+// fill fills r, the resources of the list's container at index. The field
+// path is built only when something is filled: most containers of an admitted
+// DaemonSet already set their resources.
+func (m *Resources) fill(r *corev1.ResourceRequirements, list string, index int, res *Result) {
+	var at string
+	changed := func(field string, name corev1.ResourceName) {
+		if at == "" {
+			at = "spec.template.spec." + list + "[" + strconv.Itoa(index) + "].resources"
+		}
+		res.Changed = append(res.Changed, at+"."+field+"."+string(name))
+	}
 	for _, name := range m.names {
 		if def, ok := m.requests[name]; ok {
 			if _, set := r.Requests[name]; !set {
@@ -67,7 +77,7 @@ func (m *Resources) fill(r *corev1.ResourceRequirements, at string, res *Result)
 					r.Requests = corev1.ResourceList{}
 				}
 				r.Requests[name] = q
-				res.Changed = append(res.Changed, at+".requests."+string(name))
+				changed("requests", name)
 			}
 		}
 		if def, ok := m.limits[name]; ok {
@@ -80,7 +90,7 @@ func (m *Resources) fill(r *corev1.ResourceRequirements, at string, res *Result)
 					r.Limits = corev1.ResourceList{}
 				}
 				r.Limits[name] = q
-				res.Changed = append(res.Changed, at+".limits."+string(name))
+				changed("limits", name)
 			}
 		}
 	}
