@@ -62,18 +62,20 @@ func (c *containerRef) field() *field.Path {
 
 // forEachContainer visits containers, then init containers, then ephemeral
 // containers: every one of them runs on the node with the pod's host access.
-func forEachContainer(spec *corev1.PodSpec, visit func(c *containerRef)) {
+// The reference is passed by value: a pointer handed to visit would escape,
+// one allocation per container per rule.
+func forEachContainer(spec *corev1.PodSpec, visit func(c containerRef)) {
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		visit(&containerRef{"containers", i, c.Name, c.SecurityContext, c.VolumeMounts})
+		visit(containerRef{"containers", i, c.Name, c.SecurityContext, c.VolumeMounts})
 	}
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
-		visit(&containerRef{"initContainers", i, c.Name, c.SecurityContext, c.VolumeMounts})
+		visit(containerRef{"initContainers", i, c.Name, c.SecurityContext, c.VolumeMounts})
 	}
 	for i := range spec.EphemeralContainers {
 		c := &spec.EphemeralContainers[i]
-		visit(&containerRef{"ephemeralContainers", i, c.Name, c.SecurityContext, c.VolumeMounts})
+		visit(containerRef{"ephemeralContainers", i, c.Name, c.SecurityContext, c.VolumeMounts})
 	}
 }
 
@@ -81,8 +83,14 @@ func forEachContainer(spec *corev1.PodSpec, visit func(c *containerRef)) {
 // matches several volumes (invalid, but possible in offline input) yields one
 // HostMount per hostPath volume, so no duplicate can hide a host path.
 func hostMounts(spec *corev1.PodSpec) []HostMount {
-	var out []HostMount
-	forEachContainer(spec, func(c *containerRef) {
+	// One allocation for the usual case, each mount naming one volume.
+	n := 0
+	forEachContainer(spec, func(c containerRef) { n += len(c.mounts) })
+	if n == 0 {
+		return nil
+	}
+	out := make([]HostMount, 0, n)
+	forEachContainer(spec, func(c containerRef) {
 		for j := range c.mounts {
 			m := &c.mounts[j]
 			for k := range spec.Volumes {
@@ -103,6 +111,9 @@ func hostMounts(spec *corev1.PodSpec) []HostMount {
 			}
 		}
 	})
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
 
@@ -122,12 +133,19 @@ func relate(mounted, protected string) relation {
 	switch {
 	case mounted == protected:
 		return same
-	case mounted == "/" || strings.HasPrefix(protected, mounted+"/"):
+	case mounted == "/" || inside(protected, mounted):
 		return ancestor
-	case protected != "/" && strings.HasPrefix(mounted, protected+"/"):
+	case protected != "/" && inside(mounted, protected):
 		return under
 	}
 	return unrelated
+}
+
+// inside reports whether p lies strictly inside dir: it is
+// strings.HasPrefix(p, dir+"/") without building dir+"/" for every pair of
+// paths compared.
+func inside(p, dir string) bool {
+	return len(p) > len(dir) && p[len(dir)] == '/' && p[:len(dir)] == dir
 }
 
 func (r relation) describe(protected, what string) string {

@@ -16,7 +16,7 @@ func (hostPIDPrivileged) Validate(t *Target) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	forEachContainer(spec, func(c *containerRef) {
+	forEachContainer(spec, func(c containerRef) {
 		if c.security == nil {
 			return
 		}

@@ -16,7 +16,7 @@ func (privilegedContainer) Validate(t *Target) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	forEachContainer(spec, func(c *containerRef) {
+	forEachContainer(spec, func(c containerRef) {
 		if c.security != nil && c.security.Privileged != nil && *c.security.Privileged {
 			errs = append(errs, field.Forbidden(c.field().Child("securityContext", "privileged"),
 				"container \""+c.name+"\" is privileged: it has every capability and every host device; add only the capabilities it needs"))
