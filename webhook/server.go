@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/daemonguard/daemonguard/certs"
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
@@ -32,6 +36,13 @@ type Options struct {
 	Port              int
 	CertDir           string
 	CertName, KeyName string
+	// Certificates is who writes CertDir: certs.ModeFiles (the default)
+	// serves it as cert-manager or the user leave it; certs.ModeSelfManaged
+	// makes the webhook its own CA, configured by SelfManaged (its
+	// Namespace and file names default to the ones above). Either way the
+	// webhook is not ready until a valid certificate is served.
+	Certificates certs.Mode
+	SelfManaged  certs.RotatorOptions
 	// EnableHTTP2 turns HTTP/2 on; it is off by default because of the
 	// HTTP/2 Rapid Reset and stream-cancellation CVEs.
 	EnableHTTP2 bool
@@ -44,6 +55,10 @@ type Options struct {
 	// MetricsAddr and HealthAddr are plain-HTTP listeners ("0" disables).
 	MetricsAddr string
 	HealthAddr  string
+	// MetricsRegistry receives daemonguard's own metrics; nil means
+	// controller-runtime's metrics.Registry, which MetricsAddr serves. Tests
+	// running several webhooks in one process give each its own.
+	MetricsRegistry prometheus.Registerer
 }
 
 // Run serves both webhooks against the cluster at cfg until ctx ends.
@@ -53,7 +68,47 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := schedulingv1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
+	// The only object daemonguard reads is PriorityClass; self-managed
+	// certificates add their Secret and webhook configurations.
+	byObject := map[client.Object]cache.ByObject{&schedulingv1.PriorityClass{}: {}}
+	mode, err := certs.ParseMode(string(opts.Certificates))
+	if err != nil {
+		return err
+	}
+	selfManaged := opts.SelfManaged
+	if mode == certs.ModeSelfManaged {
+		if selfManaged.Namespace == "" {
+			selfManaged.Namespace = opts.Namespace
+		}
+		if selfManaged.CertDir == "" {
+			selfManaged.CertDir, selfManaged.CertName, selfManaged.KeyName = opts.CertDir, opts.CertName, opts.KeyName
+		}
+		if err := selfManaged.Validate(); err != nil {
+			return err
+		}
+		if err := certs.AddToScheme(scheme); err != nil {
+			return err
+		}
+		maps.Copy(byObject, selfManaged.CacheByObject())
+	}
+	registry := opts.MetricsRegistry
+	if registry == nil {
+		registry = ctrlmetrics.Registry
+	}
+	certMetrics, err := certs.NewMetrics(registry)
+	if err != nil {
+		return err
+	}
+	// The Watcher, not the webhook server's own certwatcher, serves CertDir:
+	// the server may then start before the files exist.
+	certWatcher := certs.NewWatcher(certs.WatcherOptions{
+		CertFile: filepath.Join(opts.CertDir, opts.CertName), KeyFile: filepath.Join(opts.CertDir, opts.KeyName),
+		Metrics: certMetrics, Log: log.WithName("certs"),
+	})
+	tlsOpts := []func(*tls.Config){func(c *tls.Config) {
+		c.MinVersion = tls.VersionTLS12
+		c.GetCertificate = certWatcher.GetCertificate
+	}}
 	if !opts.EnableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
@@ -65,13 +120,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress: opts.HealthAddr,
 		WebhookServer:          server,
-		// The only object daemonguard reads is PriorityClass.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&schedulingv1.PriorityClass{}: {}}},
+		Cache:                  cache.Options{ByObject: byObject},
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	metrics, err := NewMetrics(ctrlmetrics.Registry)
+	metrics, err := NewMetrics(registry)
 	if err != nil {
 		return err
 	}
@@ -88,6 +142,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return err
 	}
 
+	// The manager runs the webhook server only once it has been asked for it.
+	server = mgr.GetWebhookServer()
 	server.Register(MutatePath, NewMutatingHandler(source.Current, metrics, log))
 	server.Register(ValidatePath, NewValidatingHandler(source.Current, metrics, log))
 	// Ready only once TLS serves and the PriorityClass cache is synced, so a
@@ -103,6 +159,21 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}); err != nil {
 		return err
 	}
+	if err := mgr.AddReadyzCheck("serving-certificate", certWatcher.Checker); err != nil {
+		return err
+	}
+	if err := mgr.Add(certWatcher); err != nil {
+		return err
+	}
+	if mode == certs.ModeSelfManaged {
+		rotator, err := certs.NewRotator(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache(), selfManaged, log.WithName("certs"))
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(rotator); err != nil {
+			return err
+		}
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
@@ -112,7 +183,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	})); err != nil {
 		return err
 	}
-	log.Info("starting", "port", opts.Port, "certDir", opts.CertDir, "policy", opts.PolicyFile, "namespace", opts.Namespace)
+	log.Info("starting", "port", opts.Port, "certDir", opts.CertDir, "certificates", mode, "policy", opts.PolicyFile, "namespace", opts.Namespace)
 	return mgr.Start(ctx)
 }
 

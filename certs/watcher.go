@@ -1,0 +1,171 @@
+package certs
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+)
+
+// DefaultPollInterval is how often Watcher reads the certificate files.
+const DefaultPollInterval = time.Second
+
+// Watcher serves the certificate and key files in the certificate
+// directory, reloading them when they change; it is the webhook server's
+// certificate source in every mode.
+//
+// It replaces controller-runtime's certwatcher because the webhook must
+// start before the files exist (a self-managed replica waiting for the
+// Secret, cert-manager not having issued yet), stay unready until they do,
+// and report reloads and the expiry of what it serves. It polls rather than
+// using inotify: a poll of two small files per second follows every way the
+// files get replaced (a Secret volume's symlink swap, a rename, an
+// in-place write) and costs nothing.
+type Watcher struct {
+	certFile, keyFile string
+	interval          time.Duration
+	metrics           *Metrics
+	log               logr.Logger
+	clock             clock.PassiveClock
+
+	mu      sync.RWMutex
+	current *tls.Certificate
+	// lastCert and lastKey are the file contents last tried, good or bad,
+	// so an unchanged bad pair is reported once, not at every poll.
+	lastCert, lastKey []byte
+}
+
+// WatcherOptions configure a Watcher.
+type WatcherOptions struct {
+	CertFile, KeyFile string
+	// Interval between reads; DefaultPollInterval when zero.
+	Interval time.Duration
+	Metrics  *Metrics
+	Log      logr.Logger
+	// Clock is for readiness' expiry test; the real clock when nil.
+	Clock clock.PassiveClock
+}
+
+// NewWatcher returns a Watcher of the files in opts and loads them if they
+// are there; missing files are not an error, the webhook is simply not ready
+// until they appear.
+func NewWatcher(opts WatcherOptions) *Watcher {
+	w := &Watcher{
+		certFile: opts.CertFile, keyFile: opts.KeyFile, interval: opts.Interval,
+		metrics: opts.Metrics, log: opts.Log, clock: opts.Clock,
+	}
+	if w.interval <= 0 {
+		w.interval = DefaultPollInterval
+	}
+	if w.clock == nil {
+		w.clock = clock.RealClock{}
+	}
+	w.Reload()
+	return w
+}
+
+// GetCertificate is the webhook server's tls.Config.GetCertificate.
+func (w *Watcher) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.current == nil {
+		return nil, fmt.Errorf("no serving certificate loaded from %s yet", w.certFile)
+	}
+	return w.current, nil
+}
+
+// Start polls the files until ctx ends (manager.Runnable).
+func (w *Watcher) Start(ctx context.Context) error {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			w.Reload()
+		}
+	}
+}
+
+// NeedLeaderElection is false: every replica serves.
+func (w *Watcher) NeedLeaderElection() bool { return false }
+
+// Reload reads the files and serves them if they changed and form a valid
+// pair. It reports whether a new certificate is now served.
+func (w *Watcher) Reload() bool {
+	certPEM, keyPEM, err := w.read()
+	if errors.Is(err, os.ErrNotExist) {
+		// Not written yet (or deleted): keep serving what we have.
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil && bytes.Equal(certPEM, w.lastCert) && bytes.Equal(keyPEM, w.lastKey) {
+		return false
+	}
+	w.lastCert, w.lastKey = certPEM, keyPEM
+	var pair tls.Certificate
+	if err == nil {
+		pair, err = tls.X509KeyPair(certPEM, keyPEM)
+	}
+	if err == nil && pair.Leaf == nil {
+		pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0])
+	}
+	if err != nil {
+		w.log.Error(err, "serving certificate not reloaded; the previous one stays in use", "cert", w.certFile, "key", w.keyFile)
+		w.metrics.reloadFailed()
+		return false
+	}
+	w.current = &pair
+	w.metrics.reloaded(pair.Leaf.NotAfter)
+	w.log.Info("serving certificate loaded", "cert", w.certFile, "serial", pair.Leaf.SerialNumber.Text(16),
+		"notAfter", pair.Leaf.NotAfter.UTC().Format(time.RFC3339), "dnsNames", pair.Leaf.DNSNames)
+	return true
+}
+
+// read returns the certificate and key files as of one moment: if the
+// certificate changed while the key was read, a writer was between the two
+// and the read is retried.
+func (w *Watcher) read() (certPEM, keyPEM []byte, err error) {
+	for range 3 {
+		if certPEM, err = os.ReadFile(w.certFile); err != nil {
+			continue
+		}
+		if keyPEM, err = os.ReadFile(w.keyFile); err != nil {
+			continue
+		}
+		again, err2 := os.ReadFile(w.certFile)
+		if err2 == nil && bytes.Equal(again, certPEM) {
+			return certPEM, keyPEM, nil
+		}
+		err = errors.New("certificate changed while being read")
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil, nil, err
+}
+
+// Checker is a readiness check: it fails until a certificate that is valid
+// now is being served.
+func (w *Watcher) Checker(*http.Request) error {
+	w.mu.RLock()
+	cur := w.current
+	w.mu.RUnlock()
+	if cur == nil {
+		return fmt.Errorf("no serving certificate loaded from %s", w.certFile)
+	}
+	now := w.clock.Now()
+	if leaf := cur.Leaf; !usable(leaf, now) {
+		return fmt.Errorf("serving certificate not valid now (valid %s to %s)", stamp(leaf.NotBefore), stamp(leaf.NotAfter))
+	}
+	return nil
+}
