@@ -1,0 +1,436 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/daemonguard/daemonguard/webhook/policy"
+)
+
+var ctx = context.Background()
+
+func TestCreateIsMutated(t *testing.T) {
+	ns := namespace(t)
+	ds := example(t, "gpu-monitor.yaml", ns)
+	if err := c.Create(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	stored := &appsv1.DaemonSet{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(ds), stored); err != nil {
+		t.Fatal(err)
+	}
+	spec := stored.Spec.Template.Spec
+	if spec.PriorityClassName != "infra-daemonset" {
+		t.Errorf("priorityClassName %q", spec.PriorityClassName)
+	}
+	// The API server's Priority admission resolved the class we set.
+	if spec.Priority != nil && *spec.Priority != 1000000 {
+		t.Errorf("priority %d", *spec.Priority)
+	}
+	if len(spec.Tolerations) != 1 || spec.Tolerations[0].Key != "node-role.kubernetes.io/control-plane" {
+		t.Errorf("tolerations %+v", spec.Tolerations)
+	}
+	r := spec.Containers[0].Resources
+	if r.Requests.Cpu().String() != "50m" || r.Requests.Memory().String() != "64Mi" || r.Limits.Cpu().String() != "200m" || r.Limits.Memory().String() != "128Mi" {
+		t.Errorf("resources %+v", r)
+	}
+	if a := stored.Annotations[policy.InjectedAnnotation]; !strings.Contains(a, "spec.template.spec.priorityClassName") {
+		t.Errorf("annotation %q", a)
+	}
+	if stored.Spec.Template.Annotations[policy.InjectedAnnotation] != "" {
+		t.Error("the record must not be on the pod template (it would roll every pod)")
+	}
+	// What the author set is kept.
+	if stored.Spec.Template.Spec.NodeSelector["hardware/gpu"] != "true" {
+		t.Error("nodeSelector lost")
+	}
+}
+
+func TestUpdateIsMutated(t *testing.T) {
+	ns := namespace(t)
+	ds := example(t, "fluentbit.yaml", ns)
+	if err := c.Create(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	// Add a sidecar with no resources: the UPDATE fills them in.
+	ds.Spec.Template.Spec.Containers = append(ds.Spec.Template.Spec.Containers, corev1.Container{Name: "sidecar", Image: "busybox"})
+	if err := c.Update(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	got := ds.Spec.Template.Spec.Containers[1].Resources
+	if got.Requests.Cpu().String() != "50m" || got.Limits.Memory().String() != "128Mi" {
+		t.Fatalf("sidecar resources %+v", got)
+	}
+	// The author's own resources are untouched.
+	if ds.Spec.Template.Spec.Containers[0].Resources.Limits.Cpu().String() != "200m" {
+		t.Fatal("author's resources changed")
+	}
+	if a := ds.Annotations[policy.InjectedAnnotation]; !strings.Contains(a, "containers[1].resources") || !strings.Contains(a, "priorityClassName") {
+		t.Fatalf("annotation does not merge old and new injections: %q", a)
+	}
+}
+
+// Applying the same manifest again must change nothing: no new
+// resourceVersion, no new generation, so no rollout.
+func TestReapplyChangesNothing(t *testing.T) {
+	ns := namespace(t)
+	t.Run("update with the author's manifest", func(t *testing.T) {
+		manifest := example(t, "ssd-cache.yaml", ns)
+		if err := c.Create(ctx, manifest.DeepCopy()); err != nil {
+			t.Fatal(err)
+		}
+		before := &appsv1.DaemonSet{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(manifest), before); err != nil {
+			t.Fatal(err)
+		}
+		// A merge patch of the author's manifest, as `kubectl apply` sends it.
+		patch := manifest.DeepCopy()
+		patch.ResourceVersion = ""
+		if err := c.Patch(ctx, patch, client.Merge); err != nil {
+			t.Fatal(err)
+		}
+		after := &appsv1.DaemonSet{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(manifest), after); err != nil {
+			t.Fatal(err)
+		}
+		if after.ResourceVersion != before.ResourceVersion || after.Generation != before.Generation {
+			t.Fatalf("re-apply changed the object: rv %s→%s generation %d→%d", before.ResourceVersion, after.ResourceVersion, before.Generation, after.Generation)
+		}
+		// A full update of the stored (already mutated) object: also a no-op.
+		if err := c.Update(ctx, after); err != nil {
+			t.Fatal(err)
+		}
+		if after.ResourceVersion != before.ResourceVersion {
+			t.Fatal("updating the mutated object with itself wrote a new version")
+		}
+	})
+	t.Run("server-side apply", func(t *testing.T) {
+		u := toUnstructured(t, example(t, "node-exporter.yaml", ns))
+		apply := func() *unstructured.Unstructured {
+			obj := u.DeepCopy()
+			if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner("integration"), client.ForceOwnership); err != nil {
+				t.Fatal(err)
+			}
+			return obj
+		}
+		first := apply()
+		second := apply()
+		if first.GetResourceVersion() != second.GetResourceVersion() || first.GetGeneration() != second.GetGeneration() {
+			t.Fatalf("second apply changed the object: rv %s→%s generation %d→%d",
+				first.GetResourceVersion(), second.GetResourceVersion(), first.GetGeneration(), second.GetGeneration())
+		}
+		pc, _, _ := unstructured.NestedString(second.Object, "spec", "template", "spec", "priorityClassName")
+		if pc != "infra-daemonset" {
+			t.Fatalf("priorityClassName %q after apply", pc)
+		}
+	})
+}
+
+func toUnstructured(t *testing.T, ds *appsv1.DaemonSet) *unstructured.Unstructured {
+	t.Helper()
+	ds.APIVersion, ds.Kind = "apps/v1", "DaemonSet"
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	return u
+}
+
+// Every enforced rule denies through the API server with its id and the
+// field, and nothing is stored.
+func TestEveryEnforcedRuleDenies(t *testing.T) {
+	ns := namespace(t)
+	cases := map[string]struct {
+		edit  func(*corev1.PodSpec)
+		rule  string
+		field string
+	}{
+		"hostPID with a writable hostPath": {
+			rule: "hostpid-writable-hostpath", field: "spec.template.spec.containers[0].volumeMounts[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.HostPID = true
+				s.Volumes = []corev1.Volume{hostPathVolume("data", "/var/lib/agent")}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+			},
+		},
+		"hostPID with a privileged init container": {
+			rule: "hostpid-privileged", field: "spec.template.spec.initContainers[0].securityContext.privileged",
+			edit: func(s *corev1.PodSpec) {
+				s.HostPID = true
+				s.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
+			},
+		},
+		"hostPID with CAP_SYS_ADMIN": {
+			rule: "hostpid-privileged", field: "spec.template.spec.containers[0].securityContext.capabilities.add[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.HostPID = true
+				s.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"CAP_SYS_ADMIN"}}}
+			},
+		},
+		"writable /etc through subPath": {
+			rule: "writable-sensitive-hostpath", field: "spec.template.spec.containers[0].volumeMounts[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("root", "/")}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "root", MountPath: "/host-etc", SubPath: "etc"}}
+			},
+		},
+		"read-only runtime socket directory": {
+			rule: "container-runtime-socket", field: "spec.template.spec.containers[0].volumeMounts[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("containerd", "/var/run/containerd/")}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "containerd", MountPath: "/run/containerd", ReadOnly: true}}
+			},
+		},
+		"bidirectional propagation": {
+			rule: "bidirectional-mount-propagation", field: "spec.template.spec.containers[0].volumeMounts[0].mountPropagation",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("mnt", "/mnt/agent")}
+				s.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+				bidi := corev1.MountPropagationBidirectional
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "mnt", MountPath: "/mnt", MountPropagation: &bidi}}
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			ds := daemonSet(ns, "deny-"+strings.ReplaceAll(strings.ToLower(strings.Fields(name)[0]), "/", ""), tc.edit)
+			ds.Name = strings.ToLower(strings.NewReplacer(" ", "-", "/", "", "_", "-").Replace(name))
+			err := c.Create(ctx, ds)
+			assertDenied(t, err, tc.rule, tc.field)
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ds), &appsv1.DaemonSet{}); !apierrors.IsNotFound(err) {
+				t.Fatalf("a denied DaemonSet was stored (get: %v)", err)
+			}
+		})
+	}
+}
+
+func assertDenied(t *testing.T, err error, rule, field string) {
+	t.Helper()
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		t.Fatalf("want a denial, got %v", err)
+	}
+	s := status.Status()
+	if s.Code != 422 || !strings.Contains(s.Message, `admission webhook "validate.daemonguard.io" denied the request`) {
+		t.Fatalf("want a 422 from validate.daemonguard.io, got %d %q", s.Code, s.Message)
+	}
+	if s.Details == nil {
+		t.Fatalf("no causes in %q", s.Message)
+	}
+	for _, cause := range s.Details.Causes {
+		if cause.Field == field && strings.Contains(cause.Message, "["+rule+"]") {
+			return
+		}
+	}
+	t.Fatalf("no cause for [%s] at %s in %+v", rule, field, s.Details.Causes)
+}
+
+func TestWarningsReachTheClient(t *testing.T) {
+	ns := namespace(t)
+	warnings.take()
+	if err := c.Create(ctx, example(t, "tolerations.yaml", ns)); err != nil {
+		t.Fatal(err)
+	}
+	got := warnings.take()
+	n := 0
+	for _, w := range got {
+		if strings.HasPrefix(w, "[ineffective-toleration] spec.template.spec.tolerations[") && strings.Contains(w, "tolerationSeconds: 300 is ignored") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("want 2 ineffective-toleration warnings, got %q", got)
+	}
+	warnings.take()
+	priv := daemonSet(ns, "privileged", func(s *corev1.PodSpec) {
+		s.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+	})
+	if err := c.Create(ctx, priv); err != nil {
+		t.Fatal(err)
+	}
+	if got := warnings.take(); len(got) != 1 || !strings.HasPrefix(got[0], "[privileged-container] spec.template.spec.containers[0].securityContext.privileged") {
+		t.Fatalf("privileged warning: %q", got)
+	}
+}
+
+func TestDryRunHasNoSideEffects(t *testing.T) {
+	ns := namespace(t)
+	ds := example(t, "gpu-monitor.yaml", ns)
+	if err := c.Create(ctx, ds, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	if ds.Spec.Template.Spec.PriorityClassName != "infra-daemonset" {
+		t.Fatal("the dry-run response is not mutated")
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(ds), &appsv1.DaemonSet{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("dry run stored the object: %v", err)
+	}
+	bad := daemonSet(ns, "dry-bad", func(s *corev1.PodSpec) {
+		s.Volumes = []corev1.Volume{hostPathVolume("sock", "/run/docker.sock")}
+		s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "sock", MountPath: "/var/run/docker.sock", ReadOnly: true}}
+	})
+	assertDenied(t, c.Create(ctx, bad, client.DryRunAll), "container-runtime-socket", "spec.template.spec.containers[0].volumeMounts[0]")
+}
+
+// kube-system is excluded by the shipped namespaceSelector: not mutated, not
+// validated.
+func TestExemptNamespaceUntouched(t *testing.T) {
+	ds := daemonSet("kube-system", "cni", func(s *corev1.PodSpec) {
+		s.HostPID = true
+		s.Volumes = []corev1.Volume{hostPathVolume("cni", "/etc/cni/net.d")}
+		s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "cni", MountPath: "/host/etc/cni/net.d"}}
+	})
+	if err := c.Create(ctx, ds); err != nil {
+		t.Fatalf("kube-system must be exempt: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Delete(ctx, ds) })
+	if ds.Spec.Template.Spec.PriorityClassName != "" || ds.Annotations[policy.InjectedAnnotation] != "" {
+		t.Fatal("a kube-system DaemonSet was mutated")
+	}
+}
+
+// A namespace exempted in the policy file (not the namespaceSelector): the
+// webhook is called and must leave the object alone.
+func TestPolicyExemption(t *testing.T) {
+	ns := namespace(t)
+	setPolicy(t, basePolicy+"exemptions:\n- namespaces: [kube-system]\n- namespaces: ["+ns+"]\n  reason: integration test\n", func() bool {
+		ds := daemonSet(ns, "probe", nil)
+		return c.Create(ctx, ds, client.DryRunAll) == nil && ds.Spec.Template.Spec.PriorityClassName == ""
+	})
+	ds := daemonSet(ns, "sock", func(s *corev1.PodSpec) {
+		s.Volumes = []corev1.Volume{hostPathVolume("sock", "/run/docker.sock")}
+		s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "sock", MountPath: "/var/run/docker.sock"}}
+	})
+	if err := c.Create(ctx, ds); err != nil {
+		t.Fatalf("exempt namespace denied: %v", err)
+	}
+}
+
+// A DaemonSet stored before a rule was enforced can still take an image
+// bump; a new violation in the same update is denied.
+func TestUpdateRatchets(t *testing.T) {
+	ns := namespace(t)
+	legacy := daemonSet(ns, "legacy", func(s *corev1.PodSpec) {
+		s.Volumes = []corev1.Volume{hostPathVolume("sock", "/var/run/docker.sock")}
+		s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "sock", MountPath: "/var/run/docker.sock", ReadOnly: true}}
+	})
+	func() {
+		setPolicy(t, basePolicy+"validation:\n  rules:\n    container-runtime-socket: warn\n", func() bool {
+			return c.Create(ctx, legacy.DeepCopy(), client.DryRunAll) == nil
+		})
+		if err := c.Create(ctx, legacy); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	// Back to the base policy (enforce): wait until a new one is denied.
+	if err := os.WriteFile(policyFile, []byte(basePolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		fresh := legacy.DeepCopy()
+		fresh.Name, fresh.ResourceVersion = "fresh", ""
+		return c.Create(ctx, fresh, client.DryRunAll) != nil
+	})
+
+	warnings.take()
+	legacy.Spec.Template.Spec.Containers[0].Image = "agent:2"
+	if err := c.Update(ctx, legacy); err != nil {
+		t.Fatalf("image bump of a DaemonSet with a pre-existing violation: %v", err)
+	}
+	got := warnings.take()
+	if len(got) != 1 || !strings.Contains(got[0], "[container-runtime-socket]") || !strings.Contains(got[0], "already present before this update") {
+		t.Fatalf("want the ratcheted finding as a warning, got %q", got)
+	}
+	legacy.Spec.Template.Spec.InitContainers = []corev1.Container{{Name: "also", Image: "busybox",
+		VolumeMounts: []corev1.VolumeMount{{Name: "sock", MountPath: "/sock"}}}}
+	assertDenied(t, c.Update(ctx, legacy), "container-runtime-socket", "spec.template.spec.initContainers[0].volumeMounts[0]")
+}
+
+func TestMissingPriorityClassIsSkipped(t *testing.T) {
+	ns := namespace(t)
+	setPolicy(t, basePolicy+"mutation:\n  priorityClass:\n    name: no-such-class\n", func() bool {
+		warnings.take()
+		ds := daemonSet(ns, "probe", nil)
+		return c.Create(ctx, ds, client.DryRunAll) == nil && ds.Spec.Template.Spec.PriorityClassName == "" &&
+			strings.Contains(strings.Join(warnings.take(), "\n"), `PriorityClass "no-such-class" does not exist`)
+	})
+	ds := daemonSet(ns, "agent", nil)
+	if err := c.Create(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	if ds.Spec.Template.Spec.PriorityClassName != "" {
+		t.Fatal("a missing PriorityClass was injected")
+	}
+	if ds.Spec.Template.Spec.Containers[0].Resources.Requests.Cpu().IsZero() {
+		t.Fatal("the other mutators must still run")
+	}
+}
+
+// Changing the policy file changes a verdict without restarting the webhook;
+// a broken file keeps the last good policy.
+func TestPolicyHotReload(t *testing.T) {
+	ns := namespace(t)
+	priv := func(name string) *appsv1.DaemonSet {
+		return daemonSet(ns, name, func(s *corev1.PodSpec) {
+			s.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		})
+	}
+	if err := c.Create(ctx, priv("before"), client.DryRunAll); err != nil {
+		t.Fatalf("privileged-container only warns by default: %v", err)
+	}
+	setPolicy(t, basePolicy+"validation:\n  rules:\n    privileged-container: enforce\n", func() bool {
+		return c.Create(ctx, priv("during"), client.DryRunAll) != nil
+	})
+	assertDenied(t, c.Create(ctx, priv("after")), "privileged-container", "spec.template.spec.containers[0].securityContext.privileged")
+
+	// A broken file: the enforcing policy stays in force.
+	if err := os.WriteFile(policyFile, []byte("apiVersion: daemonguard.io/v1alpha1\nkind: Policy\nvalidation: {rules: {privileged-container: maybe}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	assertDenied(t, c.Create(ctx, priv("still"), client.DryRunAll), "privileged-container", "spec.template.spec.containers[0].securityContext.privileged")
+}
+
+// The resources the API server rejects (request above limit) are never
+// produced: an author's low limit lowers the injected request.
+func TestInjectedResourcesAreValid(t *testing.T) {
+	ns := namespace(t)
+	ds := daemonSet(ns, "tiny", func(s *corev1.PodSpec) {
+		s.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}
+	})
+	if err := c.Create(ctx, ds); err != nil {
+		t.Fatalf("the API server rejected the mutated object: %v", err)
+	}
+	r := ds.Spec.Template.Spec.Containers[0].Resources
+	if r.Requests.Cpu().String() != "10m" || r.Requests.Memory().String() != "16Mi" {
+		t.Fatalf("requests %v", r.Requests)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 15s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

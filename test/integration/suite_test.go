@@ -1,0 +1,185 @@
+// Package integration drives daemonguard through a real kube-apiserver and
+// etcd: the webhook server over TLS, registered with the webhook
+// configurations deploy/ ships. Run it with `make integration` (or `make test`).
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+)
+
+var (
+	// env is the control plane shared by every test in the package; tests
+	// that change the policy file restore it before they return.
+	env        *controlplane.Env
+	policyFile string
+	warnings   = &warningRecorder{}
+	// c sends requests through the API server with its warnings recorded.
+	c client.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "integration: KUBEBUILDER_ASSETS is not set; run `make integration`, which builds kube-apiserver and etcd from the Go module proxy")
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "daemonguard-integration")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	policyFile = filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(basePolicy), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	logFile, err := os.Create(filepath.Join(os.TempDir(), "daemonguard-integration-webhook.log"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer logFile.Close()
+	start := time.Now()
+	env, err = controlplane.Start(context.Background(), controlplane.Options{
+		PolicyFile: policyFile, PolicyPollInterval: 100 * time.Millisecond, Log: logFile,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v\n(webhook log: %s)\n", err, logFile.Name())
+		return 1
+	}
+	fmt.Printf("integration: control plane and webhook ready in %s (webhook log: %s)\n", time.Since(start).Round(time.Millisecond), logFile.Name())
+	defer env.Stop()
+
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WarningHandler = warnings
+	if c, err = client.New(cfg, client.Options{Scheme: env.Client.Scheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// basePolicy is the default policy written out, so that tests can change it.
+const basePolicy = `apiVersion: daemonguard.io/v1alpha1
+kind: Policy
+`
+
+// warningRecorder collects the Warning headers the API server relays.
+type warningRecorder struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (w *warningRecorder) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen = append(w.seen, text)
+}
+
+// take returns and clears the warnings seen so far.
+func (w *warningRecorder) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.seen
+	w.seen = nil
+	return out
+}
+
+// namespace creates a fresh namespace for one test.
+func namespace(t *testing.T) string {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	name = strings.Trim(name, "-") + fmt.Sprintf("-%d", time.Now().UnixNano()%100000)
+	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// example loads a DaemonSet from deploy/examples into namespace ns.
+func example(t *testing.T, file, ns string) *appsv1.DaemonSet {
+	t.Helper()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "deploy", "examples", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &appsv1.DaemonSet{}
+	if err := yaml.UnmarshalStrict(data, ds); err != nil {
+		t.Fatal(err)
+	}
+	ds.Namespace = ns
+	return ds
+}
+
+// daemonSet builds a minimal valid DaemonSet whose pod spec edit adjusts.
+func daemonSet(ns, name string, edit func(*corev1.PodSpec)) *appsv1.DaemonSet {
+	labels := map[string]string{"app": name}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "agent:1"}}},
+			},
+		},
+	}
+	if edit != nil {
+		edit(&ds.Spec.Template.Spec)
+	}
+	return ds
+}
+
+// setPolicy writes a new policy file and waits until the webhook serves it,
+// judged by ready returning true; the base policy is restored at cleanup.
+func setPolicy(t *testing.T, policy string, ready func() bool) {
+	t.Helper()
+	write := func(p string) {
+		if err := os.WriteFile(policyFile, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(policy)
+	t.Cleanup(func() {
+		write(basePolicy)
+		time.Sleep(500 * time.Millisecond) // several poll intervals
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for !ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook did not pick up the new policy within 15s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func hostPathVolume(name, path string) corev1.Volume {
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path}}}
+}

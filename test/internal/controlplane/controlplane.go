@@ -1,0 +1,300 @@
+// Package controlplane starts what the integration suite, `make demo` and
+// `make dev-up` share: a real kube-apiserver and etcd (controller-runtime's
+// envtest, with binaries built from the Go module proxy by hack/tools.sh),
+// daemonguard's webhook server over TLS, and the project's own webhook
+// configurations from deploy/manifests, with only their client config pointed
+// at the local server.
+package controlplane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
+
+	"github.com/daemonguard/daemonguard/webhook"
+)
+
+// Manifest is the file, relative to the repository root, whose webhook
+// configurations and PriorityClass are installed.
+const Manifest = "deploy/manifests/daemonguard.yaml"
+
+// WebhookNamespace is the namespace the shipped manifests install into; it is
+// exempt from both webhooks.
+const WebhookNamespace = "daemonguard"
+
+// Options configure Start.
+type Options struct {
+	// PolicyFile is the policy file the webhook serves and reloads; empty
+	// means the built-in defaults.
+	PolicyFile string
+	// PolicyPollInterval is how often the webhook rereads PolicyFile.
+	PolicyPollInterval time.Duration
+	// Log receives the webhook's and envtest's logs; nil discards them.
+	Log io.Writer
+}
+
+// Env is a running control plane with daemonguard registered.
+type Env struct {
+	Config *rest.Config
+	Client client.Client
+	env    *envtest.Environment
+	stop   context.CancelFunc
+	served chan error
+}
+
+// RepoRoot finds the repository root from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the daemonguard repository (no go.mod above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+// Start brings everything up and returns once a DaemonSet dry-run create is
+// mutated end to end through the API server.
+func Start(ctx context.Context, opts Options) (*Env, error) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run through make (it builds kube-apiserver and etcd with hack/tools.sh) or export KUBEBUILDER_ASSETS=$(hack/tools.sh path)")
+	}
+	logOut := opts.Log
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logOut), zap.UseDevMode(false)))
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := os.ReadFile(filepath.Join(root, Manifest))
+	if err != nil {
+		return nil, err
+	}
+	objs, err := shippedObjects(manifest)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Manifest, err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	for _, hook := range objs.mutating {
+		for i := range hook.Webhooks {
+			pointAtLocal(&hook.Webhooks[i].ClientConfig, port)
+		}
+	}
+	for _, hook := range objs.validating {
+		for i := range hook.Webhooks {
+			pointAtLocal(&hook.Webhooks[i].ClientConfig, port)
+		}
+	}
+	e := &Env{env: &envtest.Environment{
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			LocalServingHost:   "127.0.0.1",
+			LocalServingPort:   port,
+			MutatingWebhooks:   objs.mutating,
+			ValidatingWebhooks: objs.validating,
+		},
+		ErrorIfCRDPathMissing: false,
+	}}
+	e.Config, err = e.env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = e.Stop()
+		}
+	}()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if e.Client, err = client.New(e.Config, client.Options{Scheme: scheme}); err != nil {
+		return nil, err
+	}
+	for _, pc := range objs.priorityClasses {
+		if err := e.Client.Create(ctx, pc); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating PriorityClass %s: %w", pc.Name, err)
+		}
+	}
+	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: WebhookNamespace}}); err != nil {
+		return nil, err
+	}
+
+	serveCtx, cancel := context.WithCancel(context.Background())
+	e.stop, e.served = cancel, make(chan error, 1)
+	wo := &e.env.WebhookInstallOptions
+	go func() {
+		e.served <- webhook.Run(serveCtx, e.Config, webhook.Options{
+			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
+			CertName: "tls.crt", KeyName: "tls.key",
+			PolicyFile: opts.PolicyFile, PolicyPollInterval: opts.PolicyPollInterval,
+			Namespace: WebhookNamespace, MetricsAddr: "0", HealthAddr: "0",
+		})
+	}()
+	if err := e.waitMutating(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return e, nil
+}
+
+// waitMutating dry-run creates a DaemonSet until the API server returns it
+// mutated by daemonguard.
+func (e *Env) waitMutating(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var last error
+	for {
+		ds := Probe()
+		err := e.Client.Create(ctx, ds, client.DryRunAll)
+		if err == nil && ds.Spec.Template.Spec.PriorityClassName != "" {
+			return nil
+		}
+		last = err
+		select {
+		case err := <-e.served:
+			return fmt.Errorf("webhook server stopped: %v", err)
+		case <-ctx.Done():
+			return fmt.Errorf("daemonguard did not start mutating DaemonSets within a minute (last error: %v)", last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Probe is a minimal DaemonSet in the default namespace.
+func Probe() *appsv1.DaemonSet {
+	labels := map[string]string{"app": "probe"}
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "daemonguard-probe", Namespace: "default"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "registry.k8s.io/pause:3.10"}}},
+			},
+		},
+	}
+}
+
+// Kubeconfig returns an admin kubeconfig for the control plane.
+func (e *Env) Kubeconfig() ([]byte, error) {
+	user, err := e.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return user.KubeConfig()
+}
+
+// Stop stops the webhook, then the API server and etcd.
+func (e *Env) Stop() error {
+	if e.stop != nil {
+		e.stop()
+		select {
+		case <-e.served:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return e.env.Stop()
+}
+
+type shipped struct {
+	mutating        []*admissionregv1.MutatingWebhookConfiguration
+	validating      []*admissionregv1.ValidatingWebhookConfiguration
+	priorityClasses []*schedulingv1.PriorityClass
+}
+
+// shippedObjects reads the webhook configurations and PriorityClasses from a
+// multi-document manifest, strictly.
+func shippedObjects(manifest []byte) (*shipped, error) {
+	var out shipped
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(manifest)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return nil, err
+		}
+		var obj any
+		switch meta.Kind {
+		case "MutatingWebhookConfiguration":
+			h := &admissionregv1.MutatingWebhookConfiguration{}
+			out.mutating, obj = append(out.mutating, h), h
+		case "ValidatingWebhookConfiguration":
+			h := &admissionregv1.ValidatingWebhookConfiguration{}
+			out.validating, obj = append(out.validating, h), h
+		case "PriorityClass":
+			pc := &schedulingv1.PriorityClass{}
+			out.priorityClasses, obj = append(out.priorityClasses, pc), pc
+		default:
+			continue
+		}
+		if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+			return nil, fmt.Errorf("%s: %w", meta.Kind, err)
+		}
+	}
+	if len(out.mutating) != 1 || len(out.validating) != 1 {
+		return nil, fmt.Errorf("want one mutating and one validating webhook configuration, found %d and %d", len(out.mutating), len(out.validating))
+	}
+	return &out, nil
+}
+
+// pointAtLocal replaces the Service reference with the local server's URL,
+// keeping the path; the CA bundle is filled in by envtest.
+func pointAtLocal(cc *admissionregv1.WebhookClientConfig, port int) {
+	path := ""
+	if cc.Service != nil && cc.Service.Path != nil {
+		path = *cc.Service.Path
+	}
+	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
+	cc.URL, cc.Service = &url, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
