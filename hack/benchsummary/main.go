@@ -81,14 +81,26 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+func minOf(xs []float64) float64 {
+	m := math.Inf(1)
+	for _, x := range xs {
+		m = math.Min(m, x)
+	}
+	return m
+}
+
+func maxOf(xs []float64) float64 {
+	m := math.Inf(-1)
+	for _, x := range xs {
+		m = math.Max(m, x)
+	}
+	return m
+}
+
 // spread is the half-range of the runs around the median, in percent: how far
 // the noisiest run strays.
 func spread(xs []float64) float64 {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, x := range xs {
-		lo, hi = math.Min(lo, x), math.Max(hi, x)
-	}
-	m := median(xs)
+	lo, hi, m := minOf(xs), maxOf(xs), median(xs)
 	if m == 0 {
 		return 0
 	}
@@ -110,13 +122,17 @@ func summarize(w io.Writer, results map[string]samples) error {
 		return fmt.Errorf("benchmark output lacks %s", strings.Join(missing, ", "))
 	}
 
-	fmt.Fprintf(w, "%-32s %5s %12s %8s %10s %10s\n", "benchmark", "runs", "ns/op", "±%", "B/op", "allocs/op")
+	fmt.Fprintf(w, "%-30s %4s %10s %10s %10s %7s %9s %9s\n", "benchmark", "runs", "ns/op", "min", "max", "±%", "B/op", "allocs/op")
 	for _, name := range required {
 		s := results[name]
-		fmt.Fprintf(w, "%-32s %5d %12.0f %7.1f%% %10.0f %10.0f\n", name, len(s["ns/op"]),
-			median(s["ns/op"]), spread(s["ns/op"]), median(s["B/op"]), median(s["allocs/op"]))
+		fmt.Fprintf(w, "%-30s %4d %10.0f %10.0f %10.0f %6.1f%% %9.0f %9.0f\n", name, len(s["ns/op"]),
+			median(s["ns/op"]), minOf(s["ns/op"]), maxOf(s["ns/op"]), spread(s["ns/op"]), median(s["B/op"]), median(s["allocs/op"]))
 	}
-	fmt.Fprintln(w, "(medians over the runs; ± is the farthest run from the median)")
+	fmt.Fprintln(w, "(ns/op, B/op, allocs/op: medians over the runs; ±: the farthest run from the median)")
+	fastest := func(name string) float64 { return minOf(results[name]["ns/op"]) }
+	fmt.Fprintf(w, "speedup of the fastest runs, for comparison: mutate %.2f, validate %.2f\n",
+		fastest("BenchmarkMutate/generic")/fastest("BenchmarkMutate/daemonguard"),
+		fastest("BenchmarkValidate/generic")/fastest("BenchmarkValidate/daemonguard"))
 
 	ns := func(name string) float64 { return median(results[name]["ns/op"]) }
 	allocs := func(name string) float64 { return median(results[name]["allocs/op"]) }
