@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
@@ -432,5 +435,28 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 15s")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Every unsafe example the demo shows is denied through the API server, as
+// `check` says it is offline.
+func TestUnsafeExamplesAreDenied(t *testing.T) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "deploy", "examples", "unsafe", "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no unsafe examples")
+	}
+	ns := namespace(t)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			ds := example(t, filepath.Join("unsafe", filepath.Base(f)), ns)
+			err := c.Create(ctx, ds)
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "validate.daemonguard.io") {
+				t.Fatalf("want a denial from validate.daemonguard.io, got %v", err)
+			}
+		})
 	}
 }

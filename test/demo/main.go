@@ -1,0 +1,35 @@
+// Command demo shows daemonguard to a new user on a local control plane:
+// `make demo` starts kube-apiserver, etcd and the webhook, applies the seed
+// DaemonSets and a few unsafe ones, prints what was injected, denied and
+// warned, and cleans up. `make dev-up` / `make dev-down` leave the same
+// environment running in the background.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+)
+
+func main() {
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	devUp := fs.Bool("dev-up", false, "start the control plane and webhook in the background; ready when this exits 0")
+	devDown := fs.Bool("dev-down", false, "stop what --dev-up started and remove its state")
+	devRun := fs.Bool("dev-run", false, "internal: the background process --dev-up starts")
+	_ = fs.Parse(os.Args[1:])
+	var err error
+	switch {
+	case *devUp:
+		err = startDev()
+	case *devDown:
+		err = stopDev()
+	case *devRun:
+		err = runDev()
+	default:
+		err = runDemo(os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
+}
