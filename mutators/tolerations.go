@@ -28,7 +28,9 @@ func (m *Tolerations) Mutate(ds *appsv1.DaemonSet) Result {
 		if covered(spec.Tolerations, &want) {
 			continue
 		}
-		spec.Tolerations = append(spec.Tolerations, want)
+		// A deep copy: the defaults belong to a Policy shared by concurrent
+		// reviews, and must not alias fields (tolerationSeconds) of one object.
+		spec.Tolerations = append(spec.Tolerations, *want.DeepCopy())
 		res.Changed = append(res.Changed, "spec.template.spec.tolerations["+strconv.Itoa(len(spec.Tolerations)-1)+"]")
 	}
 	return res

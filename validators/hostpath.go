@@ -2,7 +2,6 @@ package validators
 
 import (
 	"fmt"
-	"path"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,13 +37,26 @@ func (m *HostMount) String() string {
 
 // CleanHostPath returns p as the kubelet will resolve it: absolute, with "..",
 // "." and repeated or trailing slashes removed, and /var/run spelled /run
-// (on every current distribution /var/run is a symlink to /run).
+// (on every current distribution /var/run is a symlink to /run). The symlink
+// is followed before a ".." is applied, as the kernel does: /var/run/../etc
+// is /etc, not /var/etc.
 func CleanHostPath(p string) string {
-	p = path.Clean("/" + p)
-	if p == "/var/run" || strings.HasPrefix(p, "/var/run/") {
-		p = "/run" + strings.TrimPrefix(p, "/var/run")
+	var parts []string
+	for _, c := range strings.Split(p, "/") {
+		switch c {
+		case "", ".":
+		case "..":
+			if len(parts) > 0 {
+				parts = parts[:len(parts)-1]
+			}
+		default:
+			parts = append(parts, c)
+			if len(parts) == 2 && parts[0] == "var" && parts[1] == "run" {
+				parts = []string{"run"}
+			}
+		}
 	}
-	return p
+	return "/" + strings.Join(parts, "/")
 }
 
 // containerRef is the part of any kind of container the rules read.
@@ -100,7 +112,9 @@ func hostMounts(spec *corev1.PodSpec) []HostMount {
 				}
 				hostPath := v.HostPath.Path
 				if m.SubPath != "" && m.SubPathExpr == "" {
-					hostPath = path.Join("/", hostPath, m.SubPath)
+					// Not path.Join: that would resolve a ".." in the
+					// subPath lexically, before CleanHostPath follows /var/run.
+					hostPath += "/" + m.SubPath
 				}
 				out = append(out, HostMount{
 					ContainerList: c.list, ContainerIndex: c.index, MountIndex: j,

@@ -1,0 +1,102 @@
+package mutators
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestPriorityClass(t *testing.T) {
+	one := int32(1)
+	cases := map[string]struct {
+		spec         corev1.PodSpec
+		exists       bool
+		err          error
+		wantClass    string
+		wantChanged  []string
+		wantLookup   bool
+		wantWarnings []string // substrings, one per warning
+	}{
+		"set when empty": {
+			exists:      true,
+			wantClass:   "infra-daemonset",
+			wantChanged: []string{"spec.template.spec.priorityClassName"},
+			wantLookup:  true,
+		},
+		"author's class untouched": {
+			spec:      corev1.PodSpec{PriorityClassName: "system-node-critical"},
+			exists:    true,
+			wantClass: "system-node-critical",
+		},
+		"author's class untouched even when ours is missing": {
+			spec:      corev1.PodSpec{PriorityClassName: "custom"},
+			wantClass: "custom",
+		},
+		"explicit priority untouched": {
+			spec:   corev1.PodSpec{Priority: &one},
+			exists: true,
+		},
+		"class missing": {
+			wantLookup: true,
+			wantWarnings: []string{
+				`priorityClassName was not set: PriorityClass "infra-daemonset" does not exist in this cluster`,
+			},
+		},
+		"lookup error": {
+			err:        errors.New("connection refused"),
+			exists:     true,
+			wantLookup: true,
+			wantWarnings: []string{
+				`priorityClassName was not set: could not check that PriorityClass "infra-daemonset" exists (connection refused)`,
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var asked []string
+			m := NewPriorityClass("infra-daemonset", func(n string) (bool, error) {
+				asked = append(asked, n)
+				return tc.exists, tc.err
+			})
+			if m.Name() != "priority-class" {
+				t.Errorf("Name() = %q", m.Name())
+			}
+			ds := newDaemonSet(tc.spec)
+			r := m.Mutate(ds)
+			assertStrings(t, "Changed", r.Changed, tc.wantChanged)
+			if got := ds.Spec.Template.Spec.PriorityClassName; got != tc.wantClass {
+				t.Errorf("priorityClassName = %q, want %q", got, tc.wantClass)
+			}
+			if (tc.spec.Priority == nil) != (ds.Spec.Template.Spec.Priority == nil) {
+				t.Errorf("priority changed to %v", ds.Spec.Template.Spec.Priority)
+			}
+			if tc.wantLookup {
+				assertStrings(t, "lookups", asked, []string{"infra-daemonset"})
+			} else if len(asked) != 0 {
+				t.Errorf("looked up %q, want no lookup", asked)
+			}
+			if len(r.Warnings) != len(tc.wantWarnings) {
+				t.Fatalf("Warnings = %q, want %d", r.Warnings, len(tc.wantWarnings))
+			}
+			for i, w := range tc.wantWarnings {
+				if !strings.Contains(r.Warnings[i], w) {
+					t.Errorf("warning %q does not contain %q", r.Warnings[i], w)
+				}
+			}
+			assertConverged(t, m, ds)
+		})
+	}
+}
+
+func TestAssumeClassExists(t *testing.T) {
+	ok, err := AssumeClassExists("anything")
+	if !ok || err != nil {
+		t.Errorf("AssumeClassExists = %v, %v; want true, nil", ok, err)
+	}
+}
+
+func TestNames(t *testing.T) {
+	assertStrings(t, "Names()", Names(), []string{"tolerations", "priority-class", "resources"})
+}

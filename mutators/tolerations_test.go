@@ -1,0 +1,169 @@
+package mutators
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+)
+
+func TestTolerations(t *testing.T) {
+	const cp = "node-role.kubernetes.io/control-plane"
+	exists, equal := corev1.TolerationOpExists, corev1.TolerationOpEqual
+	noSched, noExec, prefer := corev1.TaintEffectNoSchedule, corev1.TaintEffectNoExecute, corev1.TaintEffectPreferNoSchedule
+	controlPlane := corev1.Toleration{Key: cp, Operator: exists, Effect: noSched}
+	sixty := int64(60)
+
+	cases := map[string]struct {
+		defaults    []corev1.Toleration
+		have        []corev1.Toleration
+		wantAdded   []corev1.Toleration
+		wantChanged []string
+	}{
+		"none present": {
+			defaults:    []corev1.Toleration{controlPlane},
+			wantAdded:   []corev1.Toleration{controlPlane},
+			wantChanged: []string{"spec.template.spec.tolerations[0]"},
+		},
+		"appended after unrelated tolerations": {
+			defaults:    []corev1.Toleration{controlPlane},
+			have:        []corev1.Toleration{{Key: "a", Operator: exists}, {Key: "b", Operator: equal, Value: "x", Effect: noSched}},
+			wantAdded:   []corev1.Toleration{controlPlane},
+			wantChanged: []string{"spec.template.spec.tolerations[2]"},
+		},
+		"already present exactly": {
+			defaults: []corev1.Toleration{controlPlane},
+			have:     []corev1.Toleration{controlPlane},
+		},
+		"empty key Exists covers everything": {
+			defaults: []corev1.Toleration{controlPlane, {Key: "x", Operator: equal, Value: "v", Effect: noExec}, {Key: "y", Operator: exists}},
+			have:     []corev1.Toleration{{Operator: exists}},
+		},
+		"empty key Exists with matching effect covers": {
+			defaults: []corev1.Toleration{controlPlane},
+			have:     []corev1.Toleration{{Operator: exists, Effect: noSched}},
+		},
+		"empty key Exists with another effect does not cover": {
+			defaults:    []corev1.Toleration{controlPlane},
+			have:        []corev1.Toleration{{Operator: exists, Effect: noExec}},
+			wantAdded:   []corev1.Toleration{controlPlane},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"same key Exists without effect covers": {
+			defaults: []corev1.Toleration{controlPlane},
+			have:     []corev1.Toleration{{Key: cp, Operator: exists}},
+		},
+		"same key Exists with another effect does not cover": {
+			defaults:    []corev1.Toleration{controlPlane},
+			have:        []corev1.Toleration{{Key: cp, Operator: exists, Effect: prefer}},
+			wantAdded:   []corev1.Toleration{controlPlane},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"same key Equal with empty value does not cover Exists": {
+			defaults:    []corev1.Toleration{controlPlane},
+			have:        []corev1.Toleration{{Key: cp, Operator: equal, Effect: noSched}},
+			wantAdded:   []corev1.Toleration{controlPlane},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"other key Exists does not cover": {
+			defaults:    []corev1.Toleration{controlPlane},
+			have:        []corev1.Toleration{{Key: "node-role.kubernetes.io/master", Operator: exists, Effect: noSched}},
+			wantAdded:   []corev1.Toleration{controlPlane},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"Equal default covered by the same value": {
+			defaults: []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+			have:     []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+		},
+		"Equal default covered by an empty operator with the same value": {
+			defaults: []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+			have:     []corev1.Toleration{{Key: "dedicated", Value: "infra", Effect: noSched}},
+		},
+		"Equal default covered by Exists on the key": {
+			defaults: []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+			have:     []corev1.Toleration{{Key: "dedicated", Operator: exists}},
+		},
+		"Equal default not covered by another value": {
+			defaults:    []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+			have:        []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "monitoring", Effect: noSched}},
+			wantAdded:   []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"default for every effect is not covered by one effect": {
+			defaults:    []corev1.Toleration{{Key: "dedicated", Operator: exists}},
+			have:        []corev1.Toleration{{Key: "dedicated", Operator: exists, Effect: noSched}},
+			wantAdded:   []corev1.Toleration{{Key: "dedicated", Operator: exists}},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"author toleration with tolerationSeconds counts as covering": {
+			defaults: []corev1.Toleration{{Key: "example.com/maintenance", Operator: exists, Effect: noExec}},
+			have:     []corev1.Toleration{{Key: "example.com/maintenance", Operator: exists, Effect: noExec, TolerationSeconds: &sixty}},
+		},
+		"several defaults, indices follow the appends": {
+			defaults:    []corev1.Toleration{controlPlane, {Key: "dedicated", Operator: exists, Effect: noSched}},
+			have:        []corev1.Toleration{{Key: "a", Operator: exists, Effect: noSched}},
+			wantAdded:   []corev1.Toleration{controlPlane, {Key: "dedicated", Operator: exists, Effect: noSched}},
+			wantChanged: []string{"spec.template.spec.tolerations[1]", "spec.template.spec.tolerations[2]"},
+		},
+		"a default covered by an earlier default is added once": {
+			defaults:    []corev1.Toleration{{Key: cp, Operator: exists}, controlPlane},
+			wantAdded:   []corev1.Toleration{{Key: cp, Operator: exists}},
+			wantChanged: []string{"spec.template.spec.tolerations[0]"},
+		},
+		"duplicate defaults are added once": {
+			defaults:    []corev1.Toleration{controlPlane, controlPlane},
+			wantAdded:   []corev1.Toleration{controlPlane},
+			wantChanged: []string{"spec.template.spec.tolerations[0]"},
+		},
+		"default tolerationSeconds is copied": {
+			defaults:    []corev1.Toleration{{Key: "example.com/flaky", Operator: exists, Effect: noExec, TolerationSeconds: &sixty}},
+			wantAdded:   []corev1.Toleration{{Key: "example.com/flaky", Operator: exists, Effect: noExec, TolerationSeconds: &sixty}},
+			wantChanged: []string{"spec.template.spec.tolerations[0]"},
+		},
+		"no defaults": {
+			have: []corev1.Toleration{{Key: "a", Operator: exists}},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := NewTolerations(tc.defaults)
+			if m.Name() != "tolerations" {
+				t.Errorf("Name() = %q", m.Name())
+			}
+			have := make([]corev1.Toleration, len(tc.have))
+			copy(have, tc.have)
+			ds := newDaemonSet(corev1.PodSpec{Tolerations: have})
+			r := m.Mutate(ds)
+			assertStrings(t, "Changed", r.Changed, tc.wantChanged)
+			if len(r.Warnings) != 0 {
+				t.Errorf("Warnings = %q", r.Warnings)
+			}
+			want := append(append([]corev1.Toleration(nil), tc.have...), tc.wantAdded...)
+			if len(want) == 0 {
+				want = nil
+			}
+			if got := ds.Spec.Template.Spec.Tolerations; !equality.Semantic.DeepEqual(got, want) {
+				t.Errorf("tolerations = %+v, want %+v", got, want)
+			}
+			assertConverged(t, m, ds)
+		})
+	}
+}
+
+// TestTolerationsDoNotAlias checks that an injected toleration shares nothing
+// with the mutator's defaults: a Policy is shared by concurrent reviews.
+func TestTolerationsDoNotAlias(t *testing.T) {
+	sixty := int64(60)
+	m := NewTolerations([]corev1.Toleration{{Key: "example.com/flaky", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &sixty}})
+	ds := newDaemonSet(corev1.PodSpec{})
+	m.Mutate(ds)
+	*ds.Spec.Template.Spec.Tolerations[0].TolerationSeconds = 1
+	if sixty != 60 {
+		t.Fatalf("writing the mutated object changed the mutator's default to %d", sixty)
+	}
+	other := newDaemonSet(corev1.PodSpec{})
+	m.Mutate(other)
+	if got := *other.Spec.Template.Spec.Tolerations[0].TolerationSeconds; got != 60 {
+		t.Errorf("next object got tolerationSeconds %d, want 60", got)
+	}
+}

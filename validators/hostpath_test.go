@@ -1,0 +1,243 @@
+package validators
+
+import (
+	"testing"
+)
+
+func TestCleanHostPath(t *testing.T) {
+	cases := map[string]struct {
+		in, want string
+	}{
+		"already clean":                     {"/etc", "/etc"},
+		"root":                              {"/", "/"},
+		"empty is root":                     {"", "/"},
+		"double leading slash":              {"//etc/", "/etc"},
+		"trailing slash":                    {"/var/lib/kubelet/", "/var/lib/kubelet"},
+		"repeated slashes inside":           {"/var//lib///kubelet", "/var/lib/kubelet"},
+		"dot segments":                      {"/./etc/./kubernetes/.", "/etc/kubernetes"},
+		"relative path made absolute":       {"etc", "/etc"},
+		"relative dot path":                 {"./var/run/docker.sock", "/run/docker.sock"},
+		"dotdot above root stays at root":   {"/../../etc", "/etc"},
+		"var run is run":                    {"/var/run", "/run"},
+		"var run with trailing slash":       {"/var/run/", "/run"},
+		"var run child":                     {"/var/run/docker.sock", "/run/docker.sock"},
+		"var run back into run":             {"/var/run/../run/docker.sock", "/run/docker.sock"},
+		"var run parent follows symlink":    {"/var/run/../etc", "/etc"},
+		"var run parent of parent":          {"/var/run/../../etc", "/etc"},
+		"var run parent is root":            {"/var/run/..", "/"},
+		"var dotdot var run":                {"/var/log/../run/containerd", "/run/containerd"},
+		"var runner is not var run":         {"/var/runner/x", "/var/runner/x"},
+		"var run only at the top":           {"/opt/var/run/x", "/opt/var/run/x"},
+		"run stays run":                     {"/run/containerd/containerd.sock", "/run/containerd/containerd.sock"},
+		"double slash var run":              {"//var//run//crio/", "/run/crio"},
+		"dotdot inside a sensitive path":    {"/etc/kubernetes/../kubernetes/pki", "/etc/kubernetes/pki"},
+		"dotdot out of a harmless path":     {"/var/log/../../etc", "/etc"},
+		"var lib kubelet spelled with dots": {"/var/lib/../lib/kubelet", "/var/lib/kubelet"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := CleanHostPath(tc.in); got != tc.want {
+				t.Errorf("CleanHostPath(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			// Cleaning is idempotent.
+			if again := CleanHostPath(CleanHostPath(tc.in)); again != tc.want {
+				t.Errorf("CleanHostPath twice = %q, want %q", again, tc.want)
+			}
+		})
+	}
+}
+
+func TestRelate(t *testing.T) {
+	cases := map[string]struct {
+		mounted, protected string
+		want               relation
+	}{
+		"same":                            {"/etc", "/etc", same},
+		"root is root":                    {"/", "/", same},
+		"root contains everything":        {"/", "/var/lib/kubelet", ancestor},
+		"var contains var lib kubelet":    {"/var", "/var/lib/kubelet", ancestor},
+		"var lib contains var lib etcd":   {"/var/lib", "/var/lib/etcd", ancestor},
+		"under etc":                       {"/etc/cni/net.d", "/etc", under},
+		"under kubelet":                   {"/var/lib/kubelet/pods", "/var/lib/kubelet", under},
+		"protected root matches nothing":  {"/var/log", "/", unrelated},
+		"protected root not under":        {"/etc", "/", unrelated},
+		"var log unrelated":               {"/var/log", "/var/lib/kubelet", unrelated},
+		"sibling prefix is not ancestor":  {"/var/lib/kube", "/var/lib/kubelet", unrelated},
+		"sibling prefix is not under":     {"/etcd", "/etc", unrelated},
+		"lib64 is not under lib":          {"/lib64", "/lib", unrelated},
+		"lib is not an ancestor of lib64": {"/lib", "/lib64", unrelated},
+		"socket file same":                {"/run/docker.sock", "/run/docker.sock", same},
+		"socket dir contains":             {"/run/containerd", "/run/containerd/containerd.sock", ancestor},
+		"sibling of socket unrelated":     {"/run/containerd/s", "/run/containerd/containerd.sock", unrelated},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := relate(tc.mounted, tc.protected); got != tc.want {
+				t.Errorf("relate(%q, %q) = %d, want %d", tc.mounted, tc.protected, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestHostMounts(t *testing.T) {
+	type hm struct {
+		field, hostPath string
+		writable        bool
+	}
+	cases := map[string]struct {
+		opts []podOpt
+		want []hm
+	}{
+		"no volumes": {
+			opts: []podOpt{container("c", mount("x", "/x"))},
+		},
+		"non-hostPath volumes are ignored": {
+			opts: []podOpt{emptyDirVolume("scratch"), container("c", mount("scratch", "/scratch"))},
+		},
+		"mount of a missing volume is ignored": {
+			opts: []podOpt{hostVolume("logs", "/var/log"), container("c", mount("other", "/x"))},
+		},
+		"writable and read-only": {
+			opts: []podOpt{
+				hostVolume("logs", "/var/log/"), hostVolume("run", "/var/run"),
+				container("c", mount("logs", "/logs"), mount("run", "/run", readOnly)),
+			},
+			want: []hm{
+				{"spec.template.spec.containers[0].volumeMounts[0]", "/var/log", true},
+				{"spec.template.spec.containers[0].volumeMounts[1]", "/run", false},
+			},
+		},
+		"containers then init then ephemeral": {
+			opts: []podOpt{
+				hostVolume("v", "/data"),
+				ephemeralContainer("debug", mount("v", "/d", readOnly)),
+				initContainer("init", mount("v", "/d")),
+				container("main", mount("v", "/d", readOnly)),
+			},
+			want: []hm{
+				{"spec.template.spec.containers[0].volumeMounts[0]", "/data", false},
+				{"spec.template.spec.initContainers[0].volumeMounts[0]", "/data", true},
+				{"spec.template.spec.ephemeralContainers[0].volumeMounts[0]", "/data", false},
+			},
+		},
+		"subPath joined": {
+			opts: []podOpt{hostVolume("var", "/var"), container("c", mount("var", "/k", subPath("lib/kubelet")))},
+			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/var/lib/kubelet", true}},
+		},
+		"subPath climbing out": {
+			opts: []podOpt{hostVolume("logs", "/var/log"), container("c", mount("logs", "/x", subPath("../../etc")))},
+			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/etc", true}},
+		},
+		"subPath climbing out of var run follows the symlink": {
+			opts: []podOpt{hostVolume("run", "/var/run"), container("c", mount("run", "/x", subPath("../etc")))},
+			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/etc", true}},
+		},
+		"subPath onto relative volume path": {
+			opts: []podOpt{hostVolume("v", "var/run"), container("c", mount("v", "/x", subPath("docker.sock")))},
+			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/run/docker.sock", true}},
+		},
+		"subPathExpr is the volume path": {
+			opts: []podOpt{hostVolume("logs", "/var/log"), container("c", mount("logs", "/x", subPathExpr("$(POD_NAME)/../../../etc")))},
+			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/var/log", true}},
+		},
+		"subPathExpr wins over subPath": {
+			opts: []podOpt{hostVolume("root", "/"), container("c", mount("root", "/x", subPath("tmp"), subPathExpr("$(X)")))},
+			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/", true}},
+		},
+		"duplicate volume names yield every hostPath": {
+			opts: []podOpt{
+				emptyDirVolume("data"), hostVolume("data", "/etc"), hostVolume("data", "/var/log"),
+				container("c", mount("data", "/data")),
+			},
+			want: []hm{
+				{"spec.template.spec.containers[0].volumeMounts[0]", "/etc", true},
+				{"spec.template.spec.containers[0].volumeMounts[0]", "/var/log", true},
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := NewTarget(daemonSet(tc.opts...)).HostMounts
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d host mounts, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for i, w := range tc.want {
+				g := &got[i]
+				if g.Field().String() != w.field || g.HostPath != w.hostPath || g.Writable != w.writable {
+					t.Errorf("mount %d: got %s %q writable=%v, want %s %q writable=%v",
+						i, g.Field(), g.HostPath, g.Writable, w.field, w.hostPath, w.writable)
+				}
+			}
+		})
+	}
+}
+
+func TestCapabilityName(t *testing.T) {
+	cases := map[string]struct{ in, want string }{
+		"plain":          {"SYS_ADMIN", "SYS_ADMIN"},
+		"lower":          {"sys_admin", "SYS_ADMIN"},
+		"cap prefix":     {"CAP_SYS_ADMIN", "SYS_ADMIN"},
+		"lower prefix":   {"cap_sys_admin", "SYS_ADMIN"},
+		"mixed case":     {"Cap_Sys_Admin", "SYS_ADMIN"},
+		"spaces":         {"  SYS_ADMIN ", "SYS_ADMIN"},
+		"all":            {"all", "ALL"},
+		"cap all":        {"CAP_ALL", "ALL"},
+		"other":          {"NET_ADMIN", "NET_ADMIN"},
+		"only one strip": {"CAP_CAP_SYS_ADMIN", "CAP_SYS_ADMIN"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := capabilityName(tc.in); got != tc.want {
+				t.Errorf("capabilityName(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseAction(t *testing.T) {
+	cases := map[string]struct {
+		in      string
+		want    Action
+		wantErr bool
+	}{
+		"enforce":     {in: "enforce", want: Enforce},
+		"warn":        {in: "warn", want: Warn},
+		"audit":       {in: "audit", want: Audit},
+		"off":         {in: "off", want: Off},
+		"empty":       {in: "", wantErr: true},
+		"capitalised": {in: "Enforce", wantErr: true},
+		"deny":        {in: "deny", wantErr: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := ParseAction(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ParseAction(%q) error = %v, wantErr %v", tc.in, err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("ParseAction(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestIDsAndDefaultActions(t *testing.T) {
+	want := map[string]Action{
+		"hostpid-writable-hostpath":       Enforce,
+		"hostpid-privileged":              Enforce,
+		"writable-sensitive-hostpath":     Enforce,
+		"container-runtime-socket":        Enforce,
+		"bidirectional-mount-propagation": Enforce,
+		"privileged-container":            Warn,
+		"ineffective-toleration":          Warn,
+	}
+	got := IDs()
+	if len(got) != len(want) {
+		t.Fatalf("IDs() = %v, want %v", got, want)
+	}
+	for id, a := range want {
+		if got[id] != a {
+			t.Errorf("rule %s: default action %q, want %q", id, got[id], a)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package validators
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// TestSeedExamples runs every rule over the seed DaemonSets in
+// deploy/examples: the realistic ones pass, the CNI installer's writable
+// /etc/cni/net.d is caught, and the seed's tolerations warn.
+func TestSeedExamples(t *testing.T) {
+	cases := map[string]struct {
+		want []expect
+	}{
+		"node-exporter.yaml":  {},
+		"system-monitor.yaml": {},
+		"fluentbit.yaml":      {},
+		"gpu-monitor.yaml":    {},
+		"ssd-cache.yaml":      {},
+		"cni-plugin.yaml": {want: []expect{{ruleSensitive, i0 + ".volumeMounts[1]", []string{
+			`container "install-cni" mounts host path "/etc/cni/net.d" (volume "cni-conf") at "/host/etc/cni/net.d" writable, which is inside the sensitive host path "/etc"`,
+		}}}},
+		"tolerations.yaml": {want: []expect{
+			{ruleToleration, tol + "[2].tolerationSeconds", []string{"node.kubernetes.io/not-ready"}},
+			{ruleToleration, tol + "[3].tolerationSeconds", []string{"node.kubernetes.io/unreachable"}},
+		}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			ds := loadDaemonSet(t, filepath.Join("..", "deploy", "examples", name))
+			assertFindings(t, runRules(ds, Options{}), tc.want)
+		})
+	}
+}
+
+func loadDaemonSet(t *testing.T, path string) *appsv1.DaemonSet {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &appsv1.DaemonSet{}
+	if err := yaml.UnmarshalStrict(data, ds); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if ds.Kind != "DaemonSet" {
+		t.Fatalf("%s: kind %q, want DaemonSet", path, ds.Kind)
+	}
+	return ds
+}

@@ -1,0 +1,88 @@
+package policy
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/daemonguard/daemonguard/validators"
+	"github.com/daemonguard/daemonguard/webhook/config"
+)
+
+// TestBypassCorpus loads every DaemonSet in testdata/bypass, each trying one
+// trick to get unsafe host access past the default policy, and checks that
+// the rule named in its "# rule:" comment denies it, at the field named in
+// its "# field:" comment, after mutation, as the webhook would see it.
+func TestBypassCorpus(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "bypass", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 20 {
+		t.Fatalf("only %d bypass files", len(files))
+	}
+	p, err := New(config.Defaults(), Options{OwnNamespace: "daemonguard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := validators.IDs()
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := comments(data)
+			rule, field := head["rule"], head["field"]
+			if _, ok := known[rule]; !ok {
+				t.Fatalf("# rule: %q is not a rule id", rule)
+			}
+			if head["trick"] == "" || field == "" {
+				t.Fatalf("file needs # trick:, # rule: and # field: comments")
+			}
+			ds := &appsv1.DaemonSet{}
+			// Strict, so that a misspelt field cannot make a case pass
+			// for the wrong reason.
+			if err := yaml.UnmarshalStrict(data, ds); err != nil {
+				t.Fatal(err)
+			}
+			ns := ds.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			p.Mutate(ns, ds)
+			v := p.Validate(ns, nil, ds)
+			if v.Allowed() {
+				t.Fatalf("allowed; violations: %+v", v.Violations)
+			}
+			for _, x := range v.Violations {
+				if x.Rule == rule && x.Action == Deny && x.Field == field {
+					return
+				}
+			}
+			t.Errorf("no deny from %s at %s; got %+v", rule, field, v.Violations)
+		})
+	}
+}
+
+// comments returns the "# key: value" lines at the top of a file.
+func comments(data []byte) map[string]string {
+	out := map[string]string{}
+	s := bufio.NewScanner(bytes.NewReader(data))
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		if k, v, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "#")), ":"); ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}

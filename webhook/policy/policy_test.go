@@ -1,0 +1,729 @@
+package policy
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/mutators"
+	"github.com/daemonguard/daemonguard/webhook/config"
+)
+
+// exemptionDS triggers every mutator, one enforced rule (a writable /etc)
+// and one warning rule (privileged).
+func exemptionDS(labels map[string]string) *appsv1.DaemonSet {
+	ds := hostMountDS("agent", "/etc", false, labels)
+	on := true
+	ds.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &on}
+	// Template labels never exempt: only the DaemonSet's own labels count.
+	ds.Spec.Template.Labels = map[string]string{"app": "agent", "tier": "system", "exempt": "yes"}
+	return ds
+}
+
+func TestExemptions(t *testing.T) {
+	all := []string{mutators.PriorityClassName, mutators.ResourcesName, mutators.TolerationsName}
+	rules := []string{rulePrivileged, ruleSensitive}
+	cases := map[string]struct {
+		policy       string
+		own          string
+		namespace    string
+		labels       map[string]string
+		wantMutators []string
+		wantRules    []string
+	}{
+		"default policy, ordinary namespace": {
+			namespace: "default", wantMutators: all, wantRules: rules,
+		},
+		"default policy, kube-system is exempt": {
+			namespace: "kube-system",
+		},
+		"default policy, kube-system label elsewhere is not": {
+			namespace: "default", labels: map[string]string{"kubernetes.io/metadata.name": "kube-system"},
+			wantMutators: all, wantRules: rules,
+		},
+		"explicit empty exemptions remove kube-system": {
+			policy: "exemptions: []\n", namespace: "kube-system", wantMutators: all, wantRules: rules,
+		},
+		"own namespace is exempt": {
+			own: "daemonguard", namespace: "daemonguard",
+		},
+		"own namespace is exempt even with no exemptions": {
+			policy: "exemptions: []\n", own: "daemonguard", namespace: "daemonguard",
+		},
+		"own namespace does not exempt others": {
+			own: "daemonguard", namespace: "daemonguard-other", wantMutators: all, wantRules: rules,
+		},
+		"explicit list replaces kube-system": {
+			policy: "exemptions:\n- namespaces: [infra]\n", namespace: "kube-system", wantMutators: all, wantRules: rules,
+		},
+		"namespace exemption": {
+			policy: "exemptions:\n- namespaces: [infra, networking]\n", namespace: "networking",
+		},
+		"namespace exemption is exact": {
+			policy: "exemptions:\n- namespaces: [infra]\n", namespace: "infra-dev", wantMutators: all, wantRules: rules,
+		},
+		"selector within namespaces, matching": {
+			policy:    "exemptions:\n- namespaces: [monitoring]\n  selector: {matchLabels: {app: node-exporter}}\n",
+			namespace: "monitoring", labels: map[string]string{"app": "node-exporter", "x": "y"},
+		},
+		"selector within namespaces, other namespace": {
+			policy:    "exemptions:\n- namespaces: [monitoring]\n  selector: {matchLabels: {app: node-exporter}}\n",
+			namespace: "default", labels: map[string]string{"app": "node-exporter"},
+			wantMutators: all, wantRules: rules,
+		},
+		"selector within namespaces, labels differ": {
+			policy:    "exemptions:\n- namespaces: [monitoring]\n  selector: {matchLabels: {app: node-exporter}}\n",
+			namespace: "monitoring", labels: map[string]string{"app": "fluentbit"},
+			wantMutators: all, wantRules: rules,
+		},
+		"selector within namespaces, no labels": {
+			policy:       "exemptions:\n- namespaces: [monitoring]\n  selector: {matchLabels: {app: node-exporter}}\n",
+			namespace:    "monitoring",
+			wantMutators: all, wantRules: rules,
+		},
+		"selector reads the DaemonSet's labels, not the template's": {
+			policy:       "exemptions:\n- anyNamespace: true\n  selector: {matchLabels: {tier: system}}\n",
+			namespace:    "default",
+			wantMutators: all, wantRules: rules,
+		},
+		"anyNamespace selector, matching": {
+			policy:    "exemptions:\n- anyNamespace: true\n  selector: {matchLabels: {tier: system}}\n",
+			namespace: "anywhere", labels: map[string]string{"tier": "system"},
+		},
+		"anyNamespace selector, not matching": {
+			policy:    "exemptions:\n- anyNamespace: true\n  selector: {matchLabels: {tier: system}}\n",
+			namespace: "anywhere", labels: map[string]string{"tier": "user"},
+			wantMutators: all, wantRules: rules,
+		},
+		"matchExpressions selector": {
+			policy:    "exemptions:\n- anyNamespace: true\n  selector: {matchExpressions: [{key: platform.example.com/agent, operator: Exists}]}\n",
+			namespace: "x", labels: map[string]string{"platform.example.com/agent": ""},
+		},
+		"per-rule exemption": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  rules: [writable-sensitive-hostpath]\n",
+			namespace: "infra", wantMutators: all, wantRules: []string{rulePrivileged},
+		},
+		"per-rule exemption in another namespace": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  rules: [writable-sensitive-hostpath]\n",
+			namespace: "default", wantMutators: all, wantRules: rules,
+		},
+		"per-mutator exemption": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  rules: [priority-class]\n",
+			namespace: "infra", wantMutators: []string{mutators.ResourcesName, mutators.TolerationsName}, wantRules: rules,
+		},
+		"mutators and rules mixed": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  rules: [tolerations, resources, privileged-container]\n",
+			namespace: "infra", wantMutators: []string{mutators.PriorityClassName}, wantRules: []string{ruleSensitive},
+		},
+		"several exemptions combine": {
+			policy: "exemptions:\n- namespaces: [infra]\n  rules: [tolerations]\n" +
+				"- anyNamespace: true\n  selector: {matchLabels: {tier: system}}\n  rules: [writable-sensitive-hostpath]\n",
+			namespace: "infra", labels: map[string]string{"tier": "system"},
+			wantMutators: []string{mutators.PriorityClassName, mutators.ResourcesName}, wantRules: []string{rulePrivileged},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := parsePolicy(t, tc.policy, Options{OwnNamespace: tc.own})
+			ds := exemptionDS(tc.labels)
+			before := ds.DeepCopy()
+			m := p.Mutate(tc.namespace, ds)
+			if got := mutatorsRun(m); !equalStrings(got, tc.wantMutators) {
+				t.Errorf("mutators that changed something = %q, want %q", got, tc.wantMutators)
+			}
+			if len(tc.wantMutators) == 0 && !equality.Semantic.DeepEqual(before, ds) {
+				t.Errorf("an exempt DaemonSet was modified")
+			}
+			v := p.Validate(tc.namespace, nil, ds)
+			var got []string
+			for _, x := range v.Violations {
+				got = append(got, x.Rule)
+			}
+			sort.Strings(got)
+			if !equalStrings(got, tc.wantRules) {
+				t.Errorf("rules = %q, want %q", got, tc.wantRules)
+			}
+			if want := !slices.Contains(tc.wantRules, ruleSensitive); v.Allowed() != want {
+				t.Errorf("Allowed() = %v, want %v", v.Allowed(), want)
+			}
+		})
+	}
+}
+
+func TestRuleActions(t *testing.T) {
+	cases := map[string]struct {
+		policy     string
+		wantAction string // "" means no violation
+	}{
+		"default enforce":  {wantAction: Deny},
+		"explicit enforce": {policy: "validation: {rules: {writable-sensitive-hostpath: enforce}}\n", wantAction: Deny},
+		"warn":             {policy: "validation: {rules: {writable-sensitive-hostpath: warn}}\n", wantAction: Warn},
+		"audit":            {policy: "validation: {rules: {writable-sensitive-hostpath: audit}}\n", wantAction: Audit},
+		"off":              {policy: "validation: {rules: {writable-sensitive-hostpath: off}}\n"},
+		"off quoted":       {policy: "validation: {rules: {writable-sensitive-hostpath: \"off\"}}\n"},
+		"other rule off":   {policy: "validation: {rules: {privileged-container: off}}\n", wantAction: Deny},
+	}
+	const fieldPath = "spec.template.spec.containers[0].volumeMounts[0]"
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := parsePolicy(t, tc.policy, Options{})
+			v := p.Validate("default", nil, hostMountDS("agent", "/etc", false, nil))
+			if tc.wantAction == "" {
+				if len(v.Violations) != 0 || !v.Allowed() || len(v.Denials()) != 0 || len(v.Warnings()) != 0 {
+					t.Fatalf("violations = %+v, want none", v.Violations)
+				}
+				return
+			}
+			assertBriefs(t, v, []brief{{ruleSensitive, tc.wantAction, fieldPath, false}})
+			x := v.Violations[0]
+			wantMsg := `container "agent" mounts host path "/etc" (volume "host") at "/host" writable, which is the sensitive host path "/etc"; set readOnly: true`
+			if x.Message != wantMsg {
+				t.Errorf("message = %q, want %q", x.Message, wantMsg)
+			}
+			if v.Allowed() != (tc.wantAction != Deny) {
+				t.Errorf("Allowed() = %v", v.Allowed())
+			}
+			denials, warnings := v.Denials(), v.Warnings()
+			switch tc.wantAction {
+			case Deny:
+				want := field.ErrorList{{Type: field.ErrorTypeForbidden, Field: fieldPath, Detail: "[" + ruleSensitive + "] " + wantMsg}}
+				if !equality.Semantic.DeepEqual(denials, want) || len(warnings) != 0 {
+					t.Errorf("denials = %v, warnings = %q", denials, warnings)
+				}
+			case Warn:
+				want := []string{"[" + ruleSensitive + "] " + fieldPath + ": " + wantMsg}
+				if len(denials) != 0 || !equalStrings(warnings, want) {
+					t.Errorf("denials = %v, warnings = %q, want %q", denials, warnings, want)
+				}
+			case Audit:
+				// Audit findings are recorded, never shown to the client.
+				if len(denials) != 0 || len(warnings) != 0 {
+					t.Errorf("denials = %v, warnings = %q", denials, warnings)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultRuleActions(t *testing.T) {
+	p := parsePolicy(t, "", Options{})
+	ds := daemonSet(t, `
+metadata: {name: agent}
+spec:
+  template:
+    spec:
+      tolerations:
+      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 300}
+      initContainers:
+      - name: init
+        image: x
+        securityContext: {privileged: true}
+      containers:
+      - name: agent
+        image: x
+`)
+	v := p.Validate("default", nil, ds)
+	assertBriefs(t, v, []brief{
+		{rulePrivileged, Warn, "spec.template.spec.initContainers[0].securityContext.privileged", false},
+		{ruleToleration, Warn, "spec.template.spec.tolerations[0].tolerationSeconds", false},
+	})
+	if !v.Allowed() || len(v.Warnings()) != 2 {
+		t.Errorf("Allowed() = %v, Warnings() = %q", v.Allowed(), v.Warnings())
+	}
+}
+
+func TestRatcheting(t *testing.T) {
+	const (
+		c0m0 = "spec.template.spec.containers[0].volumeMounts[0]"
+		c0m1 = "spec.template.spec.containers[0].volumeMounts[1]"
+		c1m0 = "spec.template.spec.containers[1].volumeMounts[0]"
+	)
+	// Containers "a" (writes /etc) and "b" (clean), in the given order.
+	pod := func(containers string) string {
+		return `
+metadata: {name: agent}
+spec:
+  template:
+    spec:
+      volumes:
+      - {name: etc, hostPath: {path: /etc}}
+      - {name: logs, hostPath: {path: /var/log}}
+      - {name: sock, hostPath: {path: /var/run/docker.sock}}
+      containers:
+` + containers
+	}
+	const (
+		a        = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e}]}\n"
+		aBumped  = "      - {name: a, image: 'a:2', volumeMounts: [{name: etc, mountPath: /e}]}\n"
+		aTwice   = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e}, {name: etc, mountPath: /e}]}\n"
+		aMoved   = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /elsewhere}]}\n"
+		aFixed   = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, readOnly: true}]}\n"
+		aSocket  = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e}, {name: sock, mountPath: /s, readOnly: true}]}\n"
+		b        = "      - {name: b, image: 'b:1', volumeMounts: [{name: logs, mountPath: /l, readOnly: true}]}\n"
+		bWritesE = "      - {name: b, image: 'b:1', volumeMounts: [{name: etc, mountPath: /e}]}\n"
+		bPriv    = "      - {name: b, image: 'b:1', securityContext: {privileged: true}}\n"
+	)
+	cases := map[string]struct {
+		old, new string // container lists; old "" means CREATE
+		want     []brief
+	}{
+		"create denies": {
+			new:  a + b,
+			want: []brief{{ruleSensitive, Deny, c0m0, false}},
+		},
+		"update keeping the violation ratchets": {
+			old: a + b, new: aBumped + b,
+			want: []brief{{ruleSensitive, Warn, c0m0, true}},
+		},
+		"new violation on update denies": {
+			old: b, new: a + b,
+			want: []brief{{ruleSensitive, Deny, c0m0, false}},
+		},
+		"second copy of an old violation: one ratcheted, one denied": {
+			old: a + b, new: aTwice + b,
+			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSensitive, Deny, c0m1, false}},
+		},
+		"reordered containers still ratchet": {
+			old: a + b, new: b + a,
+			want: []brief{{ruleSensitive, Warn, c1m0, true}},
+		},
+		"same violation in another container is new": {
+			old: a + b, new: a + bWritesE,
+			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSensitive, Deny, c1m0, false}},
+		},
+		"changed mount path is a new violation": {
+			old: a + b, new: aMoved + b,
+			want: []brief{{ruleSensitive, Deny, c0m0, false}},
+		},
+		"new violation of another rule next to a ratcheted one": {
+			old: a + b, new: aSocket + b,
+			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSocket, Deny, c0m1, false}},
+		},
+		"fixed violation leaves nothing": {
+			old: a + b, new: aFixed + b,
+		},
+		"warn rules are not ratcheted": {
+			old: a + bPriv, new: a + bPriv,
+			want: []brief{{ruleSensitive, Warn, c0m0, true}, {rulePrivileged, Warn, "spec.template.spec.containers[1].securityContext.privileged", false}},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := parsePolicy(t, "", Options{})
+			var old *appsv1.DaemonSet
+			if tc.old != "" {
+				old = daemonSet(t, pod(tc.old))
+			}
+			v := p.Validate("default", old, daemonSet(t, pod(tc.new)))
+			assertBriefs(t, v, tc.want)
+			for _, x := range v.Violations {
+				if x.Ratcheted != strings.HasSuffix(x.Message, "(already present before this update; fix it before it becomes a denial)") {
+					t.Errorf("ratcheted %v but message %q", x.Ratcheted, x.Message)
+				}
+			}
+			wantAllowed := true
+			for _, w := range tc.want {
+				if w.action == Deny {
+					wantAllowed = false
+				}
+			}
+			if v.Allowed() != wantAllowed {
+				t.Errorf("Allowed() = %v, want %v", v.Allowed(), wantAllowed)
+			}
+		})
+	}
+}
+
+// TestRatchetingHostPIDImageBump: a pre-existing hostPID DaemonSet with
+// several enforced violations can still roll out an image bump.
+func TestRatchetingHostPIDImageBump(t *testing.T) {
+	obj := func(image string) string {
+		return `
+metadata: {name: agent}
+spec:
+  template:
+    spec:
+      hostPID: true
+      volumes:
+      - {name: logs, hostPath: {path: /var/log}}
+      containers:
+      - name: agent
+        image: ` + image + `
+        securityContext: {privileged: true, capabilities: {add: [SYS_ADMIN]}}
+        volumeMounts: [{name: logs, mountPath: /l}]
+`
+	}
+	p := parsePolicy(t, "", Options{})
+	want := []brief{
+		{ruleHostPIDWritable, Warn, "spec.template.spec.containers[0].volumeMounts[0]", true},
+		{ruleHostPIDPriv, Warn, "spec.template.spec.containers[0].securityContext.capabilities.add[0]", true},
+		{ruleHostPIDPriv, Warn, "spec.template.spec.containers[0].securityContext.privileged", true},
+	}
+	v := p.Validate("default", daemonSet(t, obj("agent:1")), daemonSet(t, obj("agent:2")))
+	assertBriefs(t, v, want)
+	if !v.Allowed() {
+		t.Errorf("image bump denied")
+	}
+	// The same object on CREATE is denied three times over.
+	if v := p.Validate("default", nil, daemonSet(t, obj("agent:2"))); len(v.Denials()) != 3 {
+		t.Errorf("create: denials = %v", v.Denials())
+	}
+}
+
+func TestInjectedAnnotation(t *testing.T) {
+	cases := map[string]struct {
+		annotations map[string]string
+		spec        string
+		wantChanged []string
+		want        string // annotation value; "" means absent
+		wantOthers  map[string]string
+	}{
+		"recorded": {
+			spec: "containers: [{name: a, image: x}]",
+			wantChanged: []string{
+				"spec.template.spec.tolerations[0]",
+				"spec.template.spec.priorityClassName",
+				"spec.template.spec.containers[0].resources.requests.cpu",
+				"spec.template.spec.containers[0].resources.limits.cpu",
+				"spec.template.spec.containers[0].resources.requests.memory",
+				"spec.template.spec.containers[0].resources.limits.memory",
+			},
+			want: "spec.template.spec.containers[0].resources.limits.cpu,spec.template.spec.containers[0].resources.limits.memory," +
+				"spec.template.spec.containers[0].resources.requests.cpu,spec.template.spec.containers[0].resources.requests.memory," +
+				"spec.template.spec.priorityClassName,spec.template.spec.tolerations[0]",
+		},
+		"merged with an existing value, other annotations kept": {
+			annotations: map[string]string{
+				InjectedAnnotation: "spec.template.spec.tolerations[0],spec.template.spec.containers[0].resources.requests.cpu",
+				"team":             "platform",
+			},
+			spec: `tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}]
+containers: [{name: a, image: x, resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 200m, memory: 128Mi}}}]`,
+			wantChanged: []string{"spec.template.spec.priorityClassName"},
+			want:        "spec.template.spec.containers[0].resources.requests.cpu,spec.template.spec.priorityClassName,spec.template.spec.tolerations[0]",
+			wantOthers:  map[string]string{"team": "platform"},
+		},
+		"merged without duplicates": {
+			annotations: map[string]string{InjectedAnnotation: "spec.template.spec.priorityClassName"},
+			spec: `tolerations: [{operator: Exists}]
+containers: [{name: a, image: x, resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 200m, memory: 128Mi}}}]`,
+			wantChanged: []string{"spec.template.spec.priorityClassName"},
+			want:        "spec.template.spec.priorityClassName",
+		},
+		"nothing injected, nothing recorded": {
+			spec: `priorityClassName: system-node-critical
+tolerations: [{operator: Exists}]
+containers: [{name: a, image: x, resources: {requests: {cpu: 1, memory: 1Gi}, limits: {cpu: 1, memory: 1Gi}}}]`,
+		},
+		"nothing injected, existing value untouched": {
+			annotations: map[string]string{InjectedAnnotation: "b,a"},
+			spec: `priorityClassName: system-node-critical
+tolerations: [{operator: Exists}]
+containers: [{name: a, image: x, resources: {requests: {cpu: 1, memory: 1Gi}, limits: {cpu: 1, memory: 1Gi}}}]`,
+			want: "b,a",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := parsePolicy(t, "", Options{})
+			ds := daemonSet(t, "metadata: {name: agent}\nspec:\n  template:\n    spec:\n"+indent(tc.spec, "      "))
+			ds.Annotations = tc.annotations
+			m := p.Mutate("default", ds)
+			if !equalStrings(m.Changed, tc.wantChanged) {
+				t.Errorf("Changed = %q\nwant      %q", m.Changed, tc.wantChanged)
+			}
+			got, ok := ds.Annotations[InjectedAnnotation]
+			if got != tc.want || ok != (tc.want != "") {
+				t.Errorf("annotation = %q (present %v)\nwant         %q", got, ok, tc.want)
+			}
+			for k, v := range tc.wantOthers {
+				if ds.Annotations[k] != v {
+					t.Errorf("annotation %s = %q, want %q", k, ds.Annotations[k], v)
+				}
+			}
+			if tc.annotations == nil && tc.want == "" && ds.Annotations != nil {
+				t.Errorf("annotations created with nothing to record: %v", ds.Annotations)
+			}
+			if _, onTemplate := ds.Spec.Template.Annotations[InjectedAnnotation]; onTemplate {
+				t.Errorf("annotation written to the pod template, which would roll every pod")
+			}
+			// A second pass changes nothing, the annotation included.
+			once := ds.DeepCopy()
+			if again := p.Mutate("default", ds); len(again.Changed) != 0 || again.ByMutator != nil {
+				t.Errorf("second pass changed %q", again.Changed)
+			}
+			if !equality.Semantic.DeepEqual(once, ds) {
+				t.Errorf("second pass modified the object")
+			}
+		})
+	}
+}
+
+func TestMutationCounts(t *testing.T) {
+	p := parsePolicy(t, "", Options{})
+	ds := daemonSet(t, `
+metadata: {name: agent}
+spec:
+  template:
+    spec:
+      initContainers: [{name: i, image: x}]
+      containers: [{name: a, image: x}, {name: b, image: x, resources: {limits: {cpu: 10m}}}]
+`)
+	m := p.Mutate("default", ds)
+	want := map[string]int{mutators.TolerationsName: 1, mutators.PriorityClassName: 1, mutators.ResourcesName: 11}
+	if !equality.Semantic.DeepEqual(m.ByMutator, want) {
+		t.Errorf("ByMutator = %v, want %v", m.ByMutator, want)
+	}
+	if len(m.Changed) != 13 {
+		t.Errorf("Changed = %q", m.Changed)
+	}
+	// Mutators run in registry order: tolerations, priority class, resources.
+	if m.Changed[0] != "spec.template.spec.tolerations[0]" || m.Changed[1] != "spec.template.spec.priorityClassName" ||
+		!strings.HasPrefix(m.Changed[2], "spec.template.spec.initContainers[0].") {
+		t.Errorf("order: %q", m.Changed)
+	}
+	b := ds.Spec.Template.Spec.Containers[1].Resources
+	if b.Requests.Cpu().String() != "10m" || b.Limits.Cpu().String() != "10m" {
+		t.Errorf("container b = %v / %v, want the request lowered to the 10m limit", b.Requests, b.Limits)
+	}
+}
+
+func TestMutationSettings(t *testing.T) {
+	cases := map[string]struct {
+		policy       string
+		opts         Options
+		wantChanged  []string
+		wantWarnings []string
+	}{
+		"all disabled": {
+			policy: "mutation: {tolerations: {enabled: false}, priorityClass: {enabled: false}, resources: {enabled: false}}\n",
+		},
+		"no toleration defaults": {
+			policy:      "mutation: {tolerations: {defaults: []}, resources: {enabled: false}}\n",
+			wantChanged: []string{"spec.template.spec.priorityClassName"},
+		},
+		"custom class": {
+			policy:      "mutation: {priorityClass: {name: agents}, tolerations: {enabled: false}, resources: {enabled: false}}\n",
+			wantChanged: []string{"spec.template.spec.priorityClassName"},
+		},
+		"class missing in the cluster": {
+			policy:       "mutation: {tolerations: {enabled: false}, resources: {enabled: false}}\n",
+			opts:         Options{ClassExists: func(string) (bool, error) { return false, nil }},
+			wantWarnings: []string{`PriorityClass "infra-daemonset" does not exist in this cluster`},
+		},
+		"class lookup fails": {
+			policy:       "mutation: {tolerations: {enabled: false}, resources: {enabled: false}}\n",
+			opts:         Options{ClassExists: func(string) (bool, error) { return false, errors.New("forbidden") }},
+			wantWarnings: []string{`could not check that PriorityClass "infra-daemonset" exists (forbidden)`},
+		},
+		"requests only": {
+			policy:      "mutation: {tolerations: {enabled: false}, priorityClass: {enabled: false}, resources: {requests: {cpu: 10m}, limits: {}}}\n",
+			wantChanged: []string{"spec.template.spec.containers[0].resources.requests.cpu"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := parsePolicy(t, tc.policy, tc.opts)
+			ds := daemonSet(t, "metadata: {name: agent}\nspec: {template: {spec: {containers: [{name: a, image: x}]}}}\n")
+			m := p.Mutate("default", ds)
+			if !equalStrings(m.Changed, tc.wantChanged) {
+				t.Errorf("Changed = %q, want %q", m.Changed, tc.wantChanged)
+			}
+			if len(m.Warnings) != len(tc.wantWarnings) {
+				t.Fatalf("Warnings = %q, want %q", m.Warnings, tc.wantWarnings)
+			}
+			for i, w := range tc.wantWarnings {
+				if !strings.Contains(m.Warnings[i], w) {
+					t.Errorf("warning %q does not contain %q", m.Warnings[i], w)
+				}
+			}
+			if len(tc.wantChanged) == 0 && ds.Annotations != nil {
+				t.Errorf("annotations = %v", ds.Annotations)
+			}
+		})
+	}
+}
+
+// TestSeedExamples runs the default policy, as the webhook does, over the
+// seed DaemonSets in deploy/examples.
+func TestSeedExamples(t *testing.T) {
+	const pc = "spec.template.spec.priorityClassName"
+	cases := map[string]struct {
+		wantChanged []string // prefixes of changed fields, in order
+		want        []brief
+	}{
+		"node-exporter.yaml":  {wantChanged: []string{pc}},
+		"fluentbit.yaml":      {wantChanged: []string{pc}},
+		"system-monitor.yaml": {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
+		"gpu-monitor.yaml":    {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
+		"ssd-cache.yaml":      {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
+		"cni-plugin.yaml": {
+			wantChanged: []string{pc, "spec.template.spec.initContainers[0].resources.", "spec.template.spec.containers[0].resources."},
+			want:        []brief{{ruleSensitive, Deny, "spec.template.spec.initContainers[0].volumeMounts[1]", false}},
+		},
+		"tolerations.yaml": {
+			wantChanged: []string{pc},
+			want: []brief{
+				{ruleToleration, Warn, "spec.template.spec.tolerations[2].tolerationSeconds", false},
+				{ruleToleration, Warn, "spec.template.spec.tolerations[3].tolerationSeconds", false},
+			},
+		},
+	}
+	p, err := New(config.Defaults(), Options{OwnNamespace: "daemonguard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("..", "..", "deploy", "examples", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds := daemonSet(t, string(data))
+			m := p.Mutate(ds.Namespace, ds)
+			var kinds []string
+			for _, c := range m.Changed {
+				k := c
+				if i := strings.Index(c, ".resources."); i >= 0 {
+					k = c[:i+len(".resources.")]
+				}
+				if len(kinds) == 0 || kinds[len(kinds)-1] != k {
+					kinds = append(kinds, k)
+				}
+			}
+			if !equalStrings(kinds, tc.wantChanged) {
+				t.Errorf("changed %q, want %q", m.Changed, tc.wantChanged)
+			}
+			v := p.Validate(ds.Namespace, nil, ds)
+			assertBriefs(t, v, tc.want)
+			// The same object in kube-system is left alone entirely.
+			exempt := daemonSet(t, string(data))
+			if m := p.Mutate("kube-system", exempt); len(m.Changed) != 0 {
+				t.Errorf("kube-system: changed %q", m.Changed)
+			}
+			if v := p.Validate("kube-system", nil, exempt); len(v.Violations) != 0 {
+				t.Errorf("kube-system: violations %+v", v.Violations)
+			}
+		})
+	}
+}
+
+// TestIdempotence: a second Mutate over the policy's own output reports no
+// changes and leaves the object deep-equal, for the seeds and for objects
+// built to make the mutators interact.
+func TestIdempotence(t *testing.T) {
+	objects := map[string]string{
+		"empty pod": "containers: [{name: a, image: x}]",
+		"limits below the default requests": `
+initContainers: [{name: i, image: x, resources: {limits: {cpu: 1m, memory: 1Mi}}}]
+containers: [{name: a, image: x, resources: {requests: {cpu: 4, memory: 8Gi}}}]`,
+		"tolerations that half cover": `
+tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoExecute}, {key: node-role.kubernetes.io/control-plane, operator: Equal, effect: NoSchedule}]
+containers: [{name: a, image: x}]`,
+		"pod-level resources":      "resources: {limits: {cpu: 1}}\ncontainers: [{name: a, image: x}]",
+		"explicit priority":        "priority: 100\ncontainers: [{name: a, image: x}]",
+		"custom resources present": "containers: [{name: a, image: x, resources: {limits: {nvidia.com/gpu: 1}}}]",
+	}
+	files, _ := filepath.Glob(filepath.Join("..", "..", "deploy", "examples", "*.yaml"))
+	p := parsePolicy(t, "", Options{})
+	run := func(t *testing.T, ds *appsv1.DaemonSet) {
+		first := p.Mutate("default", ds)
+		once := ds.DeepCopy()
+		second := p.Mutate("default", ds)
+		if len(second.Changed) != 0 || len(second.ByMutator) != 0 {
+			t.Errorf("second pass changed %q (first %q)", second.Changed, first.Changed)
+		}
+		if !equality.Semantic.DeepEqual(once, ds) {
+			t.Errorf("second pass modified the object")
+		}
+		// The output never has a request above a limit the mutators chose.
+		spec := &ds.Spec.Template.Spec
+		for _, c := range append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...) {
+			for n, req := range c.Resources.Requests {
+				if lim, ok := c.Resources.Limits[n]; ok && req.Cmp(lim) > 0 {
+					t.Errorf("container %s: request %s %s > limit %s", c.Name, n, req.String(), lim.String())
+				}
+			}
+		}
+	}
+	for name, spec := range objects {
+		t.Run(name, func(t *testing.T) {
+			run(t, daemonSet(t, "metadata: {name: agent}\nspec:\n  template:\n    spec:\n"+indent(strings.TrimPrefix(spec, "\n"), "      ")))
+		})
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, daemonSet(t, string(data)))
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	cfg := config.Defaults()
+	p, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Source() != cfg {
+		t.Errorf("Source() is not the compiled config")
+	}
+
+	// A config built in code, bypassing Parse, with a broken selector.
+	bad := config.Defaults()
+	bad.Exemptions = []config.Exemption{{Namespaces: []string{"a"}, Selector: &metav1.LabelSelector{
+		MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "k", Operator: "Like"}}}}}
+	if _, err := New(bad, Options{}); err == nil || !strings.Contains(err.Error(), "exemptions[0].selector") {
+		t.Errorf("New with a bad selector: %v", err)
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	cases := map[string]struct {
+		violations   []Violation
+		wantAllowed  bool
+		wantDenials  int
+		wantWarnings []string
+	}{
+		"empty": {wantAllowed: true},
+		"warn and audit": {
+			violations:   []Violation{{Rule: "r", Action: Warn, Field: "f", Message: "m"}, {Rule: "s", Action: Audit, Field: "g", Message: "n"}},
+			wantAllowed:  true,
+			wantWarnings: []string{"[r] f: m"},
+		},
+		"one deny": {
+			violations:   []Violation{{Rule: "r", Action: Warn, Field: "f", Message: "m"}, {Rule: "s", Action: Deny, Field: "g", Message: "n"}},
+			wantDenials:  1,
+			wantWarnings: []string{"[r] f: m"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			v := Verdict{Violations: tc.violations}
+			if v.Allowed() != tc.wantAllowed || len(v.Denials()) != tc.wantDenials || !equalStrings(v.Warnings(), tc.wantWarnings) {
+				t.Errorf("Allowed %v, Denials %v, Warnings %q", v.Allowed(), v.Denials(), v.Warnings())
+			}
+		})
+	}
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
