@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-.PHONY: all build test unit integration bench demo dev-up dev-down tools fmt vet clean
+.PHONY: all build test unit integration bench demo dev-up dev-down tools control-plane fmt vet clean
 
 all: build
 
@@ -26,6 +26,9 @@ unit: ## unit, handler and fuzz-seed tests (no control plane)
 tools: ## build kube-apiserver, etcd and helm from the Go module proxy (cached)
 	hack/tools.sh ensure
 
+control-plane: ## build only kube-apiserver and etcd (what demo and dev-up need)
+	hack/tools.sh ensure kube-apiserver etcd
+
 integration: tools ## the suite on a real kube-apiserver + etcd
 	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) HELM=$$(hack/tools.sh helm) $(GO) test -count=1 -timeout 30m ./test/...
 
@@ -36,14 +39,19 @@ bench: ## admission benchmarks against controller-runtime's generic handlers
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./test/bench/ | tee $(CACHE)/bench.txt
 	@$(GO) run ./hack/benchsummary $(CACHE)/bench.txt
 
-demo: tools build ## local control plane + webhook + example DaemonSets, then clean up
-	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) run ./test/demo
+DEMO := bin/daemonguard-demo
 
-dev-up: tools build ## leave the control plane and webhook running; kubeconfig in .dev/kubeconfig
-	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) run ./test/demo --dev-up
+demo: control-plane ## local control plane + webhook + example DaemonSets, then clean up
+	$(GO) build -o $(DEMO) ./test/demo
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(DEMO)
 
-dev-down: ## stop what dev-up started
-	$(GO) run ./test/demo --dev-down
+dev-up: control-plane ## leave the control plane and webhook running; kubeconfig in .dev/kubeconfig
+	$(GO) build -o $(DEMO) ./test/demo
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(DEMO) --dev-up
+
+dev-down: ## stop what dev-up started and remove .dev/
+	$(GO) build -o $(DEMO) ./test/demo
+	$(DEMO) --dev-down
 
 clean:
 	rm -rf bin .dev
