@@ -407,10 +407,10 @@ func TestDefaultPriorityClass(t *testing.T) {
 func TestRBAC(t *testing.T) {
 	common := []string{"ClusterRole daemonguard: scheduling.k8s.io/priorityclasses [get list watch]"}
 	selfManaged := append(slices.Clone(common),
-		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get update patch]",
-		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/validatingwebhookconfigurations[daemonguard] [get update patch]",
+		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get list watch patch]",
+		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/validatingwebhookconfigurations[daemonguard] [get list watch patch]",
 		"Role daemonguard-certificates: /secrets [create]",
-		"Role daemonguard-certificates: /secrets[daemonguard-tls] [get update]",
+		"Role daemonguard-certificates: /secrets[daemonguard-tls] [get list watch update]",
 	)
 	for name, tc := range map[string]struct {
 		values string

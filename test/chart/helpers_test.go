@@ -82,6 +82,12 @@ func renderErr(t *testing.T, values string) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decode(out)
+}
+
+// decode splits a multi-document manifest and strictly decodes every object
+// into its Go type: unknown or duplicate fields and unknown kinds are errors.
+func decode(out []byte) (*Release, error) {
 	r := &Release{Manifest: out}
 	decoder := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
@@ -184,16 +190,20 @@ func dryRun(ctx context.Context, t *testing.T, r *Release) {
 			t.Logf("dry-run skips %s %s: no prometheus-operator CRDs in the test control plane", d.GVK.Kind, d.Object.GetName())
 			continue
 		}
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(d.Raw, &u.Object); err != nil {
-			t.Fatal(err)
-		}
-		err := apiServer.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
-			client.FieldOwner("helm"), client.ForceOwnership, client.DryRunAll)
-		if err != nil {
+		if err := dryRunDoc(ctx, d.Raw); err != nil {
 			t.Errorf("server-side dry-run of %s %s: %v", d.GVK.Kind, d.Object.GetName(), err)
 		}
 	}
+}
+
+// dryRunDoc server-side applies one YAML document with dryRun=All.
+func dryRunDoc(ctx context.Context, raw []byte) error {
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(raw, &u.Object); err != nil {
+		return err
+	}
+	return apiServer.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner("helm"), client.ForceOwnership, client.DryRunAll)
 }
 
 func createNamespace(ctx context.Context, name string) error {

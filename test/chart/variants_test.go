@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,6 +148,39 @@ func TestDryRun(t *testing.T) {
 			checkNamespaces(t, r)
 			dryRun(ctx, t, r)
 		})
+	}
+}
+
+// TestDryRunCatchesErrors: the dry-run really validates, built-in kinds and
+// cert-manager's CRDs alike.
+func TestDryRunCatchesErrors(t *testing.T) {
+	ctx := context.Background()
+	// Values the schema cannot judge but the API server refuses.
+	r := render(t, "updateStrategy: {maxSurge: 0, maxUnavailable: 0}")
+	for _, d := range r.Docs {
+		if d.GVK.Kind == "Deployment" {
+			if err := dryRunDoc(ctx, d.Raw); err == nil {
+				t.Error("dry-run accepted a Deployment with maxSurge and maxUnavailable both 0")
+			}
+		}
+	}
+	// An unknown field in a Certificate, against cert-manager's CRD schema.
+	r = render(t, "")
+	var found bool
+	for _, d := range r.Docs {
+		if d.GVK.Kind == "Certificate" {
+			found = true
+			bad := strings.Replace(string(d.Raw), "\nspec:\n", "\nspec:\n  noSuchField: true\n", 1)
+			if bad == string(d.Raw) {
+				t.Fatalf("cannot find spec in\n%s", d.Raw)
+			}
+			if err := dryRunDoc(ctx, []byte(bad)); err == nil || !strings.Contains(err.Error(), "noSuchField") {
+				t.Errorf("dry-run of a Certificate with an unknown field: %v, want an error naming it", err)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no Certificate rendered by default")
 	}
 }
 
