@@ -41,6 +41,9 @@ func (m *HostMount) String() string {
 // is followed before a ".." is applied, as the kernel does: /var/run/../etc
 // is /etc, not /var/etc.
 func CleanHostPath(p string) string {
+	if isClean(p) {
+		return p
+	}
 	var parts []string
 	for _, c := range strings.Split(p, "/") {
 		switch c {
@@ -57,6 +60,30 @@ func CleanHostPath(p string) string {
 		}
 	}
 	return "/" + strings.Join(parts, "/")
+}
+
+// isClean reports whether CleanHostPath would return p as it is: absolute,
+// without an empty, "." or ".." element or a trailing slash, and not under
+// /var/run. Host paths in real objects almost always are, and then cleaning
+// allocates nothing.
+func isClean(p string) bool {
+	if p == "/" {
+		return true
+	}
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' || p == "/var/run" || strings.HasPrefix(p, "/var/run/") {
+		return false
+	}
+	start := 1
+	for i := 1; i <= len(p); i++ {
+		if i == len(p) || p[i] == '/' {
+			switch p[start:i] {
+			case "", ".", "..":
+				return false
+			}
+			start = i + 1
+		}
+	}
+	return true
 }
 
 // containerRef is the part of any kind of container the rules read.
