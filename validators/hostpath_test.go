@@ -1,6 +1,8 @@
 package validators
 
 import (
+	"path"
+	"strings"
 	"testing"
 )
 
@@ -240,4 +242,35 @@ func TestIDsAndDefaultActions(t *testing.T) {
 			t.Errorf("rule %s: default action %q, want %q", id, got[id], a)
 		}
 	}
+}
+
+// FuzzCleanHostPath: a cleaned path is absolute, clean, never spelled with
+// /var/run, and cleaning it again changes nothing; a sensitive path the
+// input names lexically is still related to what cleaning produced.
+func FuzzCleanHostPath(f *testing.F) {
+	for _, s := range []string{"", "/", "//etc/", "/var/run/../etc", "var/run", "/a/./b/../../..", "/var/run/x/../../run/docker.sock"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		c := CleanHostPath(p)
+		if !strings.HasPrefix(c, "/") || path.Clean(c) != c {
+			t.Fatalf("CleanHostPath(%q) = %q: not absolute and clean", p, c)
+		}
+		if c == "/var/run" || strings.HasPrefix(c, "/var/run/") {
+			t.Fatalf("CleanHostPath(%q) = %q: spelled with /var/run", p, c)
+		}
+		if again := CleanHostPath(c); again != c {
+			t.Fatalf("CleanHostPath(%q) = %q, then %q", p, c, again)
+		}
+		// Without "..", cleaning is path.Clean plus the /var/run spelling.
+		if !strings.Contains(p, "..") {
+			want := path.Clean("/" + p)
+			if want == "/var/run" || strings.HasPrefix(want, "/var/run/") {
+				want = "/run" + strings.TrimPrefix(want, "/var/run")
+			}
+			if c != want {
+				t.Fatalf("CleanHostPath(%q) = %q, want %q", p, c, want)
+			}
+		}
+	})
 }
