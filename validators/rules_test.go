@@ -338,6 +338,25 @@ func TestWritableSensitiveHostPath(t *testing.T) {
 			opts: Options{SensitiveHostPaths: []string{"/var/run/secrets"}},
 			want: []want{{hostPath: "/run/secrets", relation: "which is the", path: "/run/secrets"}},
 		},
+		"custom path under run is reached through var": {
+			ds:   mountOf("/var", false),
+			opts: Options{SensitiveHostPaths: []string{"/run/secrets"}},
+			want: []want{{hostPath: "/var", relation: "which contains the", path: "/var/run/secrets"}},
+		},
+		"custom run is reached through var": {
+			ds:   mountOf("/var/", false),
+			opts: Options{SensitiveHostPaths: []string{"/var/run"}},
+			want: []want{{hostPath: "/var", relation: "which contains the", path: "/var/run"}},
+		},
+		"custom path under run, spelled var run": {
+			ds:   mountOf("/var/run/secrets/kubernetes.io", false),
+			opts: Options{SensitiveHostPaths: []string{"/run/secrets"}},
+			want: []want{{hostPath: "/run/secrets/kubernetes.io", relation: "which is inside the", path: "/run/secrets"}},
+		},
+		"custom path under run, var log is fine": {
+			ds:   mountOf("/var/log", false),
+			opts: Options{SensitiveHostPaths: []string{"/run/secrets"}},
+		},
 		"empty custom list flags nothing": {
 			ds:   mountOf("/etc", false),
 			opts: Options{SensitiveHostPaths: []string{}},

@@ -1,6 +1,10 @@
 package validators
 
-import "k8s.io/apimachinery/pkg/util/validation/field"
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
 
 // DefaultSensitiveHostPaths are host paths no DaemonSet may mount writable:
 // the node's root, its configuration, binaries, kernel interfaces, and the
@@ -19,7 +23,16 @@ func newWritableSensitiveHostPath(paths []string) writableSensitiveHostPath {
 	if paths == nil {
 		paths = DefaultSensitiveHostPaths
 	}
-	return writableSensitiveHostPath{paths: cleanAll(paths)}
+	// As for runtime sockets: a path under /run is also reachable as
+	// /var/run, so a writable mount of /var contains it.
+	var all []string
+	for _, p := range cleanAll(paths) {
+		all = append(all, p)
+		if p == "/run" || strings.HasPrefix(p, "/run/") {
+			all = append(all, "/var"+p)
+		}
+	}
+	return writableSensitiveHostPath{paths: all}
 }
 
 func (writableSensitiveHostPath) ID() string            { return "writable-sensitive-hostpath" }
