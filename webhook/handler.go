@@ -114,7 +114,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		h.log.Info("denied", "namespace", req.Namespace, "name", req.Name, "operation", req.Operation,
-			"uid", req.UID, "rules", rules, "dryRun", req.DryRun != nil && *req.DryRun)
+			"uid", req.UID, "rules", rules, "dryRun", req.DryRun)
 	}
 }
 

@@ -26,7 +26,7 @@ type Request struct {
 	Name        string                  `json:"name"`
 	Namespace   string                  `json:"namespace"`
 	Operation   admissionv1.Operation   `json:"operation"`
-	DryRun      *bool                   `json:"dryRun"`
+	DryRun      bool                    `json:"dryRun"` // only logged: absent or null is false, and no pointer to allocate
 	Object      *View                   `json:"object"`
 	OldObject   *View                   `json:"oldObject"`
 }
