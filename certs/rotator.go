@@ -39,6 +39,9 @@ type RotatorOptions struct {
 	// CertDir, CertName and KeyName are where the stored pair is written
 	// for Watcher to serve (ca.crt is written next to them).
 	CertDir, CertName, KeyName string
+	// FilesWritten, when set, is called after new files were written to
+	// CertDir: Watcher.Reload, so they are served now, not at the next poll.
+	FilesWritten func()
 	// ResyncInterval bounds the time between checks when nothing changes;
 	// DefaultResyncInterval when zero.
 	ResyncInterval time.Duration
@@ -266,7 +269,11 @@ func (r *Rotator) syncOnce(ctx context.Context) (time.Time, error) {
 			return time.Time{}, err
 		}
 		bundle = next
-		r.log.Info("certificates renewed", "reasons", plan.Reasons, "problems", problems,
+		log := r.log
+		if len(problems) > 0 {
+			log = log.WithValues("problems", problems)
+		}
+		log.Info("certificates renewed", "reasons", plan.Reasons,
 			"ca", Fingerprint(bundle.CA.Cert), "caNotAfter", stamp(bundle.CA.Cert.NotAfter), "trustedCAs", len(bundle.Trusted()),
 			"serial", bundle.Serving.Cert.SerialNumber.Text(16), "notAfter", stamp(bundle.Serving.Cert.NotAfter))
 	}
@@ -282,6 +289,9 @@ func (r *Rotator) syncOnce(ctx context.Context) (time.Time, error) {
 		}
 		if changed {
 			r.log.Info("serving certificate written", "dir", r.opts.CertDir, "serial", bundle.Serving.Cert.SerialNumber.Text(16))
+			if r.opts.FilesWritten != nil {
+				r.opts.FilesWritten()
+			}
 		}
 	}
 

@@ -166,6 +166,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return err
 	}
 	if mode == certs.ModeSelfManaged {
+		selfManaged.FilesWritten = func() { certWatcher.Reload() }
 		rotator, err := certs.NewRotator(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache(), selfManaged, log.WithName("certs"))
 		if err != nil {
 			return err
