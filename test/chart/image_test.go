@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,20 +170,39 @@ func TestImageBinaryIsStatic(t *testing.T) {
 	}
 }
 
-// TestChartFlagsExist: every flag the chart passes to `daemonguard serve`,
-// in every variant, is one the binary defines — a renamed flag would
-// otherwise crash-loop every pod after an upgrade.
-func TestChartFlagsExist(t *testing.T) {
+// serveFlags runs `daemonguard serve --help` and returns every flag it
+// defines with its default ("" when it prints none).
+func serveFlags(t *testing.T) map[string]string {
+	t.Helper()
 	cmd := exec.Command(imageBinary(t), "serve", "--help")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("daemonguard serve --help: %v\n%s", err, out.String())
 	}
-	var known []string
-	for _, m := range regexp.MustCompile(`(?m)^\s+-{1,2}([a-z0-9][a-z0-9-]*)`).FindAllStringSubmatch(out.String(), -1) {
-		known = append(known, m[1])
+	flags := map[string]string{}
+	var current string
+	name := regexp.MustCompile(`^  -{1,2}([a-z0-9][a-z0-9-]*)`)
+	def := regexp.MustCompile(`\(default "?([^"]*?)"?\)$`)
+	for _, line := range strings.Split(out.String(), "\n") {
+		if m := name.FindStringSubmatch(line); m != nil {
+			current = m[1]
+			flags[current] = ""
+		} else if m := def.FindStringSubmatch(line); m != nil && current != "" {
+			flags[current] = m[1]
+		}
 	}
+	if len(flags) == 0 {
+		t.Fatalf("no flags in daemonguard serve --help:\n%s", out.String())
+	}
+	return flags
+}
+
+// TestChartFlagsExist: every flag the chart passes to `daemonguard serve`,
+// in every variant, is one the binary defines — a renamed flag would
+// otherwise crash-loop every pod after an upgrade.
+func TestChartFlagsExist(t *testing.T) {
+	known := serveFlags(t)
 	names, values := sortedVariants(t)
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
@@ -194,12 +212,31 @@ func TestChartFlagsExist(t *testing.T) {
 					t.Fatalf("args %v do not start with serve", c.Args)
 				}
 				for flag := range args(&c) {
-					if flag == "serve" {
-						continue
-					}
-					if !slices.Contains(known, flag) {
+					if _, ok := known[flag]; !ok && flag != "serve" {
 						t.Errorf("the chart passes --%s, which `daemonguard serve` does not define", flag)
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestChartFlagsMatchBinaryDefaults: where the chart spells out a setting the
+// binary also defaults, the two agree, so a user reading either sees the same
+// ports, file names and self-managed object names.
+func TestChartFlagsMatchBinaryDefaults(t *testing.T) {
+	known := serveFlags(t)
+	for mode, values := range map[string]string{"certManager": "", "selfManaged": "certificates: {mode: selfManaged}"} {
+		t.Run(mode, func(t *testing.T) {
+			_, c := deployment(t, render(t, values), fullname)
+			a := args(c)
+			same := []string{"port", "cert-name", "key-name", "config-poll-interval", "metrics-bind-address", "health-probe-bind-address"}
+			if mode == "selfManaged" {
+				same = append(same, "cert-secret-name", "service-name", "webhook-configuration-name")
+			}
+			for _, flag := range same {
+				if got, want := a[flag], known[flag]; got != want {
+					t.Errorf("chart passes --%s=%s, the binary defaults to %q", flag, got, want)
 				}
 			}
 		})
