@@ -344,3 +344,14 @@ func TestNames(t *testing.T) {
 		t.Errorf("IPs = %v", n.IPs)
 	}
 }
+
+func TestParseMode(t *testing.T) {
+	for in, want := range map[string]Mode{"": ModeFiles, "files": ModeFiles, "self-managed": ModeSelfManaged} {
+		if got, err := ParseMode(in); err != nil || got != want {
+			t.Errorf("ParseMode(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseMode("cert-manager"); err == nil {
+		t.Error(`ParseMode("cert-manager"): no error (cert-manager mode is "files")`)
+	}
+}

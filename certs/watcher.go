@@ -37,8 +37,11 @@ type Watcher struct {
 	log               logr.Logger
 	clock             clock.PassiveClock
 
-	mu      sync.RWMutex
-	current *tls.Certificate
+	// reloading serializes Reload, so a slow read never replaces a newer
+	// pair with an older one.
+	reloading sync.Mutex
+	mu        sync.RWMutex
+	current   *tls.Certificate
 	// lastCert and lastKey are the file contents last tried, good or bad,
 	// so an unchanged bad pair is reported once, not at every poll.
 	lastCert, lastKey []byte
@@ -103,6 +106,8 @@ func (w *Watcher) NeedLeaderElection() bool { return false }
 // Reload reads the files and serves them if they changed and form a valid
 // pair. It reports whether a new certificate is now served.
 func (w *Watcher) Reload() bool {
+	w.reloading.Lock()
+	defer w.reloading.Unlock()
 	certPEM, keyPEM, err := w.read()
 	if errors.Is(err, os.ErrNotExist) {
 		// Not written yet (or deleted): keep serving what we have.

@@ -1,6 +1,7 @@
 package certs_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -213,19 +214,52 @@ func TestSelfManagedRotationUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	// A new connection from the API server: the caBundle in the webhook
-	// configuration as the trust roots, a fresh handshake with each replica.
+	// New connections from API servers: fresh handshakes with each replica,
+	// verified against the caBundle in the webhook configuration now, and
+	// against the one it held apiServerLag ago, as an API server whose
+	// watch lags sees it. A rollover must survive both; that is what the
+	// rollover delay is for.
+	const apiServerLag = time.Second
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		type seen struct {
+			at  time.Time
+			pem []byte
+		}
+		var history []seen
+		handshake := func(r *replica, pem []byte, view string) {
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pem)
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", r.port), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+			handshakes.Add(1)
+			if err != nil {
+				bad.Add(1)
+				record("handshake with %s against the %s caBundle at +%v: %v", r.name, view, time.Since(loadStart).Round(time.Millisecond), err)
+				return
+			}
+			leaf := conn.ConnectionState().PeerCertificates[0]
+			conn.Close()
+			mu.Lock()
+			servingSerials[leaf.SerialNumber.Text(16)] = true
+			mu.Unlock()
+		}
 		for loadCtx.Err() == nil {
 			bundles, err := caBundles(ctx)
 			if err != nil {
 				record("reading caBundle: %v", err)
 				continue
 			}
-			roots := x509.NewCertPool()
-			roots.AppendCertsFromPEM(bundles[0])
+			now := time.Now()
+			if len(history) == 0 || !bytes.Equal(history[len(history)-1].pem, bundles[0]) {
+				history = append(history, seen{now, bundles[0]})
+			}
+			var lagged []byte
+			for _, h := range history {
+				if !h.at.After(now.Add(-apiServerLag)) {
+					lagged = h.pem
+				}
+			}
 			cas, _ := certs.ParseCertificates(bundles[0])
 			mu.Lock()
 			maxCAsInBundle = max(maxCAsInBundle, len(cas))
@@ -234,20 +268,12 @@ func TestSelfManagedRotationUnderLoad(t *testing.T) {
 			}
 			mu.Unlock()
 			for _, r := range replicas {
-				conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", r.port), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
-				handshakes.Add(1)
-				if err != nil {
-					bad.Add(1)
-					record("handshake with %s at +%v: %v", r.name, time.Since(loadStart).Round(time.Millisecond), err)
-					continue
+				handshake(r, bundles[0], "current")
+				if lagged != nil {
+					handshake(r, lagged, apiServerLag.String()+"-old")
 				}
-				leaf := conn.ConnectionState().PeerCertificates[0]
-				conn.Close()
-				mu.Lock()
-				servingSerials[leaf.SerialNumber.Text(16)] = true
-				mu.Unlock()
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
 	}()
 	wg.Wait()
@@ -260,8 +286,8 @@ func TestSelfManagedRotationUnderLoad(t *testing.T) {
 		reloadErrors += r.metric(t, "daemonguard_certificate_reload_errors_total")
 	}
 	t.Logf("in %v: %d DaemonSet dry-run creates through the API server, %d failed; %.0f admission calls answered by the replicas; "+
-		"%d verifying handshakes against the live caBundle, %d failed; %d serving certificates and %d CAs seen (up to %d CAs in the caBundle at once); %.0f certificate reloads, %.0f reload errors",
-		duration, creates.Load(), failed.Load(), reviews, handshakes.Load(), bad.Load(), len(servingSerials), len(caFingerprints), maxCAsInBundle, reloads, reloadErrors)
+		"%d verifying handshakes against the current and a %v-old caBundle, %d failed; %d serving certificates and %d CAs seen (up to %d CAs in the caBundle at once); %.0f certificate reloads, %.0f reload errors",
+		duration, creates.Load(), failed.Load(), reviews, handshakes.Load(), apiServerLag, bad.Load(), len(servingSerials), len(caFingerprints), maxCAsInBundle, reloads, reloadErrors)
 	for _, e := range errs {
 		t.Error(e)
 	}
