@@ -6,15 +6,23 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// DefaultRuntimeSockets are the container runtime sockets daemonguard knows:
-// Docker, dockershim, containerd, CRI-O, cri-dockerd, and k3s/RKE2's containerd.
+// DefaultRuntimeSockets are the container runtime sockets daemonguard knows,
+// and the runtime state directories that hold more of them: Docker (and its
+// own containerd under /run/docker), dockershim, containerd (containerd.sock,
+// its ttrpc socket, and the shim sockets under /run/containerd/s, each a task
+// API into running containers), CRI-O, cri-dockerd, k3s/RKE2's containerd,
+// Podman, and MicroK8s's containerd. A mount of any of them, of anything
+// inside one, or of a directory containing one is flagged.
 var DefaultRuntimeSockets = []string{
 	"/run/docker.sock",
+	"/run/docker",
 	"/run/dockershim.sock",
-	"/run/containerd/containerd.sock",
-	"/run/crio/crio.sock",
+	"/run/containerd",
+	"/run/crio",
 	"/run/cri-dockerd.sock",
-	"/run/k3s/containerd/containerd.sock",
+	"/run/k3s/containerd",
+	"/run/podman",
+	"/var/snap/microk8s/common/run",
 }
 
 // containerRuntimeSocket forbids any mount, read-only or not, of a runtime
@@ -55,11 +63,20 @@ func (r containerRuntimeSocket) Validate(t *Target) field.ErrorList {
 		for _, s := range r.sockets {
 			if rel := relate(m.HostPath, s); rel != unrelated {
 				errs = append(errs, field.Forbidden(m.Field(),
-					m.String()+", "+rel.describe(s, "container runtime socket")+
+					m.String()+", "+rel.describe(s, socketKind(s))+
 						"; whoever reaches it controls every container on the node, even through a read-only mount"))
 				break
 			}
 		}
 	}
 	return errs
+}
+
+// socketKind names a configured entry in messages: a socket file, or a
+// runtime directory holding several.
+func socketKind(path string) string {
+	if strings.HasSuffix(path, ".sock") {
+		return "container runtime socket"
+	}
+	return "container runtime socket directory"
 }

@@ -30,9 +30,22 @@ func (m *HostMount) Field() *field.Path {
 		Child("volumeMounts").Index(m.MountIndex)
 }
 
-// String describes the mount for a message, without list indices.
+// String describes the mount for a message, without list indices but with
+// the kind of container, so that ratcheting never mistakes a mount moved from
+// an init container to a container of the same name for the old one.
 func (m *HostMount) String() string {
-	return fmt.Sprintf("container %q mounts host path %q (volume %q) at %q", m.Container, m.HostPath, m.Mount.Name, m.Mount.MountPath)
+	return fmt.Sprintf("%s %q mounts host path %q (volume %q) at %q", containerKind(m.ContainerList), m.Container, m.HostPath, m.Mount.Name, m.Mount.MountPath)
+}
+
+// containerKind names a container list in messages.
+func containerKind(list string) string {
+	switch list {
+	case "initContainers":
+		return "init container"
+	case "ephemeralContainers":
+		return "ephemeral container"
+	}
+	return "container"
 }
 
 // CleanHostPath returns p as the kubelet will resolve it: absolute, with "..",

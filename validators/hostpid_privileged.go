@@ -23,7 +23,7 @@ func (hostPIDPrivileged) Validate(t *Target) field.ErrorList {
 		sc := c.field().Child("securityContext")
 		if c.security.Privileged != nil && *c.security.Privileged {
 			errs = append(errs, field.Forbidden(sc.Child("privileged"),
-				"hostPID is true and container \""+c.name+"\" is privileged: it can enter every process on the node; drop privileged (add only the capabilities it needs) or drop hostPID"))
+				"hostPID is true and "+containerKind(c.list)+" \""+c.name+"\" is privileged: it can enter every process on the node; drop privileged (add only the capabilities it needs) or drop hostPID"))
 		}
 		if c.security.Capabilities == nil {
 			return
@@ -32,7 +32,7 @@ func (hostPIDPrivileged) Validate(t *Target) field.ErrorList {
 			switch name := capabilityName(string(capability)); name {
 			case "SYS_ADMIN", "ALL":
 				errs = append(errs, field.Forbidden(sc.Child("capabilities", "add").Index(k),
-					"hostPID is true and container \""+c.name+"\" adds capability "+name+": it can enter every process on the node; add only the narrow capabilities it needs (for example SYS_PTRACE) or drop hostPID"))
+					"hostPID is true and "+containerKind(c.list)+" \""+c.name+"\" adds capability "+name+": it can enter every process on the node; add only the narrow capabilities it needs (for example SYS_PTRACE) or drop hostPID"))
 			}
 		}
 	})

@@ -19,7 +19,7 @@ func (privilegedContainer) Validate(t *Target) field.ErrorList {
 	forEachContainer(spec, func(c containerRef) {
 		if c.security != nil && c.security.Privileged != nil && *c.security.Privileged {
 			errs = append(errs, field.Forbidden(c.field().Child("securityContext", "privileged"),
-				"container \""+c.name+"\" is privileged: it has every capability and every host device; add only the capabilities it needs"))
+				containerKind(c.list)+" \""+c.name+"\" is privileged: it has every capability and every host device; add only the capabilities it needs"))
 		}
 	})
 	return errs

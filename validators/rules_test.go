@@ -414,19 +414,19 @@ func TestContainerRuntimeSocket(t *testing.T) {
 		},
 		"containerd socket": {
 			ds:   mountOf("/run/containerd/containerd.sock", true),
-			want: []want{{hostPath: "/run/containerd/containerd.sock", relation: "which is the", socket: "/run/containerd/containerd.sock"}},
+			want: []want{{hostPath: "/run/containerd/containerd.sock", relation: "which is inside the", socket: "/run/containerd"}},
 		},
 		"containerd directory": {
 			ds:   mountOf("/run/containerd", true),
-			want: []want{{hostPath: "/run/containerd", relation: "which contains the", socket: "/run/containerd/containerd.sock"}},
+			want: []want{{hostPath: "/run/containerd", relation: "which is the", socket: "/run/containerd"}},
 		},
 		"containerd directory via var run": {
 			ds:   mountOf("/var/run/containerd/", true),
-			want: []want{{hostPath: "/run/containerd", relation: "which contains the", socket: "/run/containerd/containerd.sock"}},
+			want: []want{{hostPath: "/run/containerd", relation: "which is the", socket: "/run/containerd"}},
 		},
 		"crio directory": {
 			ds:   mountOf("/var/run/crio", true),
-			want: []want{{hostPath: "/run/crio", relation: "which contains the", socket: "/run/crio/crio.sock"}},
+			want: []want{{hostPath: "/run/crio", relation: "which is the", socket: "/run/crio"}},
 		},
 		"cri-dockerd": {
 			ds:   mountOf("/run/cri-dockerd.sock", true),
@@ -434,11 +434,11 @@ func TestContainerRuntimeSocket(t *testing.T) {
 		},
 		"k3s containerd": {
 			ds:   mountOf("/run/k3s/containerd/containerd.sock", true),
-			want: []want{{hostPath: "/run/k3s/containerd/containerd.sock", relation: "which is the", socket: "/run/k3s/containerd/containerd.sock"}},
+			want: []want{{hostPath: "/run/k3s/containerd/containerd.sock", relation: "which is inside the", socket: "/run/k3s/containerd"}},
 		},
 		"k3s directory": {
 			ds:   mountOf("/run/k3s", true),
-			want: []want{{hostPath: "/run/k3s", relation: "which contains the", socket: "/run/k3s/containerd/containerd.sock"}},
+			want: []want{{hostPath: "/run/k3s", relation: "which contains the", socket: "/run/k3s/containerd"}},
 		},
 		"run": {
 			ds:   mountOf("/run", true),
@@ -492,7 +492,7 @@ func TestContainerRuntimeSocket(t *testing.T) {
 		"init container": {
 			ds: []podOpt{hostVolume("sock", "/run/containerd/containerd.sock"), container("agent"),
 				initContainer("probe", mount("sock", "/c.sock", readOnly))},
-			want: []want{{field: i0 + ".volumeMounts[0]", hostPath: "/run/containerd/containerd.sock", relation: "which is the", socket: "/run/containerd/containerd.sock"}},
+			want: []want{{field: i0 + ".volumeMounts[0]", hostPath: "/run/containerd/containerd.sock", relation: "which is inside the", socket: "/run/containerd"}},
 		},
 		"custom socket list replaces the default": {
 			ds: []podOpt{hostVolume("a", "/var/run/docker.sock"), hostVolume("b", "/var"),
@@ -511,7 +511,7 @@ func TestContainerRuntimeSocket(t *testing.T) {
 				}
 				want = append(want, expect{ruleSocket, f, []string{
 					`mounts host path "` + w.hostPath + `"`,
-					", " + w.relation + ` container runtime socket "` + w.socket + `"; `,
+					", " + w.relation + " " + socketKind(w.socket) + ` "` + w.socket + `"; `,
 					"even through a read-only mount",
 				}})
 			}
@@ -727,4 +727,16 @@ func onlyRule(f []finding, rule string) []finding {
 		}
 	}
 	return out
+}
+
+// The runtime directories hold more than the main socket: containerd's shim
+// sockets (a task API into every container) sit beside containerd.sock.
+func TestRuntimeDirectoriesCoverShimSockets(t *testing.T) {
+	for _, p := range []string{"/run/containerd/s", "/run/containerd/containerd.sock.ttrpc", "/var/run/docker/containerd/containerd.sock",
+		"/run/podman/podman.sock", "/var/snap/microk8s/common/run/containerd.sock", "/run/crio/crio.sock"} {
+		findings := onlyRule(runRules(daemonSet(mountOf(p, true)...), Options{}), ruleSocket)
+		if len(findings) != 1 {
+			t.Errorf("%s: %d container-runtime-socket findings, want 1", p, len(findings))
+		}
+	}
 }

@@ -189,7 +189,7 @@ func TestValidateDenialIs422WithCauses(t *testing.T) {
 			t.Errorf("cause message %q", c.Message)
 			continue
 		}
-		rule := c.Message[len("Forbidden: "):strings.Index(c.Message, "]")+1]
+		rule := c.Message[len("Forbidden: ") : strings.Index(c.Message, "]")+1]
 		got[c.Field+" "+rule] = c.Message
 	}
 	for _, want := range []string{

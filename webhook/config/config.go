@@ -4,12 +4,16 @@
 package config
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/validators"
@@ -146,9 +150,19 @@ func (p *Policy) Action(id string, def validators.Action) validators.Action {
 	return def
 }
 
-// Parse decodes, defaults and validates a policy file's contents. Unknown
-// fields, duplicate keys and invalid values are errors naming the field.
+// Parse decodes, defaults and validates a policy file's contents. Field names
+// match case-sensitively, as in Kubernetes objects; unknown fields, duplicate
+// keys, extra YAML documents and invalid values are errors naming the field.
 func Parse(data []byte) (*Policy, error) {
+	if n := countDocuments(data); n > 1 {
+		return nil, fmt.Errorf("decoding policy: the file holds %d YAML documents; it must hold one Policy", n)
+	}
+	// The decoder matches field names case-insensitively, so `Exemptions:`
+	// would pass (and silently lose to `exemptions:` if both are present);
+	// Kubernetes objects, and so this file, spell them one way only.
+	if errs := misspeltFields(data); len(errs) > 0 {
+		return nil, fmt.Errorf("decoding policy: %w", errs.ToAggregate())
+	}
 	var p Policy
 	if err := yaml.UnmarshalStrict(data, &p); err != nil {
 		return nil, fmt.Errorf("decoding policy: %w", err)
@@ -165,7 +179,27 @@ func Parse(data []byte) (*Policy, error) {
 		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
 	}
 	p.setDefaults()
+	// Requests set in the file must also fit the default limits (and the
+	// other way round): the mutator would otherwise quietly raise a limit.
+	if errs := validateRequestsFitLimits(&p.Mutation.Resources, field.NewPath("mutation", "resources")); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
+	}
 	return &p, nil
+}
+
+// countDocuments counts the non-empty YAML documents in data.
+func countDocuments(data []byte) int {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	n := 0
+	for {
+		doc, err := r.Read()
+		if err != nil {
+			return n // io.EOF, or a syntax error the decoder will report
+		}
+		if js, err := yaml.YAMLToJSON(doc); err == nil && string(bytes.TrimSpace(js)) != "null" {
+			n++
+		}
+	}
 }
 
 // Load reads and parses the policy file at path.

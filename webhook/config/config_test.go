@@ -46,8 +46,8 @@ func TestDefaults(t *testing.T) {
 	if !equality.Semantic.DeepEqual(p.Validation.SensitiveHostPaths, wantPaths) {
 		t.Errorf("sensitive paths = %q, want %q", p.Validation.SensitiveHostPaths, wantPaths)
 	}
-	wantSockets := []string{"/run/docker.sock", "/run/dockershim.sock", "/run/containerd/containerd.sock",
-		"/run/crio/crio.sock", "/run/cri-dockerd.sock", "/run/k3s/containerd/containerd.sock"}
+	wantSockets := []string{"/run/docker.sock", "/run/docker", "/run/dockershim.sock", "/run/containerd",
+		"/run/crio", "/run/cri-dockerd.sock", "/run/k3s/containerd", "/run/podman", "/var/snap/microk8s/common/run"}
 	if !equality.Semantic.DeepEqual(p.Validation.RuntimeSockets, wantSockets) {
 		t.Errorf("sockets = %q, want %q", p.Validation.RuntimeSockets, wantSockets)
 	}
@@ -371,11 +371,11 @@ func TestParseErrors(t *testing.T) {
 		// Resources.
 		"request above limit": {
 			in:   resources("    requests: {cpu: 500m}\n    limits: {cpu: 200m}\n"),
-			want: []string{`mutation.resources.requests[cpu]: Invalid value: "500m": must not exceed limits[cpu] (200m)`},
+			want: []string{`mutation.resources.requests[cpu]: Invalid value: "500m": must not exceed limits[cpu] (200m`},
 		},
 		"request above limit in other units": {
 			in:   resources("    requests: {memory: 1Gi}\n    limits: {memory: 512Mi}\n"),
-			want: []string{`mutation.resources.requests[memory]: Invalid value: "1Gi": must not exceed limits[memory] (512Mi)`},
+			want: []string{`mutation.resources.requests[memory]: Invalid value: "1Gi": must not exceed limits[memory] (512Mi`},
 		},
 		"negative request": {
 			in:   resources("    requests: {memory: -1Mi}\n"),

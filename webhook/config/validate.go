@@ -117,11 +117,18 @@ func validateResources(r *ResourcesMutation, fp *field.Path) field.ErrorList {
 			}
 		}
 	}
+	return append(errs, validateRequestsFitLimits(r, fp)...)
+}
+
+// validateRequestsFitLimits refuses a default request above the default limit
+// of the same resource.
+func validateRequestsFitLimits(r *ResourcesMutation, fp *field.Path) field.ErrorList {
+	var errs field.ErrorList
 	for _, name := range sortedKeys(r.Requests) {
 		req := r.Requests[name]
 		if limit, ok := r.Limits[name]; ok && req.Cmp(limit) > 0 {
 			errs = append(errs, field.Invalid(fp.Child("requests").Key(string(name)), req.String(),
-				fmt.Sprintf("must not exceed limits[%s] (%s): the API server rejects such containers", name, limit.String())))
+				fmt.Sprintf("must not exceed limits[%s] (%s; set both, the built-in defaults apply to what is not set): a container's request above its limit is invalid", name, limit.String())))
 		}
 	}
 	return errs

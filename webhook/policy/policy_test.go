@@ -727,3 +727,24 @@ func indent(s, prefix string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// A finding moved from an init container to a container of the same name is
+// a new finding, not the old one: it runs for the pod's whole life instead of
+// once at start.
+func TestRatchetDoesNotCrossContainerLists(t *testing.T) {
+	p, err := New(config.Defaults(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := hostMountDS("agent", "/run/docker.sock", true, nil)
+	old.Spec.Template.Spec.InitContainers = old.Spec.Template.Spec.Containers
+	old.Spec.Template.Spec.Containers = []corev1.Container{{Name: "other", Image: "x"}}
+	moved := hostMountDS("agent", "/run/docker.sock", true, nil)
+	v := p.Validate("default", old, moved)
+	if v.Allowed() {
+		t.Fatalf("moving a socket mount from an init container into a container must be denied: %+v", v.Violations)
+	}
+	if v2 := p.Validate("default", old, old.DeepCopy()); !v2.Allowed() {
+		t.Fatalf("the unchanged object must ratchet: %+v", v2.Violations)
+	}
+}

@@ -1,0 +1,59 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseIsStrictAboutSpelling(t *testing.T) {
+	const head = "apiVersion: daemonguard.io/v1alpha1\nkind: Policy\n"
+	cases := map[string]struct {
+		file string
+		want string
+	}{
+		"case variant of a top-level field": {
+			file: head + "Exemptions:\n- namespaces: [kube-system]\n",
+			want: `Exemptions: Invalid value: "Exemptions": field names are case-sensitive: write exemptions`,
+		},
+		"case variant beside the right spelling": {
+			file: head + "exemptions: []\nExemptions:\n- namespaces: [a]\n",
+			want: "field names are case-sensitive: write exemptions",
+		},
+		"case variant deep inside": {
+			file: head + "mutation:\n  resources:\n    Requests: {cpu: 10m}\n",
+			want: `mutation.resources.Requests: Invalid value: "Requests": field names are case-sensitive: write requests`,
+		},
+		"case variant in a list item": {
+			file: head + "mutation:\n  tolerations:\n    defaults:\n    - Key: dedicated\n      operator: Exists\n",
+			want: "mutation.tolerations.defaults[0].Key",
+		},
+		"a quantity that does not parse names its field": {
+			file: head + "mutation:\n  resources:\n    limits: {memory: lots}\n",
+			want: `mutation.resources.limits[memory]: Invalid value: "lots"`,
+		},
+		"two documents": {
+			file: head + "---\n" + head,
+			want: "the file holds 2 YAML documents; it must hold one Policy",
+		},
+		"a request above the default limit": {
+			file: head + "mutation:\n  resources:\n    requests: {cpu: 300m}\n",
+			want: "mutation.resources.requests[cpu]: Invalid value: \"300m\": must not exceed limits[cpu] (200m",
+		},
+		"a limit below the default request": {
+			file: head + "mutation:\n  resources:\n    limits: {memory: 32Mi}\n",
+			want: "mutation.resources.requests[memory]: Invalid value: \"64Mi\": must not exceed limits[memory] (32Mi",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.file))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+	// A trailing document separator or comment-only document is not a second policy.
+	if _, err := Parse([]byte("# policy\n---\n" + head + "---\n# end\n")); err != nil {
+		t.Fatalf("comment-only documents: %v", err)
+	}
+}
