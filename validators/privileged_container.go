@@ -1,10 +1,15 @@
 package validators
 
-import "k8s.io/apimachinery/pkg/util/validation/field"
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
 
 // privilegedContainer flags privileged containers in pods without hostPID
-// (with hostPID, hostpid-privileged applies). Privileged is rarely what a node
-// agent needs: a few capabilities usually do.
+// (with hostPID, hostpid-privileged applies), and Windows HostProcess
+// containers, which are the Windows spelling of the same full access to the
+// node. Privileged is rarely what a node agent needs: a few capabilities
+// usually do.
 type privilegedContainer struct{}
 
 func (privilegedContainer) ID() string            { return "privileged-container" }
@@ -12,15 +17,27 @@ func (privilegedContainer) DefaultAction() Action { return Warn }
 
 func (privilegedContainer) Validate(t *Target) field.ErrorList {
 	spec := &t.DaemonSet.Spec.Template.Spec
-	if spec.HostPID {
-		return nil
-	}
 	var errs field.ErrorList
+	if sc := spec.SecurityContext; sc != nil && hostProcess(sc.WindowsOptions) {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "template", "spec", "securityContext", "windowsOptions", "hostProcess"),
+			"the pod runs as a Windows HostProcess pod: every container has full access to the node; use a normal container with only the access it needs"))
+	}
 	forEachContainer(spec, func(c containerRef) {
-		if c.security != nil && c.security.Privileged != nil && *c.security.Privileged {
+		if c.security == nil {
+			return
+		}
+		if !spec.HostPID && c.security.Privileged != nil && *c.security.Privileged {
 			errs = append(errs, field.Forbidden(c.field().Child("securityContext", "privileged"),
 				containerKind(c.list)+" \""+c.name+"\" is privileged: it has every capability and every host device; add only the capabilities it needs"))
 		}
+		if hostProcess(c.security.WindowsOptions) {
+			errs = append(errs, field.Forbidden(c.field().Child("securityContext", "windowsOptions", "hostProcess"),
+				containerKind(c.list)+" \""+c.name+"\" is a Windows HostProcess container: it has full access to the node; use a normal container with only the access it needs"))
+		}
 	})
 	return errs
+}
+
+func hostProcess(w *corev1.WindowsSecurityContextOptions) bool {
+	return w != nil && w.HostProcess != nil && *w.HostProcess
 }

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -738,5 +739,24 @@ func TestRuntimeDirectoriesCoverShimSockets(t *testing.T) {
 		if len(findings) != 1 {
 			t.Errorf("%s: %d container-runtime-socket findings, want 1", p, len(findings))
 		}
+	}
+}
+
+// Windows HostProcess pods and containers have full access to the node
+// without ever saying privileged.
+func TestWindowsHostProcessIsPrivileged(t *testing.T) {
+	yes := true
+	pod := daemonSet(container("agent"))
+	pod.Spec.Template.Spec.SecurityContext = &corev1.PodSecurityContext{WindowsOptions: &corev1.WindowsSecurityContextOptions{HostProcess: &yes}}
+	got := onlyRule(runRules(pod, Options{}), "privileged-container")
+	if len(got) != 1 || got[0].Field != "spec.template.spec.securityContext.windowsOptions.hostProcess" {
+		t.Fatalf("pod-level hostProcess: %+v", got)
+	}
+	c := daemonSet(container("agent"))
+	c.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{WindowsOptions: &corev1.WindowsSecurityContextOptions{HostProcess: &yes}}
+	got = onlyRule(runRules(c, Options{}), "privileged-container")
+	if len(got) != 1 || got[0].Field != "spec.template.spec.containers[0].securityContext.windowsOptions.hostProcess" ||
+		!strings.Contains(got[0].Detail, `container "agent" is a Windows HostProcess container`) {
+		t.Fatalf("container-level hostProcess: %+v", got)
 	}
 }

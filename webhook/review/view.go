@@ -72,6 +72,7 @@ type podSpecView struct {
 	Priority            *int32                       `json:"priority"`
 	Tolerations         []corev1.Toleration          `json:"tolerations"`
 	Resources           *corev1.ResourceRequirements `json:"resources"`
+	SecurityContext     *corev1.PodSecurityContext   `json:"securityContext"`
 	Containers          []containerView              `json:"containers"`
 	InitContainers      []containerView              `json:"initContainers"`
 	EphemeralContainers []containerView              `json:"ephemeralContainers"`
@@ -136,6 +137,7 @@ func (v *View) daemonSet(forMutation bool) *appsv1.DaemonSet {
 	// capacity is capped at its length.
 	spec.Tolerations = s.Tolerations[:len(s.Tolerations):len(s.Tolerations)]
 	spec.Resources = s.Resources
+	spec.SecurityContext = s.SecurityContext
 	spec.Volumes = make([]corev1.Volume, len(s.Volumes))
 	for i := range s.Volumes {
 		spec.Volumes[i].Name = s.Volumes[i].Name
