@@ -98,12 +98,10 @@ type Outcome struct {
 
 // Mutate answers a mutating review.
 func Mutate(p *policy.Policy, req *Request) Outcome {
-	out := Outcome{Response: admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}}
-	if skip, resp := unexamined(req); skip {
-		out.Response = resp
+	out, review := begin(req)
+	if !review {
 		return out
 	}
-	out.Reviewed = true
 	if !req.Object.Complete() {
 		return out
 	}
@@ -125,12 +123,10 @@ func Mutate(p *policy.Policy, req *Request) Outcome {
 
 // Validate answers a validating review.
 func Validate(p *policy.Policy, req *Request) Outcome {
-	out := Outcome{Response: admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}}
-	if skip, resp := unexamined(req); skip {
-		out.Response = resp
+	out, review := begin(req)
+	if !review {
 		return out
 	}
-	out.Reviewed = true
 	// The rules only read, so the objects may share the Views' maps.
 	var old *appsv1.DaemonSet
 	if req.Operation == admissionv1.Update {
@@ -147,26 +143,27 @@ func Validate(p *policy.Policy, req *Request) Outcome {
 	return out
 }
 
-// unexamined decides the requests daemonguard lets through or refuses
-// without running the policy.
-func unexamined(req *Request) (bool, admissionv1.AdmissionResponse) {
-	allow := admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+// begin answers the requests daemonguard lets through or refuses without
+// running the policy; review is true when the policy must run, and out is
+// then an allowed, reviewed outcome to fill in.
+func begin(req *Request) (out Outcome, review bool) {
 	switch {
 	case req.Kind.Group == "apps" && req.Kind.Kind == "DaemonSet" && req.Kind.Version != "v1":
 		// The webhook configurations match apps/v1 with matchPolicy
 		// Equivalent, so this is a misconfiguration; refuse what we cannot read.
-		return true, errored(req.UID, http.StatusBadRequest,
-			fmt.Errorf("daemonguard reviews apps/v1 DaemonSets; it cannot read %s", req.Kind.Version)).Response
-	case !req.IsDaemonSet():
-		return true, allow
-	case req.Operation != admissionv1.Create && req.Operation != admissionv1.Update:
-		return true, allow
-	case req.Object == nil:
-		return true, errored(req.UID, http.StatusBadRequest, errors.New("the request has no object to review")).Response
-	case req.Operation == admissionv1.Update && req.OldObject == nil:
-		return true, errored(req.UID, http.StatusBadRequest, errors.New("the UPDATE request has no oldObject to compare with")).Response
+		return errored(req.UID, http.StatusBadRequest,
+			fmt.Errorf("daemonguard reviews apps/v1 DaemonSets; it cannot read %s", req.Kind.Version)), false
+	case req.IsDaemonSet() && (req.Operation == admissionv1.Create || req.Operation == admissionv1.Update):
+	default:
+		return Outcome{Response: admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}}, false
 	}
-	return false, allow
+	switch {
+	case req.Object == nil:
+		return errored(req.UID, http.StatusBadRequest, errors.New("the request has no object to review")), false
+	case req.Operation == admissionv1.Update && req.OldObject == nil:
+		return errored(req.UID, http.StatusBadRequest, errors.New("the UPDATE request has no oldObject to compare with")), false
+	}
+	return Outcome{Response: admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}, Reviewed: true}, true
 }
 
 func errored(uid types.UID, code int32, err error) Outcome {
