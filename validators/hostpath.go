@@ -32,8 +32,13 @@ func (m *HostMount) Field() *field.Path {
 
 // String describes the mount for a message, without list indices but with
 // the kind of container, so that ratcheting never mistakes a mount moved from
-// an init container to a container of the same name for the old one.
+// an init container to a container of the same name for the old one, and with
+// any subPathExpr, so that it never mistakes a mount of the whole volume for
+// an old mount of one directory in it.
 func (m *HostMount) String() string {
+	if e := m.Mount.SubPathExpr; e != "" {
+		return fmt.Sprintf("%s %q mounts host path %q with subPathExpr %q (volume %q) at %q", containerKind(m.ContainerList), m.Container, m.HostPath, e, m.Mount.Name, m.Mount.MountPath)
+	}
 	return fmt.Sprintf("%s %q mounts host path %q (volume %q) at %q", containerKind(m.ContainerList), m.Container, m.HostPath, m.Mount.Name, m.Mount.MountPath)
 }
 

@@ -18,7 +18,10 @@ import (
 // TestBypassCorpus loads every DaemonSet in testdata/bypass, each trying one
 // trick to get unsafe host access past the default policy, and checks that
 // the rule named in its "# rule:" comment denies it, at the field named in
-// its "# field:" comment, after mutation, as the webhook would see it.
+// its "# field:" comment, after mutation, as the webhook would see it. A file
+// with an "# old:" comment is an UPDATE of the DaemonSet in that file
+// (relative to testdata/bypass, outside the glob, and itself stored before the
+// rules were enforced), so that ratcheting is tried too.
 func TestBypassCorpus(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "bypass", "*.yaml"))
 	if err != nil {
@@ -46,18 +49,22 @@ func TestBypassCorpus(t *testing.T) {
 			if head["trick"] == "" || field == "" {
 				t.Fatalf("file needs # trick:, # rule: and # field: comments")
 			}
-			ds := &appsv1.DaemonSet{}
-			// Strict, so that a misspelt field cannot make a case pass
-			// for the wrong reason.
-			if err := yaml.UnmarshalStrict(data, ds); err != nil {
-				t.Fatal(err)
-			}
+			ds := strictDaemonSet(t, data)
 			ns := ds.Namespace
 			if ns == "" {
 				ns = "default"
 			}
+			var old *appsv1.DaemonSet
+			if name := head["old"]; name != "" {
+				oldData, err := os.ReadFile(filepath.Join("testdata", "bypass", name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				old = strictDaemonSet(t, oldData)
+				p.Mutate(ns, old)
+			}
 			p.Mutate(ns, ds)
-			v := p.Validate(ns, nil, ds)
+			v := p.Validate(ns, old, ds)
 			if v.Allowed() {
 				t.Fatalf("allowed; violations: %+v", v.Violations)
 			}
@@ -69,6 +76,17 @@ func TestBypassCorpus(t *testing.T) {
 			t.Errorf("no deny from %s at %s; got %+v", rule, field, v.Violations)
 		})
 	}
+}
+
+// strictDaemonSet decodes strictly, so that a misspelt field cannot make a
+// case pass for the wrong reason.
+func strictDaemonSet(t *testing.T, data []byte) *appsv1.DaemonSet {
+	t.Helper()
+	ds := &appsv1.DaemonSet{}
+	if err := yaml.UnmarshalStrict(data, ds); err != nil {
+		t.Fatal(err)
+	}
+	return ds
 }
 
 // comments returns the "# key: value" lines at the top of a file.

@@ -269,6 +269,7 @@ spec:
 		aMoved   = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /elsewhere}]}\n"
 		aFixed   = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, readOnly: true}]}\n"
 		aSocket  = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e}, {name: sock, mountPath: /s, readOnly: true}]}\n"
+		aOneDir  = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, subPathExpr: '$(POD_NAME)'}]}\n"
 		b        = "      - {name: b, image: 'b:1', volumeMounts: [{name: logs, mountPath: /l, readOnly: true}]}\n"
 		bWritesE = "      - {name: b, image: 'b:1', volumeMounts: [{name: etc, mountPath: /e}]}\n"
 		bPriv    = "      - {name: b, image: 'b:1', securityContext: {privileged: true}}\n"
@@ -308,6 +309,10 @@ spec:
 		"new violation of another rule next to a ratcheted one": {
 			old: a + b, new: aSocket + b,
 			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSocket, Deny, c0m1, false}},
+		},
+		"dropping a subPathExpr widens the mount: a new violation": {
+			old: aOneDir + b, new: a + b,
+			want: []brief{{ruleSensitive, Deny, c0m0, false}},
 		},
 		"fixed violation leaves nothing": {
 			old: a + b, new: aFixed + b,
