@@ -29,9 +29,9 @@ var DefaultRuntimeSockets = []string{
 // socket or a directory holding one: connect(2) needs no write access to the
 // mount, and the runtime API controls every container on the node.
 //
-// A mount of "/" is left to writable-sensitive-hostpath: a read-only host root
-// is the node-exporter pattern, and flagging it here would deny the most
-// common monitoring agent. Because /var/run is /run only where it is a
+// A mount of "/" (or of /proc/1/root, the same directory) is left to
+// writable-sensitive-hostpath: a read-only host root is the node-exporter
+// pattern, and flagging it here would deny the most common monitoring agent. Because /var/run is /run only where it is a
 // symlink, a socket under /run also protects the /var/run spelling, so a
 // mount of /var is flagged too.
 type containerRuntimeSocket struct{ sockets []string }
@@ -61,7 +61,7 @@ func (r containerRuntimeSocket) Validate(t *Target) field.ErrorList {
 			continue
 		}
 		for _, s := range r.sockets {
-			if rel := relate(m.HostPath, s); rel != unrelated {
+			if rel := m.relate(s, false); rel != unrelated {
 				errs = append(errs, field.Forbidden(m.Field(),
 					m.String()+", "+rel.describe(s, socketKind(s))+
 						"; whoever reaches it controls every container on the node, even through a read-only mount"))

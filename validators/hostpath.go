@@ -2,6 +2,7 @@ package validators
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,13 @@ type HostMount struct {
 	// only known on the node, so HostPath is the volume's path, which covers
 	// everything the expression can expand to.
 	HostPath string
+	// ViaProc is HostPath without a leading /proc/<pid>/root or
+	// /proc/<pid>/cwd, when it has one, else "". Those links lead to a
+	// process's root or working directory, which for the host's init and for
+	// the runtime resolving the mount is the node's "/": through
+	// /proc/1/root/run/containerd the mount is /run/containerd. The rules
+	// judge both paths.
+	ViaProc  string
 	Writable bool
 }
 
@@ -36,10 +44,28 @@ func (m *HostMount) Field() *field.Path {
 // any subPathExpr, so that it never mistakes a mount of the whole volume for
 // an old mount of one directory in it.
 func (m *HostMount) String() string {
-	if e := m.Mount.SubPathExpr; e != "" {
-		return fmt.Sprintf("%s %q mounts host path %q with subPathExpr %q (volume %q) at %q", containerKind(m.ContainerList), m.Container, m.HostPath, e, m.Mount.Name, m.Mount.MountPath)
+	if m.ViaProc == "" && m.Mount.SubPathExpr == "" {
+		return fmt.Sprintf("%s %q mounts host path %q (volume %q) at %q", containerKind(m.ContainerList), m.Container, m.HostPath, m.Mount.Name, m.Mount.MountPath)
 	}
-	return fmt.Sprintf("%s %q mounts host path %q (volume %q) at %q", containerKind(m.ContainerList), m.Container, m.HostPath, m.Mount.Name, m.Mount.MountPath)
+	path := strconv.Quote(m.HostPath)
+	if m.ViaProc != "" {
+		path += fmt.Sprintf(" (the node's %q, through a process's root or working directory)", m.ViaProc)
+	}
+	if e := m.Mount.SubPathExpr; e != "" {
+		path += fmt.Sprintf(" with subPathExpr %q", e)
+	}
+	return fmt.Sprintf("%s %q mounts host path %s (volume %q) at %q", containerKind(m.ContainerList), m.Container, path, m.Mount.Name, m.Mount.MountPath)
+}
+
+// relate compares the mount with a protected path: its host path first, then
+// the path it reaches through /proc. A mount that reaches the node's "/"
+// through /proc relates to nothing unless rootToo, as "/" itself is judged
+// by each rule.
+func (m *HostMount) relate(protected string, rootToo bool) relation {
+	if rel := relate(m.HostPath, protected); rel != unrelated || m.ViaProc == "" || (m.ViaProc == "/" && !rootToo) {
+		return rel
+	}
+	return relate(m.ViaProc, protected)
 }
 
 // containerKind names a container list in messages.
@@ -104,6 +130,49 @@ func isClean(p string) bool {
 	return true
 }
 
+// viaProc returns the cleaned path p leads to on the node when it starts with
+// /proc/<pid>/root or /proc/<pid>/cwd (or /proc/<pid>/task/<tid>/..., with
+// self or thread-self for the pid), taking the process's root or working
+// directory to be the node's "/"; else "". The kernel follows these links
+// wherever they lead, so they are symlinks the manifest itself spells out.
+func viaProc(p string) string {
+	found := false
+	for {
+		rest, ok := strings.CutPrefix(p, "/proc/")
+		if !ok {
+			break
+		}
+		pid, rest, _ := strings.Cut(rest, "/")
+		if pid != "self" && pid != "thread-self" && !isNumber(pid) {
+			break
+		}
+		if tasks, ok := strings.CutPrefix(rest, "task/"); ok {
+			var tid string
+			if tid, rest, _ = strings.Cut(tasks, "/"); !isNumber(tid) {
+				break
+			}
+		}
+		link, rest, _ := strings.Cut(rest, "/")
+		if link != "root" && link != "cwd" {
+			break
+		}
+		p, found = CleanHostPath("/"+rest), true
+	}
+	if !found {
+		return ""
+	}
+	return p
+}
+
+func isNumber(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // containerRef is the part of any kind of container the rules read.
 type containerRef struct {
 	list     string
@@ -161,10 +230,11 @@ func hostMounts(spec *corev1.PodSpec) []HostMount {
 					// subPath lexically, before CleanHostPath follows /var/run.
 					hostPath += "/" + m.SubPath
 				}
+				clean := CleanHostPath(hostPath)
 				out = append(out, HostMount{
 					ContainerList: c.list, ContainerIndex: c.index, MountIndex: j,
 					Container: c.name, Mount: m,
-					HostPath: CleanHostPath(hostPath),
+					HostPath: clean, ViaProc: viaProc(clean),
 					Writable: !m.ReadOnly,
 				})
 			}

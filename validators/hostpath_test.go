@@ -81,6 +81,35 @@ func TestRelate(t *testing.T) {
 	}
 }
 
+func TestViaProc(t *testing.T) {
+	cases := map[string]struct {
+		in, want string
+	}{
+		"init's root":             {"/proc/1/root", "/"},
+		"under init's root":       {"/proc/1/root/run/containerd/containerd.sock", "/run/containerd/containerd.sock"},
+		"self":                    {"/proc/self/root/etc", "/etc"},
+		"thread-self":             {"/proc/thread-self/root/etc", "/etc"},
+		"working directory":       {"/proc/1/cwd/run", "/run"},
+		"a task's root":           {"/proc/1/task/1/root/run", "/run"},
+		"var run inside is run":   {"/proc/1/root/var/run/docker.sock", "/run/docker.sock"},
+		"nested":                  {"/proc/self/root/proc/1/cwd/etc", "/etc"},
+		"proc itself":             {"/proc", ""},
+		"a process":               {"/proc/1", ""},
+		"another link":            {"/proc/1/exe", ""},
+		"not a process":           {"/proc/sys/root/x", ""},
+		"a task without a number": {"/proc/1/task/x/root", ""},
+		"not under proc":          {"/host/proc/1/root", ""},
+		"root is only the link":   {"/proc/1/rootfs/etc", ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := viaProc(CleanHostPath(tc.in)); got != tc.want {
+				t.Errorf("viaProc(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestHostMounts(t *testing.T) {
 	type hm struct {
 		field, hostPath string
@@ -248,11 +277,15 @@ func TestIDsAndDefaultActions(t *testing.T) {
 // /var/run, and cleaning it again changes nothing; a sensitive path the
 // input names lexically is still related to what cleaning produced.
 func FuzzCleanHostPath(f *testing.F) {
-	for _, s := range []string{"", "/", "//etc/", "/var/run/../etc", "var/run", "/a/./b/../../..", "/var/run/x/../../run/docker.sock"} {
+	for _, s := range []string{"", "/", "//etc/", "/var/run/../etc", "var/run", "/a/./b/../../..", "/var/run/x/../../run/docker.sock", "/proc/1/root/var/run"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
 		c := CleanHostPath(p)
+		// What a /proc link leads to is a clean path that leads nowhere further.
+		if v := viaProc(c); v != "" && (CleanHostPath(v) != v || viaProc(v) != "") {
+			t.Fatalf("viaProc(%q) = %q", c, v)
+		}
 		if !strings.HasPrefix(c, "/") || path.Clean(c) != c {
 			t.Fatalf("CleanHostPath(%q) = %q: not absolute and clean", p, c)
 		}

@@ -354,6 +354,15 @@ func TestWritableSensitiveHostPath(t *testing.T) {
 			opts: Options{SensitiveHostPaths: []string{"/run/secrets"}},
 			want: []want{{hostPath: "/run/secrets/kubernetes.io", relation: "which is inside the", path: "/run/secrets"}},
 		},
+		"through init's root, proc not listed": {
+			ds:   mountOf("/proc/1/root/data/db", false),
+			opts: Options{SensitiveHostPaths: []string{"/data"}},
+			want: []want{{hostPath: "/proc/1/root/data/db", relation: "which is inside the", path: "/data"}},
+		},
+		"through init's root is the root": {
+			ds:   mountOf("/proc/1/root", false),
+			want: []want{{hostPath: "/proc/1/root", relation: "which is the", path: "/"}},
+		},
 		"custom path under run, var log is fine": {
 			ds:   mountOf("/var/log", false),
 			opts: Options{SensitiveHostPaths: []string{"/run/secrets"}},
@@ -489,6 +498,17 @@ func TestContainerRuntimeSocket(t *testing.T) {
 		"subPathExpr on var run is var run": {
 			ds:   []podOpt{hostVolume("run", "/var/run"), container("agent", mount("run", "/u", readOnly, subPathExpr("$(POD_NAME)")))},
 			want: []want{{hostPath: "/run", relation: "which contains the", socket: "/run/docker.sock"}},
+		},
+		"through init's root": {
+			ds:   mountOf("/proc/1/root/run/containerd/containerd.sock", true),
+			want: []want{{hostPath: "/proc/1/root/run/containerd/containerd.sock", relation: "which is inside the", socket: "/run/containerd"}},
+		},
+		"through the runtime's working directory": {
+			ds:   mountOf("/proc/self/cwd/var/run", true),
+			want: []want{{hostPath: "/proc/self/cwd/var/run", relation: "which contains the", socket: "/run/docker.sock"}},
+		},
+		"init's root is the read-only root": {
+			ds: mountOf("/proc/1/root", true),
 		},
 		"init container": {
 			ds: []podOpt{hostVolume("sock", "/run/containerd/containerd.sock"), container("agent"),

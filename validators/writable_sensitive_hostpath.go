@@ -46,7 +46,7 @@ func (r writableSensitiveHostPath) Validate(t *Target) field.ErrorList {
 			continue
 		}
 		for _, p := range r.paths {
-			if rel := relate(m.HostPath, p); rel != unrelated {
+			if rel := m.relate(p, true); rel != unrelated {
 				errs = append(errs, field.Forbidden(m.Field(),
 					m.String()+" writable, "+rel.describe(p, "sensitive host path")+"; set readOnly: true"))
 				break
