@@ -11,7 +11,7 @@ import (
 // own containerd under /run/docker), dockershim, containerd (containerd.sock,
 // its ttrpc socket, and the shim sockets under /run/containerd/s, each a task
 // API into running containers), CRI-O, cri-dockerd, k3s/RKE2's containerd,
-// Podman, and MicroK8s's containerd. A mount of any of them, of anything
+// Podman, MicroK8s's and k0s's containerd, and Bottlerocket's host containerd. A mount of any of them, of anything
 // inside one, or of a directory containing one is flagged.
 var DefaultRuntimeSockets = []string{
 	"/run/docker.sock",
@@ -23,6 +23,8 @@ var DefaultRuntimeSockets = []string{
 	"/run/k3s/containerd",
 	"/run/podman",
 	"/var/snap/microk8s/common/run",
+	"/run/k0s",
+	"/run/host-containerd",
 }
 
 // containerRuntimeSocket forbids any mount, read-only or not, of a runtime

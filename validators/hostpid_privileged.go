@@ -32,7 +32,7 @@ func (hostPIDPrivileged) Validate(t *Target) field.ErrorList {
 			switch name := capabilityName(string(capability)); name {
 			case "SYS_ADMIN", "ALL":
 				errs = append(errs, field.Forbidden(sc.Child("capabilities", "add").Index(k),
-					"hostPID is true and "+containerKind(c.list)+" \""+c.name+"\" adds capability "+name+": it can enter every process on the node; add only the narrow capabilities it needs (for example SYS_PTRACE) or drop hostPID"))
+					"hostPID is true and "+containerKind(c.list)+" \""+c.name+"\" adds capability "+name+": it can enter every process on the node; add only the narrow capabilities it needs or drop hostPID"))
 			}
 		}
 	})

@@ -5,8 +5,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// privilegedContainer flags privileged containers in pods without hostPID
-// (with hostPID, hostpid-privileged applies), and Windows HostProcess
+// privilegedContainer flags privileged containers, and ones adding SYS_ADMIN
+// or ALL, in pods without hostPID (with hostPID, hostpid-privileged
+// applies), and Windows HostProcess
 // containers, which are the Windows spelling of the same full access to the
 // node. Privileged is rarely what a node agent needs: a few capabilities
 // usually do.
@@ -29,6 +30,17 @@ func (privilegedContainer) Validate(t *Target) field.ErrorList {
 		if !spec.HostPID && c.security.Privileged != nil && *c.security.Privileged {
 			errs = append(errs, field.Forbidden(c.field().Child("securityContext", "privileged"),
 				containerKind(c.list)+" \""+c.name+"\" is privileged: it has every capability and every host device; add only the capabilities it needs"))
+		}
+		if !spec.HostPID && c.security.Capabilities != nil {
+			// SYS_ADMIN and ALL are privileged in all but name: mount,
+			// remount a read-only hostPath writable, and more.
+			for k, capability := range c.security.Capabilities.Add {
+				switch name := capabilityName(string(capability)); name {
+				case "SYS_ADMIN", "ALL":
+					errs = append(errs, field.Forbidden(c.field().Child("securityContext", "capabilities", "add").Index(k),
+						containerKind(c.list)+" \""+c.name+"\" adds capability "+name+": it can mount, and remount read-only host paths writable; add only the narrow capabilities it needs"))
+				}
+			}
 		}
 		if hostProcess(c.security.WindowsOptions) {
 			errs = append(errs, field.Forbidden(c.field().Child("securityContext", "windowsOptions", "hostProcess"),

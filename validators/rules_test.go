@@ -242,8 +242,12 @@ func TestWritableSensitiveHostPath(t *testing.T) {
 		"etcd sibling prefix is fine": {
 			ds: mountOf("/etcd", false),
 		},
-		"opt cni bin is fine": {
-			ds: mountOf("/opt/cni/bin", false),
+		"opt cni bin": {
+			ds:   mountOf("/opt/cni/bin", false),
+			want: []want{{hostPath: "/opt/cni/bin", relation: "which is the", path: "/opt/cni/bin"}},
+		},
+		"opt cni is fine": {
+			ds: mountOf("/opt/cni/cache", false),
 		},
 		"usr local bin": {
 			ds:   mountOf("/usr/local/bin", false),
@@ -314,7 +318,10 @@ func TestWritableSensitiveHostPath(t *testing.T) {
 			ds: []podOpt{hostVolume("cni-bin", "/opt/cni/bin"), hostVolume("cni-conf", "/etc/cni/net.d"),
 				initContainer("install-cni", mount("cni-bin", "/host/opt/cni/bin"), mount("cni-conf", "/host/etc/cni/net.d")),
 				container("cni-agent", mount("cni-conf", "/host/etc/cni/net.d", readOnly))},
-			want: []want{{field: i0 + ".volumeMounts[1]", hostPath: "/etc/cni/net.d", relation: "which is inside the", path: "/etc"}},
+			want: []want{
+				{field: i0 + ".volumeMounts[0]", hostPath: "/opt/cni/bin", relation: "which is the", path: "/opt/cni/bin"},
+				{field: i0 + ".volumeMounts[1]", hostPath: "/etc/cni/net.d", relation: "which is inside the", path: "/etc"},
+			},
 		},
 		"ephemeral container": {
 			ds:   []podOpt{hostVolume("etc", "/etc"), container("agent"), ephemeralContainer("debug", mount("etc", "/e"))},
@@ -607,8 +614,12 @@ func TestPrivilegedContainer(t *testing.T) {
 		"privileged false": {
 			ds: []podOpt{container("agent", privileged(false))},
 		},
-		"capabilities only": {
-			ds: []podOpt{container("agent", addCaps("SYS_ADMIN", "NET_ADMIN"))},
+		"SYS_ADMIN is privileged in all but name": {
+			ds:   []podOpt{container("agent", addCaps("NET_ADMIN", "cap_sys_admin"))},
+			want: []expect{{rulePrivileged, c0 + ".securityContext.capabilities.add[1]", []string{`container "agent" adds capability SYS_ADMIN`}}},
+		},
+		"narrow capabilities only": {
+			ds: []podOpt{container("agent", addCaps("NET_ADMIN", "SYS_PTRACE"))},
 		},
 		"with hostPID the hostPID rule applies instead": {
 			ds: []podOpt{hostPID, container("agent", privileged(true))},

@@ -21,7 +21,9 @@ func TestSeedExamples(t *testing.T) {
 		"fluentbit.yaml":      {},
 		"gpu-monitor.yaml":    {},
 		"ssd-cache.yaml":      {},
-		"cni-plugin.yaml": {want: []expect{{ruleSensitive, i0 + ".volumeMounts[1]", []string{
+		"cni-plugin.yaml": {want: []expect{{ruleSensitive, i0 + ".volumeMounts[0]", []string{
+			`container "install-cni" mounts host path "/opt/cni/bin" (volume "cni-bin") at "/host/opt/cni/bin" writable, which is the sensitive host path "/opt/cni/bin"`,
+		}}, {ruleSensitive, i0 + ".volumeMounts[1]", []string{
 			`container "install-cni" mounts host path "/etc/cni/net.d" (volume "cni-conf") at "/host/etc/cni/net.d" writable, which is inside the sensitive host path "/etc"`,
 		}}}},
 		"tolerations.yaml": {want: []expect{

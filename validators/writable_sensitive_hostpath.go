@@ -13,6 +13,11 @@ var DefaultSensitiveHostPaths = []string{
 	"/", "/etc", "/root", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib64",
 	"/proc", "/sys", "/dev", "/var/lib/kubelet", "/var/lib/etcd", "/etc/kubernetes",
 	"/var/lib/docker", "/var/lib/containerd",
+	// Beyond the original list: each is root on the node when writable. The
+	// kubelet runs /opt/cni/bin's binaries as root for every pod; CRI-O and
+	// Podman keep images and layers in /var/lib/containers, k3s and RKE2
+	// their state and tokens in /var/lib/rancher; cron runs /var/spool/cron.
+	"/opt/cni/bin", "/var/lib/containers", "/var/lib/rancher", "/var/spool/cron",
 }
 
 // writableSensitiveHostPath forbids writable mounts of a sensitive host path,

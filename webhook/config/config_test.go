@@ -42,12 +42,13 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("rules = %v, want none (every rule at its default)", p.Validation.Rules)
 	}
 	wantPaths := []string{"/", "/etc", "/root", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib64",
-		"/proc", "/sys", "/dev", "/var/lib/kubelet", "/var/lib/etcd", "/etc/kubernetes", "/var/lib/docker", "/var/lib/containerd"}
+		"/proc", "/sys", "/dev", "/var/lib/kubelet", "/var/lib/etcd", "/etc/kubernetes", "/var/lib/docker", "/var/lib/containerd",
+		"/opt/cni/bin", "/var/lib/containers", "/var/lib/rancher", "/var/spool/cron"}
 	if !equality.Semantic.DeepEqual(p.Validation.SensitiveHostPaths, wantPaths) {
 		t.Errorf("sensitive paths = %q, want %q", p.Validation.SensitiveHostPaths, wantPaths)
 	}
 	wantSockets := []string{"/run/docker.sock", "/run/docker", "/run/dockershim.sock", "/run/containerd",
-		"/run/crio", "/run/cri-dockerd.sock", "/run/k3s/containerd", "/run/podman", "/var/snap/microk8s/common/run"}
+		"/run/crio", "/run/cri-dockerd.sock", "/run/k3s/containerd", "/run/podman", "/var/snap/microk8s/common/run", "/run/k0s", "/run/host-containerd"}
 	if !equality.Semantic.DeepEqual(p.Validation.RuntimeSockets, wantSockets) {
 		t.Errorf("sockets = %q, want %q", p.Validation.RuntimeSockets, wantSockets)
 	}

@@ -574,7 +574,10 @@ func TestSeedExamples(t *testing.T) {
 		"ssd-cache.yaml":      {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
 		"cni-plugin.yaml": {
 			wantChanged: []string{pc, "spec.template.spec.initContainers[0].resources.", "spec.template.spec.containers[0].resources."},
-			want:        []brief{{ruleSensitive, Deny, "spec.template.spec.initContainers[0].volumeMounts[1]", false}},
+			want: []brief{
+				{ruleSensitive, Deny, "spec.template.spec.initContainers[0].volumeMounts[0]", false},
+				{ruleSensitive, Deny, "spec.template.spec.initContainers[0].volumeMounts[1]", false},
+			},
 		},
 		"tolerations.yaml": {
 			wantChanged: []string{pc},
