@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
@@ -297,4 +298,11 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// WebhookAddress is the webhook server's host:port, and the CA (PEM) that
+// signed its serving certificate.
+func (e *Env) WebhookAddress() (string, []byte) {
+	wo := &e.env.WebhookInstallOptions
+	return net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort)), wo.LocalServingCAData
 }
