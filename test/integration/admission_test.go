@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -90,19 +93,35 @@ func TestUpdateIsMutated(t *testing.T) {
 // resourceVersion, no new generation, so no rollout.
 func TestReapplyChangesNothing(t *testing.T) {
 	ns := namespace(t)
-	t.Run("update with the author's manifest", func(t *testing.T) {
+	t.Run("client-side apply", func(t *testing.T) {
 		manifest := example(t, "ssd-cache.yaml", ns)
-		if err := c.Create(ctx, manifest.DeepCopy()); err != nil {
+		manifest.APIVersion, manifest.Kind = "apps/v1", "DaemonSet"
+		// What `kubectl apply` does, with kubectl's own library calls: create
+		// with the last-applied annotation, then a three-way strategic merge
+		// patch of the same manifest against the live object.
+		modified := lastApplied(t, manifest)
+		created := manifest.DeepCopy()
+		created.Annotations = map[string]string{lastAppliedKey: string(modified)}
+		if err := c.Create(ctx, created); err != nil {
 			t.Fatal(err)
 		}
 		before := &appsv1.DaemonSet{}
 		if err := c.Get(ctx, client.ObjectKeyFromObject(manifest), before); err != nil {
 			t.Fatal(err)
 		}
-		// A merge patch of the author's manifest, as `kubectl apply` sends it.
-		patch := manifest.DeepCopy()
-		patch.ResourceVersion = ""
-		if err := c.Patch(ctx, patch, client.Merge); err != nil {
+		current, err := json.Marshal(before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, err := strategicpatch.NewPatchMetaFromStruct(&appsv1.DaemonSet{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch, err := strategicpatch.CreateThreeWayMergePatch([]byte(before.Annotations[lastAppliedKey]), modified, current, meta, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Patch(ctx, before.DeepCopy(), client.RawPatch(types.StrategicMergePatchType, patch)); err != nil {
 			t.Fatal(err)
 		}
 		after := &appsv1.DaemonSet{}
@@ -110,7 +129,10 @@ func TestReapplyChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		if after.ResourceVersion != before.ResourceVersion || after.Generation != before.Generation {
-			t.Fatalf("re-apply changed the object: rv %s→%s generation %d→%d", before.ResourceVersion, after.ResourceVersion, before.Generation, after.Generation)
+			t.Fatalf("re-apply changed the object (patch %s): rv %s→%s generation %d→%d", patch, before.ResourceVersion, after.ResourceVersion, before.Generation, after.Generation)
+		}
+		if after.Spec.Template.Spec.PriorityClassName != "infra-daemonset" {
+			t.Fatal("re-apply lost the injected fields")
 		}
 		// A full update of the stored (already mutated) object: also a no-op.
 		if err := c.Update(ctx, after); err != nil {
@@ -459,4 +481,18 @@ func TestUnsafeExamplesAreDenied(t *testing.T) {
 			}
 		})
 	}
+}
+
+const lastAppliedKey = "kubectl.kubernetes.io/last-applied-configuration"
+
+// lastApplied is the manifest as kubectl records it: JSON, with the
+// annotation itself in place (empty), as kubectl's apply does.
+func lastApplied(t *testing.T, ds *appsv1.DaemonSet) []byte {
+	t.Helper()
+	u := toUnstructured(t, ds.DeepCopy())
+	b, err := json.Marshal(u.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
