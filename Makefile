@@ -20,8 +20,8 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-unit: ## unit, handler and fuzz-seed tests (no control plane)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/)
+unit: ## unit, handler and fuzz-seed tests, with the race detector (no control plane)
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
 tools: ## build kube-apiserver, etcd and helm from the Go module proxy (cached)
 	hack/tools.sh ensure
