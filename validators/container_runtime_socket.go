@@ -6,14 +6,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// DefaultRuntimeSockets are the container runtime sockets daemonguard knows,
+// defaultRuntimeSockets are the container runtime sockets daemonguard knows,
 // and the runtime state directories that hold more of them: Docker (and its
 // own containerd under /run/docker), dockershim, containerd (containerd.sock,
 // its ttrpc socket, and the shim sockets under /run/containerd/s, each a task
 // API into running containers), CRI-O, cri-dockerd, k3s/RKE2's containerd,
 // Podman, MicroK8s's and k0s's containerd, and Bottlerocket's host containerd. A mount of any of them, of anything
 // inside one, or of a directory containing one is flagged.
-var DefaultRuntimeSockets = []string{
+var defaultRuntimeSockets = [...]string{
 	"/run/docker.sock",
 	"/run/docker",
 	"/run/dockershim.sock",
@@ -26,6 +26,9 @@ var DefaultRuntimeSockets = []string{
 	"/run/k0s",
 	"/run/host-containerd",
 }
+
+// DefaultRuntimeSockets returns the built-in list (a copy).
+func DefaultRuntimeSockets() []string { return append([]string(nil), defaultRuntimeSockets[:]...) }
 
 // containerRuntimeSocket forbids any mount, read-only or not, of a runtime
 // socket or a directory holding one: connect(2) needs no write access to the
@@ -40,7 +43,7 @@ type containerRuntimeSocket struct{ sockets []string }
 
 func newContainerRuntimeSocket(sockets []string) containerRuntimeSocket {
 	if sockets == nil {
-		sockets = DefaultRuntimeSockets
+		sockets = defaultRuntimeSockets[:]
 	}
 	var all []string
 	for _, s := range cleanAll(sockets) {

@@ -2,28 +2,36 @@ package validators
 
 import (
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// ControllerNoExecuteTaints are the NoExecute taints the DaemonSet controller
+// controllerNoExecuteTaints are the NoExecute taints the DaemonSet controller
 // tolerates forever on every daemon pod, overwriting a template toleration
 // with the same key, operator and effect.
-var ControllerNoExecuteTaints = []string{
+var controllerNoExecuteTaints = [...]string{
 	"node.kubernetes.io/not-ready",
 	"node.kubernetes.io/unreachable",
 }
 
-// ControllerNoScheduleTaints are the NoSchedule taints the DaemonSet
+// controllerNoScheduleTaints are the NoSchedule taints the DaemonSet
 // controller tolerates on every daemon pod (network-unavailable only for
 // hostNetwork pods).
-var ControllerNoScheduleTaints = []string{
+var controllerNoScheduleTaints = [...]string{
 	"node.kubernetes.io/disk-pressure",
 	"node.kubernetes.io/memory-pressure",
 	"node.kubernetes.io/pid-pressure",
 	"node.kubernetes.io/unschedulable",
 	"node.kubernetes.io/network-unavailable",
+}
+
+// ControllerManagedTaint reports whether the DaemonSet controller tolerates
+// the taint key itself on every daemon pod, overwriting a template toleration
+// of it.
+func ControllerManagedTaint(key string) bool {
+	return slices.Contains(controllerNoExecuteTaints[:], key) || slices.Contains(controllerNoScheduleTaints[:], key)
 }
 
 // ineffectiveToleration flags template tolerations whose tolerationSeconds
@@ -42,7 +50,7 @@ func (ineffectiveToleration) Validate(t *Target) field.ErrorList {
 		if tol.TolerationSeconds == nil || (tol.Effect != "" && tol.Effect != corev1.TaintEffectNoExecute) {
 			continue
 		}
-		for _, key := range ControllerNoExecuteTaints {
+		for _, key := range controllerNoExecuteTaints {
 			if tol.Key != key && (tol.Key != "" || tol.Operator != corev1.TolerationOpExists) {
 				continue
 			}

@@ -6,10 +6,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// DefaultSensitiveHostPaths are host paths no DaemonSet may mount writable:
+// defaultSensitiveHostPaths are host paths no DaemonSet may mount writable:
 // the node's root, its configuration, binaries, kernel interfaces, and the
 // state of the kubelet, etcd and the container runtimes.
-var DefaultSensitiveHostPaths = []string{
+var defaultSensitiveHostPaths = [...]string{
 	"/", "/etc", "/root", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib64",
 	"/proc", "/sys", "/dev", "/var/lib/kubelet", "/var/lib/etcd", "/etc/kubernetes",
 	"/var/lib/docker", "/var/lib/containerd",
@@ -20,13 +20,18 @@ var DefaultSensitiveHostPaths = []string{
 	"/opt/cni/bin", "/var/lib/containers", "/var/lib/rancher", "/var/spool/cron",
 }
 
+// DefaultSensitiveHostPaths returns the built-in list (a copy).
+func DefaultSensitiveHostPaths() []string {
+	return append([]string(nil), defaultSensitiveHostPaths[:]...)
+}
+
 // writableSensitiveHostPath forbids writable mounts of a sensitive host path,
 // of a directory that contains one, or of anything inside one.
 type writableSensitiveHostPath struct{ paths []string }
 
 func newWritableSensitiveHostPath(paths []string) writableSensitiveHostPath {
 	if paths == nil {
-		paths = DefaultSensitiveHostPaths
+		paths = defaultSensitiveHostPaths[:]
 	}
 	// As for runtime sockets: a path under /run is also reachable as
 	// /var/run, so a writable mount of /var contains it.

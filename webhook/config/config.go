@@ -132,10 +132,10 @@ func (p *Policy) setDefaults() {
 	}
 	v := &p.Validation
 	if v.SensitiveHostPaths == nil {
-		v.SensitiveHostPaths = append([]string(nil), validators.DefaultSensitiveHostPaths...)
+		v.SensitiveHostPaths = validators.DefaultSensitiveHostPaths()
 	}
 	if v.RuntimeSockets == nil {
-		v.RuntimeSockets = append([]string(nil), validators.DefaultRuntimeSockets...)
+		v.RuntimeSockets = validators.DefaultRuntimeSockets()
 	}
 	if p.Exemptions == nil {
 		p.Exemptions = []Exemption{{Namespaces: []string{"kube-system"}, Reason: "cluster components"}}

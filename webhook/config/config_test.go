@@ -67,7 +67,7 @@ func TestDefaults(t *testing.T) {
 	if q := Defaults(); q.Validation.SensitiveHostPaths[1] != "/etc" || q.Validation.RuntimeSockets[0] != "/run/docker.sock" {
 		t.Errorf("Defaults() shares lists between calls")
 	}
-	if validators.DefaultSensitiveHostPaths[1] != "/etc" || validators.DefaultRuntimeSockets[0] != "/run/docker.sock" {
+	if validators.DefaultSensitiveHostPaths()[1] != "/etc" || validators.DefaultRuntimeSockets()[0] != "/run/docker.sock" {
 		t.Errorf("Defaults() shares lists with the validators package")
 	}
 }
@@ -135,7 +135,7 @@ func TestParseValid(t *testing.T) {
 				if p.Validation.SensitiveHostPaths == nil || len(p.Validation.SensitiveHostPaths) != 0 {
 					t.Errorf("sensitive paths = %#v, want empty", p.Validation.SensitiveHostPaths)
 				}
-				if len(p.Validation.RuntimeSockets) != len(validators.DefaultRuntimeSockets) {
+				if len(p.Validation.RuntimeSockets) != len(validators.DefaultRuntimeSockets()) {
 					t.Errorf("sockets = %q, want the defaults", p.Validation.RuntimeSockets)
 				}
 			},

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"path"
-	"slices"
 	"sort"
 	"strings"
 
@@ -92,7 +91,7 @@ func validateTolerations(tols []corev1.Toleration, fp *field.Path) field.ErrorLi
 			errs = append(errs, field.Forbidden(at,
 				"a toleration of every taint would schedule every daemon onto every node, cordoned or dedicated; name the taint key"))
 		}
-		if slices.Contains(validators.ControllerNoExecuteTaints, t.Key) || slices.Contains(validators.ControllerNoScheduleTaints, t.Key) {
+		if validators.ControllerManagedTaint(t.Key) {
 			errs = append(errs, field.Forbidden(at.Child("key"), fmt.Sprintf(
 				"%s is tolerated by the DaemonSet controller itself on every daemon pod, overwriting a template toleration with the same key (and its tolerationSeconds); injecting it changes nothing but the template", t.Key)))
 		}

@@ -49,19 +49,18 @@ func (v *View) Name() string {
 	return v.Metadata.Name
 }
 
-var emptyPod podSpecView
-var emptyMeta metadataView
-
+// pod and meta return an empty part for an incomplete object (a fresh one,
+// not a shared package value, so nothing can write into another review's).
 func (v *View) pod() *podSpecView {
 	if v.Spec.Template == nil || v.Spec.Template.Spec == nil {
-		return &emptyPod
+		return &podSpecView{}
 	}
 	return v.Spec.Template.Spec
 }
 
 func (v *View) meta() *metadataView {
 	if v.Metadata == nil {
-		return &emptyMeta
+		return &metadataView{}
 	}
 	return v.Metadata
 }
