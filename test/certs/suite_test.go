@@ -28,7 +28,6 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
@@ -45,6 +44,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
+	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 	"github.com/daemonguard/daemonguard/webhook"
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
@@ -76,7 +76,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	var err error
-	if root, err = repoRoot(); err != nil {
+	if root, err = controlplane.RepoRoot(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -119,23 +119,6 @@ func runSuite(m *testing.M) int {
 	}
 	fmt.Printf("test/certs: control plane with cert-manager's CRDs (%s) up in %s; logs in %s\n", crds, time.Since(start).Round(time.Millisecond), logPath)
 	return m.Run()
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		if parent := filepath.Dir(dir); parent != dir {
-			dir = parent
-			continue
-		}
-		return "", errors.New("no go.mod above the working directory")
-	}
 }
 
 // certManagerCRDs is the CRD directory cert-manager ships in its module, at
@@ -199,12 +182,12 @@ func loadManifest(t testing.TB, name, url string) manifest {
 		switch o := obj.(type) {
 		case *admissionregistrationv1.MutatingWebhookConfiguration:
 			for i := range o.Webhooks {
-				pointAt(&o.Webhooks[i].ClientConfig, url)
+				controlplane.PointAt(&o.Webhooks[i].ClientConfig, url)
 			}
 			m.mutating = o
 		case *admissionregistrationv1.ValidatingWebhookConfiguration:
 			for i := range o.Webhooks {
-				pointAt(&o.Webhooks[i].ClientConfig, url)
+				controlplane.PointAt(&o.Webhooks[i].ClientConfig, url)
 			}
 			m.validating = o
 		case *cmapi.Certificate, *cmapi.Issuer, *cmapi.ClusterIssuer,
@@ -220,15 +203,6 @@ func loadManifest(t testing.TB, name, url string) manifest {
 		t.Fatalf("%s: webhook configurations named %q and %q, the tests expect %q", name, m.mutating.Name, m.validating.Name, configName)
 	}
 	return m
-}
-
-func pointAt(cc *admissionregistrationv1.WebhookClientConfig, url string) {
-	path := ""
-	if cc.Service != nil && cc.Service.Path != nil {
-		path = *cc.Service.Path
-	}
-	u := url + path
-	cc.URL, cc.Service = &u, nil
 }
 
 // create creates objs and deletes them when the test ends (a PriorityClass
@@ -414,25 +388,11 @@ func eventually(t testing.TB, timeout time.Duration, what string, f func() error
 	}
 }
 
-// probe is a DaemonSet every policy allows and the default policy mutates.
-func probe(namespace string) *appsv1.DaemonSet {
-	labels := map[string]string{"app": "probe"}
-	return &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: namespace},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "registry.k8s.io/pause:3.10"}}},
-			},
-		},
-	}
-}
-
 // dryRunCreate sends a DaemonSet create through the API server, which calls
 // both webhooks (failurePolicy Fail); it fails unless daemonguard mutated it.
 func dryRunCreate(ctx context.Context, namespace string) error {
-	ds := probe(namespace)
+	ds := controlplane.Probe(namespace)
+	ds.Name = "probe"
 	if err := k8s.Create(ctx, ds, client.DryRunAll); err != nil {
 		return err
 	}

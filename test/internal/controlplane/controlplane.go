@@ -113,12 +113,12 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	for _, hook := range objs.mutating {
 		for i := range hook.Webhooks {
-			pointAtLocal(&hook.Webhooks[i].ClientConfig, port)
+			PointAt(&hook.Webhooks[i].ClientConfig, fmt.Sprintf("https://127.0.0.1:%d", port))
 		}
 	}
 	for _, hook := range objs.validating {
 		for i := range hook.Webhooks {
-			pointAtLocal(&hook.Webhooks[i].ClientConfig, port)
+			PointAt(&hook.Webhooks[i].ClientConfig, fmt.Sprintf("https://127.0.0.1:%d", port))
 		}
 	}
 	e := &Env{env: &envtest.Environment{
@@ -181,7 +181,7 @@ func (e *Env) waitMutating(ctx context.Context) error {
 	defer cancel()
 	var last error
 	for {
-		ds := Probe()
+		ds := Probe("default")
 		err := e.Client.Create(ctx, ds, client.DryRunAll)
 		if err == nil && ds.Spec.Template.Spec.PriorityClassName != "" {
 			return nil
@@ -197,11 +197,12 @@ func (e *Env) waitMutating(ctx context.Context) error {
 	}
 }
 
-// Probe is a minimal DaemonSet in the default namespace.
-func Probe() *appsv1.DaemonSet {
+// Probe is a minimal DaemonSet in namespace that every policy allows and
+// the default policy mutates.
+func Probe(namespace string) *appsv1.DaemonSet {
 	labels := map[string]string{"app": "probe"}
 	return &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "daemonguard-probe", Namespace: "default"},
+		ObjectMeta: metav1.ObjectMeta{Name: "daemonguard-probe", Namespace: namespace},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
@@ -280,14 +281,14 @@ func shippedObjects(manifest []byte) (*shipped, error) {
 	return &out, nil
 }
 
-// pointAtLocal replaces the Service reference with the local server's URL,
-// keeping the path; the CA bundle is filled in by envtest.
-func pointAtLocal(cc *admissionregv1.WebhookClientConfig, port int) {
+// PointAt replaces a webhook's Service reference with baseURL, keeping the
+// path: the shipped configuration with only its client config changed.
+func PointAt(cc *admissionregv1.WebhookClientConfig, baseURL string) {
 	path := ""
 	if cc.Service != nil && cc.Service.Path != nil {
 		path = *cc.Service.Path
 	}
-	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
+	url := baseURL + path
 	cc.URL, cc.Service = &url, nil
 }
 
