@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -132,9 +133,9 @@ func buildFuzzCase(data []byte) fuzzCase {
 	case 0:
 		lookup = AssumeClassExists
 	case 1:
-		lookup = func(string) (bool, error) { return false, nil }
+		lookup = func(context.Context, string) (bool, error) { return false, nil }
 	default:
-		lookup = func(string) (bool, error) { return false, errors.New("timeout") }
+		lookup = func(context.Context, string) (bool, error) { return false, errors.New("timeout") }
 	}
 	return fuzzCase{
 		ds:       newDaemonSet(spec),
@@ -161,7 +162,7 @@ func FuzzMutateConverges(f *testing.F) {
 		c := buildFuzzCase(data)
 		author := c.ds.DeepCopy()
 		for _, m := range c.mutators {
-			m.Mutate(c.ds)
+			m.Mutate(t.Context(), c.ds)
 		}
 		spec, before := &c.ds.Spec.Template.Spec, &author.Spec.Template.Spec
 
@@ -218,8 +219,8 @@ func FuzzMutateConverges(f *testing.F) {
 		// Converges.
 		once := c.ds.DeepCopy()
 		for _, m := range c.mutators {
-			if r := m.Mutate(c.ds); len(r.Changed) != 0 {
-				t.Fatalf("second %s pass changed %v", m.Name(), r.Changed)
+			if r := m.Mutate(t.Context(), c.ds); len(r.Changed()) != 0 {
+				t.Fatalf("second %s pass changed %v", mutatorName(m), r.Changed())
 			}
 		}
 		if !equality.Semantic.DeepEqual(once, c.ds) {

@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"reflect"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -34,12 +35,12 @@ func rl(kv ...string) corev1.ResourceList {
 func assertConverged(t *testing.T, m Mutator, ds *appsv1.DaemonSet) {
 	t.Helper()
 	before := ds.DeepCopy()
-	r := m.Mutate(ds)
-	if len(r.Changed) != 0 {
-		t.Errorf("second %s pass changed %v", m.Name(), r.Changed)
+	r := m.Mutate(t.Context(), ds)
+	if len(r.Changed()) != 0 {
+		t.Errorf("second %s pass changed %v", mutatorName(m), r.Changed())
 	}
 	if !equality.Semantic.DeepEqual(before, ds) {
-		t.Errorf("second %s pass modified the object:\nbefore %+v\nafter  %+v", m.Name(), before.Spec.Template.Spec, ds.Spec.Template.Spec)
+		t.Errorf("second %s pass modified the object:\nbefore %+v\nafter  %+v", mutatorName(m), before.Spec.Template.Spec, ds.Spec.Template.Spec)
 	}
 }
 
@@ -71,4 +72,14 @@ func assertList(t *testing.T, what string, got, want corev1.ResourceList) {
 			t.Errorf("%s[%s] = %v (set %v), want %v", what, n, g.String(), ok, w.String())
 		}
 	}
+}
+
+// mutatorName is m's name in the registry.
+func mutatorName(m Mutator) string {
+	for _, d := range Registry() {
+		if reflect.TypeOf(d.New(Options{})) == reflect.TypeOf(m) {
+			return d.Name
+		}
+	}
+	return ""
 }

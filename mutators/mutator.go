@@ -1,34 +1,72 @@
 // Package mutators holds daemonguard's mutators: pure functions over a
 // DaemonSet that fill in what the author left out and never override what the
-// author set. Every mutator converges: a second pass over its own output
-// changes nothing.
+// author set. Each mutator writes its own JSON patch, additive operations at
+// the paths it sets, so nothing else needs to know which fields it touches.
+// Every mutator converges: a second pass over its own output changes nothing.
 package mutators
 
-import appsv1 "k8s.io/api/apps/v1"
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/daemonguard/daemonguard/mutators/patch"
+)
 
 // Mutator fills in one kind of default.
 type Mutator interface {
-	// Name is the stable mutator name used in config exemptions and metrics.
-	Name() string
 	// Mutate changes ds in place and reports what it did.
-	Mutate(ds *appsv1.DaemonSet) Result
+	Mutate(ctx context.Context, ds *appsv1.DaemonSet) Result
 }
 
 // Result is what one mutator did to one DaemonSet.
 type Result struct {
-	// Changed lists the field paths the mutator set, as
-	// "spec.template.spec.priorityClassName".
-	Changed []string
+	// Patch adds what the mutator set, in the order it set it, at paths of
+	// the typed object; patch.Anchor fits them to the JSON sent.
+	Patch []patch.Operation
 	// Warnings explain a default that was deliberately not applied.
 	Warnings []string
 }
 
-// Names of the built-in mutators, in the order they run.
-const (
-	TolerationsName   = "tolerations"
-	PriorityClassName = "priority-class"
-	ResourcesName     = "resources"
-)
+// Changed lists the field paths the mutator set, as
+// "spec.template.spec.priorityClassName".
+func (r *Result) Changed() []string {
+	if len(r.Patch) == 0 {
+		return nil
+	}
+	out := make([]string, len(r.Patch))
+	for i := range r.Patch {
+		out[i] = r.Patch[i].Field()
+	}
+	return out
+}
 
-// Names returns the names of all built-in mutators.
-func Names() []string { return []string{TolerationsName, PriorityClassName, ResourcesName} }
+// Meta describes a mutator for the registry and the docs.
+type Meta struct {
+	// Name is the stable name used in policy exemptions and metrics.
+	Name string
+	// Summary says in one line what the mutator fills in.
+	Summary string
+	// Writes lists the fields it may set.
+	Writes []string
+}
+
+// Options carries what the policy file configures for the mutators.
+type Options struct {
+	Tolerations []corev1.Toleration
+	// PriorityClass is set when a pod names none; ClassExists checks it.
+	PriorityClass string
+	ClassExists   ClassLookup
+	Requests      corev1.ResourceList
+	Limits        corev1.ResourceList
+}
+
+// Definition is a mutator's registry entry.
+type Definition struct {
+	Meta
+	New func(Options) Mutator
+}
+
+// podSpec is the pod template's spec, the root of every field mutators set.
+func podSpec() patch.Path { return patch.NewPath("spec", "template", "spec") }

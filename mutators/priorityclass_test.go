@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -56,16 +57,16 @@ func TestPriorityClass(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			var asked []string
-			m := NewPriorityClass("infra-daemonset", func(n string) (bool, error) {
+			m := NewPriorityClass("infra-daemonset", func(_ context.Context, n string) (bool, error) {
 				asked = append(asked, n)
 				return tc.exists, tc.err
 			})
-			if m.Name() != "priority-class" {
-				t.Errorf("Name() = %q", m.Name())
+			if mutatorName(m) != "priority-class" {
+				t.Errorf("Name() = %q", mutatorName(m))
 			}
 			ds := newDaemonSet(tc.spec)
-			r := m.Mutate(ds)
-			assertStrings(t, "Changed", r.Changed, tc.wantChanged)
+			r := m.Mutate(t.Context(), ds)
+			assertStrings(t, "Changed", r.Changed(), tc.wantChanged)
 			if got := ds.Spec.Template.Spec.PriorityClassName; got != tc.wantClass {
 				t.Errorf("priorityClassName = %q, want %q", got, tc.wantClass)
 			}
@@ -91,12 +92,19 @@ func TestPriorityClass(t *testing.T) {
 }
 
 func TestAssumeClassExists(t *testing.T) {
-	ok, err := AssumeClassExists("anything")
+	ok, err := AssumeClassExists(t.Context(), "anything")
 	if !ok || err != nil {
 		t.Errorf("AssumeClassExists = %v, %v; want true, nil", ok, err)
 	}
 }
 
-func TestNames(t *testing.T) {
-	assertStrings(t, "Names()", Names(), []string{"tolerations", "priority-class", "resources"})
+func TestRegistryNames(t *testing.T) {
+	var names []string
+	for _, d := range Registry() {
+		names = append(names, d.Name)
+		if d.Summary == "" || len(d.Writes) == 0 {
+			t.Errorf("%s: registry entry needs a summary and the fields it writes", d.Name)
+		}
+	}
+	assertStrings(t, "registry names", names, []string{"tolerations", "priority-class", "resources"})
 }

@@ -1,11 +1,14 @@
 package mutators
 
 import (
+	"context"
 	"sort"
-	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/daemonguard/daemonguard/mutators/patch"
 )
 
 // Resources fills missing requests and limits in every container and init
@@ -34,11 +37,21 @@ func NewResources(requests, limits corev1.ResourceList) *Resources {
 	return &Resources{requests: requests, limits: limits, names: names}
 }
 
-// Name implements Mutator.
-func (*Resources) Name() string { return ResourcesName }
+func defineResources() Definition {
+	return Definition{
+		Meta: Meta{
+			Name:    ResourcesName,
+			Summary: "fills missing requests and limits of every container and init container",
+			Writes: []string{
+				"spec.template.spec.containers[*].resources", "spec.template.spec.initContainers[*].resources",
+			},
+		},
+		New: func(o Options) Mutator { return NewResources(o.Requests, o.Limits) },
+	}
+}
 
 // Mutate implements Mutator.
-func (m *Resources) Mutate(ds *appsv1.DaemonSet) Result {
+func (m *Resources) Mutate(_ context.Context, ds *appsv1.DaemonSet) Result {
 	spec := &ds.Spec.Template.Spec
 	if spec.Resources != nil {
 		// Pod-level resources budget the containers together; per-container
@@ -55,16 +68,18 @@ func (m *Resources) Mutate(ds *appsv1.DaemonSet) Result {
 	return res
 }
 
-// fill fills r, the resources of the list's container at index. The field
-// path is built only when something is filled: most containers of an admitted
-// DaemonSet already set their resources.
+// fill fills r, the resources of the list's container at index. Paths are
+// built only when something is filled: most containers of an admitted
+// DaemonSet already set their resources. Each resource is its own operation;
+// patch.Anchor merges those into one when the list (or resources) is absent.
 func (m *Resources) fill(r *corev1.ResourceRequirements, list string, index int, res *Result) {
-	var at string
-	changed := func(field string, name corev1.ResourceName) {
-		if at == "" {
-			at = "spec.template.spec." + list + "[" + strconv.Itoa(index) + "].resources"
+	var at patch.Path
+	built := false
+	add := func(field string, name corev1.ResourceName, q resource.Quantity) {
+		if !built {
+			at, built = podSpec().Child(list).Index(index).Child("resources"), true
 		}
-		res.Changed = append(res.Changed, at+"."+field+"."+string(name))
+		res.Patch = append(res.Patch, patch.Add(at.Child(field).Child(string(name)), q))
 	}
 	for _, name := range m.names {
 		if def, ok := m.requests[name]; ok {
@@ -77,7 +92,7 @@ func (m *Resources) fill(r *corev1.ResourceRequirements, list string, index int,
 					r.Requests = corev1.ResourceList{}
 				}
 				r.Requests[name] = q
-				changed("requests", name)
+				add("requests", name, q.DeepCopy())
 			}
 		}
 		if def, ok := m.limits[name]; ok {
@@ -90,7 +105,7 @@ func (m *Resources) fill(r *corev1.ResourceRequirements, list string, index int,
 					r.Limits = corev1.ResourceList{}
 				}
 				r.Limits[name] = q
-				changed("limits", name)
+				add("limits", name, q.DeepCopy())
 			}
 		}
 	}

@@ -145,8 +145,8 @@ func TestResources(t *testing.T) {
 				lims = defLim
 			}
 			m := NewResources(reqs, lims)
-			if m.Name() != "resources" {
-				t.Errorf("Name() = %q", m.Name())
+			if mutatorName(m) != "resources" {
+				t.Errorf("Name() = %q", mutatorName(m))
 			}
 			spec := corev1.PodSpec{}
 			build := func(in []res) []corev1.Container {
@@ -163,8 +163,8 @@ func TestResources(t *testing.T) {
 			}
 			ds := newDaemonSet(spec)
 			defaultsBefore := []corev1.ResourceList{reqs.DeepCopy(), lims.DeepCopy()}
-			r := m.Mutate(ds)
-			assertStrings(t, "Changed", r.Changed, tc.wantChanged)
+			r := m.Mutate(t.Context(), ds)
+			assertStrings(t, "Changed", r.Changed(), tc.wantChanged)
 			if tc.wantWarning == "" && len(r.Warnings) != 0 {
 				t.Errorf("Warnings = %q", r.Warnings)
 			}
@@ -192,9 +192,9 @@ func TestResources(t *testing.T) {
 
 func TestResourcesSkipEphemeralContainers(t *testing.T) {
 	ds := newDaemonSet(corev1.PodSpec{EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug"}}}})
-	r := NewResources(rl("cpu", "50m"), rl("cpu", "100m")).Mutate(ds)
-	if len(r.Changed) != 0 {
-		t.Errorf("Changed = %q: ephemeral containers may not set resources", r.Changed)
+	r := NewResources(rl("cpu", "50m"), rl("cpu", "100m")).Mutate(t.Context(), ds)
+	if len(r.Changed()) != 0 {
+		t.Errorf("Changed = %q: ephemeral containers may not set resources", r.Changed())
 	}
 	if ec := ds.Spec.Template.Spec.EphemeralContainers[0]; ec.Resources.Requests != nil || ec.Resources.Limits != nil {
 		t.Errorf("ephemeral container resources set: %+v", ec.Resources)
@@ -207,7 +207,7 @@ func TestResourcesQuantitiesDoNotAlias(t *testing.T) {
 	reqs, lims := rl("cpu", "50m"), rl("cpu", "200m")
 	m := NewResources(reqs, lims)
 	ds := newDaemonSet(corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}})
-	m.Mutate(ds)
+	m.Mutate(t.Context(), ds)
 	got := ds.Spec.Template.Spec.Containers[0].Resources
 	cpu := got.Requests[corev1.ResourceCPU]
 	cpu.Add(q("1"))

@@ -1,10 +1,12 @@
 package mutators
 
 import (
-	"strconv"
+	"context"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/daemonguard/daemonguard/mutators/patch"
 )
 
 // Tolerations adds the configured default tolerations that no existing
@@ -17,21 +19,31 @@ func NewTolerations(defaults []corev1.Toleration) *Tolerations {
 	return &Tolerations{defaults: defaults}
 }
 
-// Name implements Mutator.
-func (*Tolerations) Name() string { return TolerationsName }
+func defineTolerations() Definition {
+	return Definition{
+		Meta: Meta{
+			Name:    TolerationsName,
+			Summary: "adds the configured tolerations that no existing toleration covers",
+			Writes:  []string{"spec.template.spec.tolerations"},
+		},
+		New: func(o Options) Mutator { return NewTolerations(o.Tolerations) },
+	}
+}
 
 // Mutate implements Mutator.
-func (m *Tolerations) Mutate(ds *appsv1.DaemonSet) Result {
+func (m *Tolerations) Mutate(_ context.Context, ds *appsv1.DaemonSet) Result {
 	var res Result
 	spec := &ds.Spec.Template.Spec
+	list := podSpec().Child("tolerations")
 	for _, want := range m.defaults {
 		if covered(spec.Tolerations, &want) {
 			continue
 		}
 		// A deep copy: the defaults belong to a Policy shared by concurrent
 		// reviews, and must not alias fields (tolerationSeconds) of one object.
-		spec.Tolerations = append(spec.Tolerations, *want.DeepCopy())
-		res.Changed = append(res.Changed, "spec.template.spec.tolerations["+strconv.Itoa(len(spec.Tolerations)-1)+"]")
+		added := want.DeepCopy()
+		spec.Tolerations = append(spec.Tolerations, *added)
+		res.Patch = append(res.Patch, patch.Add(list.Append(len(spec.Tolerations)-1), added))
 	}
 	return res
 }

@@ -127,14 +127,14 @@ func TestTolerations(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			m := NewTolerations(tc.defaults)
-			if m.Name() != "tolerations" {
-				t.Errorf("Name() = %q", m.Name())
+			if mutatorName(m) != "tolerations" {
+				t.Errorf("Name() = %q", mutatorName(m))
 			}
 			have := make([]corev1.Toleration, len(tc.have))
 			copy(have, tc.have)
 			ds := newDaemonSet(corev1.PodSpec{Tolerations: have})
-			r := m.Mutate(ds)
-			assertStrings(t, "Changed", r.Changed, tc.wantChanged)
+			r := m.Mutate(t.Context(), ds)
+			assertStrings(t, "Changed", r.Changed(), tc.wantChanged)
 			if len(r.Warnings) != 0 {
 				t.Errorf("Warnings = %q", r.Warnings)
 			}
@@ -156,13 +156,13 @@ func TestTolerationsDoNotAlias(t *testing.T) {
 	sixty := int64(60)
 	m := NewTolerations([]corev1.Toleration{{Key: "example.com/flaky", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &sixty}})
 	ds := newDaemonSet(corev1.PodSpec{})
-	m.Mutate(ds)
+	m.Mutate(t.Context(), ds)
 	*ds.Spec.Template.Spec.Tolerations[0].TolerationSeconds = 1
 	if sixty != 60 {
 		t.Fatalf("writing the mutated object changed the mutator's default to %d", sixty)
 	}
 	other := newDaemonSet(corev1.PodSpec{})
-	m.Mutate(other)
+	m.Mutate(t.Context(), other)
 	if got := *other.Spec.Template.Spec.Tolerations[0].TolerationSeconds; got != 60 {
 		t.Errorf("next object got tolerationSeconds %d, want 60", got)
 	}

@@ -1,8 +1,12 @@
 package validators
 
 import (
+	"context"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // bidirectionalMountPropagation forbids Bidirectional propagation on hostPath
@@ -10,10 +14,20 @@ import (
 // they can shadow any host directory.
 type bidirectionalMountPropagation struct{}
 
-func (bidirectionalMountPropagation) ID() string            { return "bidirectional-mount-propagation" }
-func (bidirectionalMountPropagation) DefaultAction() Action { return Enforce }
+func defineBidirectionalMountPropagation() Definition {
+	return Definition{
+		Meta: Meta{
+			ID:      "bidirectional-mount-propagation",
+			Default: config.Enforce,
+			Summary: "`mountPropagation: Bidirectional` on a hostPath mount",
+			Why:     "mounts made in the container appear on the host, where they can shadow any host directory",
+			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts[*].mountPropagation"},
+		},
+		New: func(Options) Rule { return bidirectionalMountPropagation{} },
+	}
+}
 
-func (bidirectionalMountPropagation) Validate(t *Target) field.ErrorList {
+func (bidirectionalMountPropagation) Validate(_ context.Context, t *Target) field.ErrorList {
 	var errs field.ErrorList
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]

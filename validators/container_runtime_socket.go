@@ -1,9 +1,13 @@
 package validators
 
 import (
+	"context"
+
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // defaultRuntimeSockets are the container runtime sockets daemonguard knows,
@@ -41,6 +45,19 @@ func DefaultRuntimeSockets() []string { return append([]string(nil), defaultRunt
 // mount of /var is flagged too.
 type containerRuntimeSocket struct{ sockets []string }
 
+func defineContainerRuntimeSocket() Definition {
+	return Definition{
+		Meta: Meta{
+			ID:      "container-runtime-socket",
+			Default: config.Enforce,
+			Summary: "any mount, read-only or not, of a runtime socket, of anything inside a runtime socket directory (`/run/containerd/s` holds containerd's shim sockets, a task API into every container), or of a directory containing one (`/run`, `/var/run`, `/var`). Defaults cover Docker, dockershim, containerd, CRI-O, cri-dockerd, k3s/RKE2, Podman and MicroK8s. A read-only mount of `/` (the node-exporter pattern) is left to `writable-sensitive-hostpath`, which denies it only when writable.",
+			Why:     "whoever reaches the runtime API controls every container on the node, even through a read-only mount",
+			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+		},
+		New: func(o Options) Rule { return newContainerRuntimeSocket(o.RuntimeSockets) },
+	}
+}
+
 func newContainerRuntimeSocket(sockets []string) containerRuntimeSocket {
 	if sockets == nil {
 		sockets = defaultRuntimeSockets[:]
@@ -55,10 +72,7 @@ func newContainerRuntimeSocket(sockets []string) containerRuntimeSocket {
 	return containerRuntimeSocket{sockets: all}
 }
 
-func (containerRuntimeSocket) ID() string            { return "container-runtime-socket" }
-func (containerRuntimeSocket) DefaultAction() Action { return Enforce }
-
-func (r containerRuntimeSocket) Validate(t *Target) field.ErrorList {
+func (r containerRuntimeSocket) Validate(_ context.Context, t *Target) field.ErrorList {
 	var errs field.ErrorList
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"context"
 	"sort"
 	"strings"
 	"testing"
@@ -147,9 +148,9 @@ type expect struct {
 func runRules(ds *appsv1.DaemonSet, opts Options) []finding {
 	t := NewTarget(ds)
 	var out []finding
-	for _, r := range All(opts) {
-		for _, e := range r.Validate(t) {
-			out = append(out, finding{Rule: r.ID(), Field: e.Field, Detail: e.Detail})
+	for _, d := range Registry() {
+		for _, e := range d.New(opts).Validate(context.Background(), t) {
+			out = append(out, finding{Rule: d.ID, Field: e.Field, Detail: e.Detail})
 		}
 	}
 	sortFindings(out)

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"github.com/daemonguard/daemonguard/webhook/config"
 	"path"
 	"strings"
 	"testing"
@@ -225,46 +226,24 @@ func TestCapabilityName(t *testing.T) {
 	}
 }
 
-func TestParseAction(t *testing.T) {
-	cases := map[string]struct {
-		in      string
-		want    Action
-		wantErr bool
-	}{
-		"enforce":     {in: "enforce", want: Enforce},
-		"warn":        {in: "warn", want: Warn},
-		"audit":       {in: "audit", want: Audit},
-		"off":         {in: "off", want: Off},
-		"empty":       {in: "", wantErr: true},
-		"capitalised": {in: "Enforce", wantErr: true},
-		"deny":        {in: "deny", wantErr: true},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			got, err := ParseAction(tc.in)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("ParseAction(%q) error = %v, wantErr %v", tc.in, err, tc.wantErr)
-			}
-			if got != tc.want {
-				t.Errorf("ParseAction(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestIDsAndDefaultActions(t *testing.T) {
-	want := map[string]Action{
-		"hostpid-writable-hostpath":       Enforce,
-		"hostpid-privileged":              Enforce,
-		"writable-sensitive-hostpath":     Enforce,
-		"container-runtime-socket":        Enforce,
-		"bidirectional-mount-propagation": Enforce,
-		"privileged-container":            Warn,
-		"ineffective-toleration":          Warn,
+	want := map[string]config.Action{
+		"hostpid-writable-hostpath":       config.Enforce,
+		"hostpid-privileged":              config.Enforce,
+		"writable-sensitive-hostpath":     config.Enforce,
+		"container-runtime-socket":        config.Enforce,
+		"bidirectional-mount-propagation": config.Enforce,
+		"privileged-container":            config.Warn,
+		"ineffective-toleration":          config.Warn,
 	}
-	got := IDs()
+	got := Defaults()
 	if len(got) != len(want) {
-		t.Fatalf("IDs() = %v, want %v", got, want)
+		t.Fatalf("Defaults() = %v, want %v", got, want)
+	}
+	for _, d := range Registry() {
+		if d.Summary == "" || d.Why == "" || len(d.Reads) == 0 || d.New == nil {
+			t.Errorf("%s: a registry entry needs a summary, why it is dangerous, the fields it reads and a constructor", d.ID)
+		}
 	}
 	for id, a := range want {
 		if got[id] != a {

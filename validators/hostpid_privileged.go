@@ -1,16 +1,32 @@
 package validators
 
-import "k8s.io/apimachinery/pkg/util/validation/field"
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
+)
 
 // hostPIDPrivileged forbids privileged containers, or ones adding SYS_ADMIN or
 // ALL, in a hostPID pod: together they can enter and control every process on
 // the node (nsenter -t 1).
 type hostPIDPrivileged struct{}
 
-func (hostPIDPrivileged) ID() string            { return "hostpid-privileged" }
-func (hostPIDPrivileged) DefaultAction() Action { return Enforce }
+func defineHostPIDPrivileged() Definition {
+	return Definition{
+		Meta: Meta{
+			ID:      "hostpid-privileged",
+			Default: config.Enforce,
+			Summary: "`hostPID: true` and a container is privileged or adds `SYS_ADMIN` or `ALL` (any case, with or without `CAP_`)",
+			Why:     "together they can enter and control every process on the node (nsenter -t 1)",
+			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.*containers[*].securityContext.privileged", "spec.template.spec.*containers[*].securityContext.capabilities.add"},
+		},
+		New: func(Options) Rule { return hostPIDPrivileged{} },
+	}
+}
 
-func (hostPIDPrivileged) Validate(t *Target) field.ErrorList {
+func (hostPIDPrivileged) Validate(_ context.Context, t *Target) field.ErrorList {
 	spec := &t.DaemonSet.Spec.Template.Spec
 	if !spec.HostPID {
 		return nil

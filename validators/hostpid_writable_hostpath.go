@@ -1,16 +1,32 @@
 package validators
 
-import "k8s.io/apimachinery/pkg/util/validation/field"
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
+)
 
 // hostPIDWritableHostPath forbids writable hostPath mounts in a hostPID pod:
 // with the host's process table visible, a writable host directory is a short
 // step from writing into another process's root (/proc/<pid>/root).
 type hostPIDWritableHostPath struct{}
 
-func (hostPIDWritableHostPath) ID() string            { return "hostpid-writable-hostpath" }
-func (hostPIDWritableHostPath) DefaultAction() Action { return Enforce }
+func defineHostPIDWritableHostPath() Definition {
+	return Definition{
+		Meta: Meta{
+			ID:      "hostpid-writable-hostpath",
+			Default: config.Enforce,
+			Summary: "`hostPID: true` and any container, init container or ephemeral container mounts a hostPath volume without `readOnly: true`",
+			Why:     "with the host's process table visible, a writable host directory is a short step from writing into another process's root",
+			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+		},
+		New: func(Options) Rule { return hostPIDWritableHostPath{} },
+	}
+}
 
-func (hostPIDWritableHostPath) Validate(t *Target) field.ErrorList {
+func (hostPIDWritableHostPath) Validate(_ context.Context, t *Target) field.ErrorList {
 	if !t.DaemonSet.Spec.Template.Spec.HostPID {
 		return nil
 	}

@@ -1,11 +1,15 @@
 package validators
 
 import (
+	"context"
+
 	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // controllerNoExecuteTaints are the NoExecute taints the DaemonSet controller
@@ -40,10 +44,20 @@ func ControllerManagedTaint(key string) bool {
 // stays there. The API server accepts these silently.
 type ineffectiveToleration struct{}
 
-func (ineffectiveToleration) ID() string            { return "ineffective-toleration" }
-func (ineffectiveToleration) DefaultAction() Action { return Warn }
+func defineIneffectiveToleration() Definition {
+	return Definition{
+		Meta: Meta{
+			ID:      "ineffective-toleration",
+			Default: config.Warn,
+			Summary: "a template toleration of `not-ready`/`unreachable` (or an empty-key `Exists` `NoExecute`) with `tolerationSeconds`, which the DaemonSet controller overrides with \"forever\"",
+			Why:     "the pods never leave a failed node, whatever the template says",
+			Reads:   []string{"spec.template.spec.tolerations"},
+		},
+		New: func(Options) Rule { return ineffectiveToleration{} },
+	}
+}
 
-func (ineffectiveToleration) Validate(t *Target) field.ErrorList {
+func (ineffectiveToleration) Validate(_ context.Context, t *Target) field.ErrorList {
 	var errs field.ErrorList
 	for i := range t.DaemonSet.Spec.Template.Spec.Tolerations {
 		tol := &t.DaemonSet.Spec.Template.Spec.Tolerations[i]

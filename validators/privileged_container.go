@@ -1,8 +1,12 @@
 package validators
 
 import (
+	"context"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // privilegedContainer flags privileged containers, and ones adding SYS_ADMIN
@@ -13,10 +17,20 @@ import (
 // usually do.
 type privilegedContainer struct{}
 
-func (privilegedContainer) ID() string            { return "privileged-container" }
-func (privilegedContainer) DefaultAction() Action { return Warn }
+func definePrivilegedContainer() Definition {
+	return Definition{
+		Meta: Meta{
+			ID:      "privileged-container",
+			Default: config.Warn,
+			Summary: "in a pod without hostPID, a privileged container or one adding `SYS_ADMIN` or `ALL`; and a Windows HostProcess pod or container (the same full access to the node)",
+			Why:     "a privileged container has every capability and every host device, and can remount read-only host paths writable",
+			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.securityContext.windowsOptions.hostProcess", "spec.template.spec.*containers[*].securityContext"},
+		},
+		New: func(Options) Rule { return privilegedContainer{} },
+	}
+}
 
-func (privilegedContainer) Validate(t *Target) field.ErrorList {
+func (privilegedContainer) Validate(_ context.Context, t *Target) field.ErrorList {
 	spec := &t.DaemonSet.Spec.Template.Spec
 	var errs field.ErrorList
 	if sc := spec.SecurityContext; sc != nil && hostProcess(sc.WindowsOptions) {

@@ -5,46 +5,42 @@
 package validators
 
 import (
-	"fmt"
+	"context"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
-// Action is what the policy does with a rule's findings.
-type Action string
-
-const (
-	// Enforce denies the request.
-	Enforce Action = "enforce"
-	// Warn admits the request and returns the finding as a warning to the client.
-	Warn Action = "warn"
-	// Audit admits the request silently and records the finding in the audit log.
-	Audit Action = "audit"
-	// Off disables the rule.
-	Off Action = "off"
-)
-
-// ParseAction returns the Action named s, or an error listing the valid ones.
-func ParseAction(s string) (Action, error) {
-	switch a := Action(s); a {
-	case Enforce, Warn, Audit, Off:
-		return a, nil
-	}
-	return "", fmt.Errorf("unknown action %q: must be one of enforce, warn, audit, off", s)
+// Meta describes a rule: what the registry, the docs and the policy know
+// about it without running it.
+type Meta struct {
+	// ID is the stable rule name used in config, messages and metrics.
+	ID string
+	// Default is the action used when the policy file does not name one.
+	Default config.Action
+	// Summary says in one line what the rule denies or warns about.
+	Summary string
+	// Why says in one clause why that is dangerous.
+	Why string
+	// Reads lists the fields of the pod template the rule reads.
+	Reads []string
 }
 
 // Rule is one validation rule.
 type Rule interface {
-	// ID is the stable rule name used in config, messages and metrics.
-	ID() string
-	// DefaultAction is the action used when the config does not name one.
-	DefaultAction() Action
 	// Validate returns one error per offending field. Details never contain
 	// list indices (those live in the field path), so that the same finding on
 	// an old and a new object compares equal for ratcheting.
-	Validate(t *Target) field.ErrorList
+	Validate(ctx context.Context, t *Target) field.ErrorList
+}
+
+// Definition is a rule's registry entry: its metadata and how to build it.
+type Definition struct {
+	Meta
+	New func(Options) Rule
 }
 
 // Target is a DaemonSet together with facts several rules need, computed once
@@ -61,32 +57,12 @@ func NewTarget(ds *appsv1.DaemonSet) *Target {
 
 // Options carries the admin-configured inputs some rules need.
 type Options struct {
-	// SensitiveHostPaths may not be mounted writable (nor an ancestor, nor anything under them).
+	// SensitiveHostPaths may not be mounted writable (nor an ancestor, nor
+	// anything under them); nil means the built-in list.
 	SensitiveHostPaths []string
-	// RuntimeSockets may not be mounted at all (nor their directories).
+	// RuntimeSockets may not be mounted at all (nor their directories); nil
+	// means the built-in list.
 	RuntimeSockets []string
-}
-
-// All returns every rule in the order they run.
-func All(opts Options) []Rule {
-	return []Rule{
-		hostPIDWritableHostPath{},
-		hostPIDPrivileged{},
-		newWritableSensitiveHostPath(opts.SensitiveHostPaths),
-		newContainerRuntimeSocket(opts.RuntimeSockets),
-		bidirectionalMountPropagation{},
-		privilegedContainer{},
-		ineffectiveToleration{},
-	}
-}
-
-// IDs returns the ids of all rules, in order, with their default actions.
-func IDs() map[string]Action {
-	ids := map[string]Action{}
-	for _, r := range All(Options{}) {
-		ids[r.ID()] = r.DefaultAction()
-	}
-	return ids
 }
 
 // capabilityName normalises a capability the way container runtimes do:

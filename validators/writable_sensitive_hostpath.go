@@ -1,9 +1,13 @@
 package validators
 
 import (
+	"context"
+
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // defaultSensitiveHostPaths are host paths no DaemonSet may mount writable:
@@ -29,6 +33,19 @@ func DefaultSensitiveHostPaths() []string {
 // of a directory that contains one, or of anything inside one.
 type writableSensitiveHostPath struct{ paths []string }
 
+func defineWritableSensitiveHostPath() Definition {
+	return Definition{
+		Meta: Meta{
+			ID:      "writable-sensitive-hostpath",
+			Default: config.Enforce,
+			Summary: "a writable mount of a sensitive path, of a directory containing one (`/var` contains `/var/lib/kubelet`), or of anything inside one (`/etc/cni/net.d`). `/` matches only itself.",
+			Why:     "the node runs, trusts or configures itself from these paths as root",
+			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+		},
+		New: func(o Options) Rule { return newWritableSensitiveHostPath(o.SensitiveHostPaths) },
+	}
+}
+
 func newWritableSensitiveHostPath(paths []string) writableSensitiveHostPath {
 	if paths == nil {
 		paths = defaultSensitiveHostPaths[:]
@@ -45,10 +62,7 @@ func newWritableSensitiveHostPath(paths []string) writableSensitiveHostPath {
 	return writableSensitiveHostPath{paths: all}
 }
 
-func (writableSensitiveHostPath) ID() string            { return "writable-sensitive-hostpath" }
-func (writableSensitiveHostPath) DefaultAction() Action { return Enforce }
-
-func (r writableSensitiveHostPath) Validate(t *Target) field.ErrorList {
+func (r writableSensitiveHostPath) Validate(_ context.Context, t *Target) field.ErrorList {
 	var errs field.ErrorList
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]

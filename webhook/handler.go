@@ -5,6 +5,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -103,7 +104,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	out := h.run(req)
+	out := h.run(r.Context(), req)
 	h.write(w, &out.Response)
 	h.metrics.observe(h.name(), string(req.Operation), &out, time.Since(start).Seconds())
 	if out.Reviewed && !out.Response.Allowed {
@@ -120,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // run applies the policy, turning a panic into a denial: a bug in a rule must
 // neither crash the server nor admit what it was asked to check.
-func (h *Handler) run(req *review.Request) (out review.Outcome) {
+func (h *Handler) run(ctx context.Context, req *review.Request) (out review.Outcome) {
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error(fmt.Errorf("panic: %v", p), "policy panicked", "namespace", req.Namespace, "name", req.Name, "uid", req.UID)
@@ -129,9 +130,9 @@ func (h *Handler) run(req *review.Request) (out review.Outcome) {
 		}
 	}()
 	if h.mutating {
-		return review.Mutate(h.policy(), req)
+		return review.Mutate(ctx, h.policy(), req)
 	}
-	return review.Validate(h.policy(), req)
+	return review.Validate(ctx, h.policy(), req)
 }
 
 func (h *Handler) write(w http.ResponseWriter, resp *admissionv1.AdmissionResponse) {

@@ -10,7 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/daemonguard/daemonguard/validators"
+	"github.com/daemonguard/daemonguard/webhook/config"
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
@@ -69,7 +69,7 @@ func TestPolicySourceReloads(t *testing.T) {
 	write(head + "validation:\n  rules:\n    privileged-container: enforce\n")
 	waitUntil("the new policy", func() bool { return src.Current() != first })
 	second := src.Current()
-	if second.Source().Action("privileged-container", validators.Warn) != validators.Enforce {
+	if second.Source().Action("privileged-container", config.Warn) != config.Enforce {
 		t.Fatal("the reloaded policy is not the new file")
 	}
 	if gauge(t, reg, "daemonguard_policy_last_reload_successful") != 1 {
@@ -91,7 +91,7 @@ func TestPolicySourceReloads(t *testing.T) {
 	// And a good file again is taken.
 	write(head)
 	waitUntil("recovery", func() bool { return gauge(t, reg, "daemonguard_policy_last_reload_successful") == 1 })
-	if src.Current() == second || src.Current().Source().Action("privileged-container", validators.Warn) != validators.Warn {
+	if src.Current() == second || src.Current().Source().Action("privileged-container", config.Warn) != config.Warn {
 		t.Fatal("the good file was not taken")
 	}
 }

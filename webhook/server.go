@@ -25,6 +25,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/daemonguard/daemonguard/certs"
+	"github.com/daemonguard/daemonguard/mutators"
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
@@ -136,7 +137,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	reader := mgr.GetCache()
 	source, err := NewPolicySource(opts.PolicyFile, policy.Options{
 		OwnNamespace: opts.Namespace,
-		ClassExists:  classLookup(ctx, reader),
+		ClassExists:  classLookup(reader),
 	}, metrics, log)
 	if err != nil {
 		return err
@@ -189,8 +190,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 }
 
 // classLookup asks the informer cache whether a PriorityClass exists.
-func classLookup(ctx context.Context, r client.Reader) func(string) (bool, error) {
-	return func(name string) (bool, error) {
+func classLookup(r client.Reader) mutators.ClassLookup {
+	return func(ctx context.Context, name string) (bool, error) {
 		var pc schedulingv1.PriorityClass
 		err := r.Get(ctx, client.ObjectKey{Name: name}, &pc)
 		switch {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +17,7 @@ import (
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/daemonguard/daemonguard/mutators/patch"
 	"github.com/daemonguard/daemonguard/webhook/config"
 	"github.com/daemonguard/daemonguard/webhook/policy"
 	"github.com/daemonguard/daemonguard/webhook/review"
@@ -47,7 +49,7 @@ type checkResult struct {
 	Operation  string             `json:"operation"`
 	Allowed    bool               `json:"allowed"`
 	Mutated    bool               `json:"mutated"`
-	Patch      []review.Operation `json:"patch"`
+	Patch      []patch.Operation `json:"patch"`
 	Object     json.RawMessage    `json:"object"`
 	Violations []policy.Violation `json:"violations"`
 	Warnings   []string           `json:"warnings"`
@@ -172,6 +174,9 @@ func check(o *checkOptions, stdin io.Reader) (*checkReport, []*document, error) 
 	}
 	p, err := policy.New(cfg, policy.Options{})
 	if err != nil {
+		if o.config != "" {
+			err = fmt.Errorf("%s: %w", o.config, err)
+		}
 		return nil, nil, err
 	}
 	old := map[string]*document{}
@@ -238,13 +243,13 @@ func checkDaemonSet(p *policy.Policy, d, old *document, namespace string) (*chec
 	if old != nil {
 		oldJSON = old.json
 	}
-	a, err := review.Admit(p, namespace, d.json, oldJSON)
+	a, err := review.Admit(context.TODO(), p, namespace, d.json, oldJSON)
 	if err != nil {
 		return nil, err
 	}
 	r := &checkResult{
 		Kind: "DaemonSet", Namespace: namespace, Name: d.meta.Metadata.Name, Source: d.source,
-		Operation: "CREATE", Patch: []review.Operation{}, Violations: []policy.Violation{}, Warnings: []string{},
+		Operation: "CREATE", Patch: []patch.Operation{}, Violations: []policy.Violation{}, Warnings: []string{},
 	}
 	if old != nil {
 		r.Operation = "UPDATE"

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
@@ -16,7 +17,7 @@ func requests(tb testing.TB) (mutateBody, validateBody []byte) {
 	ds := seedDaemonSet(tb)
 	mutateBody = reviewBody(tb, ds)
 	mutated := ds.DeepCopy()
-	if m := p.Mutate(namespace, mutated); len(m.Changed) == 0 {
+	if m := p.Mutate(context.Background(), namespace, mutated); len(m.Changed) == 0 {
 		tb.Fatal("the policy changes nothing on the seed: the mutating benchmark would measure the no-op path")
 	}
 	return mutateBody, reviewBody(tb, mutated)

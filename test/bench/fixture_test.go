@@ -233,7 +233,7 @@ func (d genericDefaulter) Default(ctx context.Context, ds *appsv1.DaemonSet) err
 	if err != nil {
 		return err
 	}
-	d.policy.Mutate(req.Namespace, ds)
+	d.policy.Mutate(ctx, req.Namespace, ds)
 	return nil
 }
 
@@ -258,7 +258,7 @@ func (v genericValidator) validate(ctx context.Context, old, ds *appsv1.DaemonSe
 	if err != nil {
 		return nil, err
 	}
-	verdict := v.policy.Validate(req.Namespace, old, ds)
+	verdict := v.policy.Validate(ctx, req.Namespace, old, ds)
 	warnings := verdict.Warnings()
 	if !verdict.Allowed() {
 		return warnings, apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, ds.Name, verdict.Denials())

@@ -78,7 +78,7 @@ func TestPolicyValues(t *testing.T) {
 	if p.Mutation.PriorityClass.Name != "node-agents" || *p.Mutation.Resources.Enabled {
 		t.Errorf("mutation = %s", jsonOf(p.Mutation))
 	}
-	wantRules := map[string]validators.Action{"privileged-container": validators.Enforce, "ineffective-toleration": validators.Off}
+	wantRules := map[string]config.Action{"privileged-container": config.Enforce, "ineffective-toleration": config.Off}
 	if !reflect.DeepEqual(p.Validation.Rules, wantRules) {
 		t.Errorf("rules = %v, want %v", p.Validation.Rules, wantRules)
 	}
@@ -126,17 +126,20 @@ func TestSchemaKnowsEveryRule(t *testing.T) {
 	}
 	rules := s.Properties.Policy.Properties.Validation.Properties.Rules
 	var ids []string
-	for id := range validators.IDs() {
+	for id := range validators.Defaults() {
 		ids = append(ids, id)
 	}
 	if got, want := slices.Sorted(slices.Values(rules.PropertyNames.Enum)), slices.Sorted(slices.Values(ids)); !slices.Equal(got, want) {
 		t.Errorf("schema rule ids %v, binary %v", got, want)
 	}
-	actions := []string{string(validators.Audit), string(validators.Enforce), string(validators.Off), string(validators.Warn)}
+	actions := []string{string(config.Audit), string(config.Enforce), string(config.Off), string(config.Warn)}
 	if got := slices.Sorted(slices.Values(rules.AdditionalProperties.Enum)); !slices.Equal(got, actions) {
 		t.Errorf("schema actions %v, binary %v", got, actions)
 	}
-	exemptable := slices.Sorted(slices.Values(append(ids, mutators.Names()...)))
+	for _, d := range mutators.Registry() {
+		ids = append(ids, d.Name)
+	}
+	exemptable := slices.Sorted(slices.Values(ids))
 	if got := slices.Sorted(slices.Values(s.Properties.Policy.Properties.Exemptions.Items.Properties.Rules.Items.Enum)); !slices.Equal(got, exemptable) {
 		t.Errorf("schema exemption rules %v, binary %v", got, exemptable)
 	}

@@ -12,11 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
-
-	"github.com/daemonguard/daemonguard/validators"
 )
 
 // APIVersion and Kind identify the policy file format.
@@ -66,10 +66,10 @@ type ResourcesMutation struct {
 // Validation configures the rules.
 type Validation struct {
 	// Rules maps a rule id to its action; rules not named keep their default.
-	Rules map[string]validators.Action `json:"rules,omitempty"`
-	// SensitiveHostPaths replaces the default list when set.
+	Rules map[string]Action `json:"rules,omitempty"`
+	// SensitiveHostPaths replaces the rules' built-in list when set.
 	SensitiveHostPaths []string `json:"sensitiveHostPaths,omitempty"`
-	// RuntimeSockets replaces the default list when set.
+	// RuntimeSockets replaces the rules' built-in list when set.
 	RuntimeSockets []string `json:"runtimeSockets,omitempty"`
 }
 
@@ -93,14 +93,17 @@ type Exemption struct {
 // Defaults returns the built-in policy: what applies without a policy file.
 func Defaults() *Policy {
 	p := &Policy{APIVersion: APIVersion, Kind: Kind}
-	p.setDefaults()
+	SetDefaults(p)
 	return p
 }
 
 // DefaultPriorityClass is the class the chart creates and the mutator sets.
 const DefaultPriorityClass = "infra-daemonset"
 
-func (p *Policy) setDefaults() {
+// SetDefaults fills what the file leaves unset. The host path lists stay nil
+// when unset: nil means the rules' built-in lists, which belong to the rules
+// and grow with daemonguard upgrades.
+func SetDefaults(p *Policy) {
 	t := true
 	m := &p.Mutation
 	if m.Tolerations.Enabled == nil {
@@ -130,61 +133,80 @@ func (p *Policy) setDefaults() {
 			corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
 		}
 	}
-	v := &p.Validation
-	if v.SensitiveHostPaths == nil {
-		v.SensitiveHostPaths = validators.DefaultSensitiveHostPaths()
-	}
-	if v.RuntimeSockets == nil {
-		v.RuntimeSockets = validators.DefaultRuntimeSockets()
-	}
 	if p.Exemptions == nil {
 		p.Exemptions = []Exemption{{Namespaces: []string{"kube-system"}, Reason: "cluster components"}}
 	}
 }
 
 // Action returns the configured action of rule id, or its default.
-func (p *Policy) Action(id string, def validators.Action) validators.Action {
+func (p *Policy) Action(id string, def Action) Action {
 	if a, ok := p.Validation.Rules[id]; ok {
 		return a
 	}
 	return def
 }
 
-// Parse decodes, defaults and validates a policy file's contents. Field names
-// match case-sensitively, as in Kubernetes objects; unknown fields, duplicate
-// keys, extra YAML documents and invalid values are errors naming the field.
+// Parse decodes, defaults and validates a policy file's contents. Decoding
+// is the API server's own: field names match case-sensitively, and unknown
+// fields, duplicate keys, extra YAML documents and invalid values are errors
+// naming the field. What only the compiled policy knows (rule ids, mutator
+// names) is checked by the policy package.
 func Parse(data []byte) (*Policy, error) {
 	if n := countDocuments(data); n > 1 {
 		return nil, fmt.Errorf("decoding policy: the file holds %d YAML documents; it must hold one Policy", n)
 	}
-	// The decoder matches field names case-insensitively, so `Exemptions:`
-	// would pass (and silently lose to `exemptions:` if both are present);
-	// Kubernetes objects, and so this file, spell them one way only.
-	if errs := misspeltFields(data); len(errs) > 0 {
-		return nil, fmt.Errorf("decoding policy: %w", errs.ToAggregate())
-	}
-	var p Policy
-	if err := yaml.UnmarshalStrict(data, &p); err != nil {
+	js, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
 		return nil, fmt.Errorf("decoding policy: %w", err)
 	}
-	// YAML 1.1 reads a bare `off` (like `no` and `false`) as the boolean
-	// false, which the decoder hands to a string field as "false": the
-	// documented `rule: off` would otherwise be refused.
-	for id, a := range p.Validation.Rules {
-		if a == "false" {
-			p.Validation.Rules[id] = validators.Off
+	var p Policy
+	strict, err := kjson.UnmarshalStrict(js, &p)
+	if err != nil {
+		if errs := quantityErrors(js); len(errs) > 0 {
+			// The decoder's own error does not name the quantity's field.
+			return nil, fmt.Errorf("decoding policy: %w", errs.ToAggregate())
 		}
+		return nil, fmt.Errorf("decoding policy: %w", err)
 	}
-	if errs := p.validate(); len(errs) > 0 {
+	if len(strict) > 0 {
+		return nil, fmt.Errorf("decoding policy: %w", utilerrors.NewAggregate(strict))
+	}
+	if errs := ValidatePolicy(&p); len(errs) > 0 {
 		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
 	}
-	p.setDefaults()
+	SetDefaults(&p)
 	// Requests set in the file must also fit the default limits (and the
 	// other way round): the mutator would otherwise quietly raise a limit.
 	if errs := validateRequestsFitLimits(&p.Mutation.Resources, field.NewPath("mutation", "resources")); len(errs) > 0 {
 		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
 	}
 	return &p, nil
+}
+
+// quantityErrors names the default requests and limits that do not parse.
+func quantityErrors(js []byte) field.ErrorList {
+	var doc struct {
+		Mutation struct {
+			Resources struct {
+				Requests map[string]any `json:"requests"`
+				Limits   map[string]any `json:"limits"`
+			} `json:"resources"`
+		} `json:"mutation"`
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(js, &doc); err != nil {
+		return nil
+	}
+	var errs field.ErrorList
+	at := field.NewPath("mutation", "resources")
+	for list, values := range map[string]map[string]any{"requests": doc.Mutation.Resources.Requests, "limits": doc.Mutation.Resources.Limits} {
+		for _, name := range sortedKeys(values) {
+			s := fmt.Sprint(values[name])
+			if _, err := resource.ParseQuantity(s); err != nil {
+				errs = append(errs, field.Invalid(at.Child(list).Key(name), s, err.Error()))
+			}
+		}
+	}
+	return errs
 }
 
 // countDocuments counts the non-empty YAML documents in data.

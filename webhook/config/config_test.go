@@ -9,8 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/daemonguard/daemonguard/validators"
 )
 
 const header = "apiVersion: daemonguard.io/v1alpha1\nkind: Policy\n"
@@ -41,34 +39,16 @@ func TestDefaults(t *testing.T) {
 	if len(p.Validation.Rules) != 0 {
 		t.Errorf("rules = %v, want none (every rule at its default)", p.Validation.Rules)
 	}
-	wantPaths := []string{"/", "/etc", "/root", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib64",
-		"/proc", "/sys", "/dev", "/var/lib/kubelet", "/var/lib/etcd", "/etc/kubernetes", "/var/lib/docker", "/var/lib/containerd",
-		"/opt/cni/bin", "/var/lib/containers", "/var/lib/rancher", "/var/spool/cron"}
-	if !equality.Semantic.DeepEqual(p.Validation.SensitiveHostPaths, wantPaths) {
-		t.Errorf("sensitive paths = %q, want %q", p.Validation.SensitiveHostPaths, wantPaths)
-	}
-	wantSockets := []string{"/run/docker.sock", "/run/docker", "/run/dockershim.sock", "/run/containerd",
-		"/run/crio", "/run/cri-dockerd.sock", "/run/k3s/containerd", "/run/podman", "/var/snap/microk8s/common/run", "/run/k0s", "/run/host-containerd"}
-	if !equality.Semantic.DeepEqual(p.Validation.RuntimeSockets, wantSockets) {
-		t.Errorf("sockets = %q, want %q", p.Validation.RuntimeSockets, wantSockets)
-	}
 	if len(p.Exemptions) != 1 || !equality.Semantic.DeepEqual(p.Exemptions[0].Namespaces, []string{"kube-system"}) ||
 		p.Exemptions[0].Selector != nil || p.Exemptions[0].AnyNamespace || len(p.Exemptions[0].Rules) != 0 {
 		t.Errorf("exemptions = %+v, want kube-system for everything", p.Exemptions)
 	}
-	if errs := p.validate(); len(errs) != 0 {
+	if errs := ValidatePolicy(p); len(errs) != 0 {
 		t.Errorf("the defaults do not validate: %v", errs)
 	}
-
-	// Each call is a fresh copy: editing one policy's lists touches neither
-	// the next one nor the validators' package defaults.
-	p.Validation.SensitiveHostPaths[1] = "/changed"
-	p.Validation.RuntimeSockets[0] = "/changed"
-	if q := Defaults(); q.Validation.SensitiveHostPaths[1] != "/etc" || q.Validation.RuntimeSockets[0] != "/run/docker.sock" {
-		t.Errorf("Defaults() shares lists between calls")
-	}
-	if validators.DefaultSensitiveHostPaths()[1] != "/etc" || validators.DefaultRuntimeSockets()[0] != "/run/docker.sock" {
-		t.Errorf("Defaults() shares lists with the validators package")
+	// The host path lists belong to the rules: nil means their built-in lists.
+	if p.Validation.SensitiveHostPaths != nil || p.Validation.RuntimeSockets != nil {
+		t.Errorf("Defaults() sets host path lists %q %q, want nil (the rules' built-in lists)", p.Validation.SensitiveHostPaths, p.Validation.RuntimeSockets)
 	}
 }
 
@@ -135,8 +115,8 @@ func TestParseValid(t *testing.T) {
 				if p.Validation.SensitiveHostPaths == nil || len(p.Validation.SensitiveHostPaths) != 0 {
 					t.Errorf("sensitive paths = %#v, want empty", p.Validation.SensitiveHostPaths)
 				}
-				if len(p.Validation.RuntimeSockets) != len(validators.DefaultRuntimeSockets()) {
-					t.Errorf("sockets = %q, want the defaults", p.Validation.RuntimeSockets)
+				if p.Validation.RuntimeSockets != nil {
+					t.Errorf("sockets = %q, want nil (the built-in list)", p.Validation.RuntimeSockets)
 				}
 			},
 		},
@@ -184,13 +164,13 @@ func TestParseValid(t *testing.T) {
 		"rule actions": {
 			in: header + "validation:\n  rules:\n    privileged-container: enforce\n    hostpid-privileged: audit\n    ineffective-toleration: off\n",
 			check: func(t *testing.T, p *Policy) {
-				for id, want := range map[string]validators.Action{
-					"privileged-container":        validators.Enforce,
-					"hostpid-privileged":          validators.Audit,
-					"ineffective-toleration":      validators.Off,
-					"writable-sensitive-hostpath": validators.Enforce,
+				for id, want := range map[string]Action{
+					"privileged-container":        Enforce,
+					"hostpid-privileged":          Audit,
+					"ineffective-toleration":      Off,
+					"writable-sensitive-hostpath": Enforce,
 				} {
-					if got := p.Action(id, validators.IDs()[id]); got != want {
+					if got := p.Action(id, Enforce); got != want {
 						t.Errorf("Action(%s) = %q, want %q", id, got, want)
 					}
 				}
@@ -276,19 +256,19 @@ func TestParseErrors(t *testing.T) {
 		},
 		"unknown nested field": {
 			in:   header + "mutation:\n  tolerations:\n    default: []\n",
-			want: []string{`unknown field "default"`},
+			want: []string{`unknown field "mutation.tolerations.default"`},
 		},
 		"unknown field in a toleration": {
 			in:   tolerations("    - {key: a, operator: Exists, effect: NoExecute, tolerationSecond: 5}\n"),
-			want: []string{`unknown field "tolerationSecond"`},
+			want: []string{`unknown field "mutation.tolerations.defaults[0].tolerationSecond"`},
 		},
 		"unknown field in an exemption": {
 			in:   exemptions("- namespace: [a]\n"),
-			want: []string{`unknown field "namespace"`},
+			want: []string{`unknown field "exemptions[0].namespace"`},
 		},
 		"unknown field in a selector": {
 			in:   exemptions("- namespaces: [a]\n  selector: {matchLabel: {a: b}}\n"),
-			want: []string{`unknown field "matchLabel"`},
+			want: []string{`unknown field "exemptions[0].selector.matchLabel"`},
 		},
 		"duplicate top-level key": {
 			in:   header + "kind: Policy\n",
@@ -392,14 +372,6 @@ func TestParseErrors(t *testing.T) {
 		},
 
 		// Rules.
-		"unknown rule": {
-			in:   header + "validation:\n  rules:\n    no-such-rule: enforce\n",
-			want: []string{`validation.rules[no-such-rule]: Unsupported value: "no-such-rule": supported values: "bidirectional-mount-propagation"`},
-		},
-		"mutator name is not a rule": {
-			in:   header + "validation:\n  rules:\n    resources: off\n",
-			want: []string{`validation.rules[resources]: Unsupported value: "resources"`},
-		},
 		"bad action": {
 			in:   header + "validation:\n  rules:\n    privileged-container: deny\n",
 			want: []string{`validation.rules[privileged-container]: Invalid value: "deny": unknown action "deny": must be one of enforce, warn, audit, off`},
@@ -460,10 +432,6 @@ func TestParseErrors(t *testing.T) {
 			in:   exemptions("- namespaces: [a]\n  anyNamespace: true\n  selector: {matchLabels: {app: x}}\n"),
 			want: []string{"exemptions[0].anyNamespace: Invalid value: true: contradicts namespaces"},
 		},
-		"unknown rule in exemption": {
-			in:   exemptions("- namespaces: [a]\n  rules: [privileged-container, nope]\n"),
-			want: []string{`exemptions[0].rules[1]: Unsupported value: "nope"`, `"priority-class"`, `"tolerations"`},
-		},
 		"empty selector": {
 			in:   exemptions("- namespaces: [a]\n  selector: {}\n"),
 			want: []string{`exemptions[0].selector: Invalid value: "{}": an empty selector matches every DaemonSet`},
@@ -486,27 +454,10 @@ func TestParseErrors(t *testing.T) {
 			in: "apiVersion: v1\nkind: Policy\nvalidation:\n  rules:\n    nope: warn\n  runtimeSockets: [x]\nexemptions:\n- {}\n",
 			want: []string{
 				`apiVersion: Unsupported value: "v1"`,
-				"validation.rules[nope]: Unsupported value",
 				`validation.runtimeSockets[0]: Invalid value: "x"`,
 				"exemptions[0]: Required value",
 			},
 		},
-	}
-	// The DaemonSet controller manages these tolerations itself.
-	for _, key := range []string{
-		"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable",
-		"node.kubernetes.io/disk-pressure", "node.kubernetes.io/memory-pressure", "node.kubernetes.io/pid-pressure",
-		"node.kubernetes.io/unschedulable", "node.kubernetes.io/network-unavailable",
-	} {
-		cases["controller-managed toleration "+key] = struct {
-			in   string
-			want []string
-		}{
-			in: tolerations("    - {key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}\n" +
-				"    - {key: " + key + ", operator: Exists, effect: NoExecute, tolerationSeconds: 300}\n"),
-			want: []string{"mutation.tolerations.defaults[1].key: Forbidden: " + key +
-				" is tolerated by the DaemonSet controller itself on every daemon pod, overwriting a template toleration with the same key (and its tolerationSeconds)"},
-		}
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -544,7 +495,7 @@ func TestParseFull(t *testing.T) {
 	if _, ok := m.Resources.Limits[corev1.ResourceEphemeralStorage]; ok {
 		t.Errorf("limits gained ephemeral-storage: %v", m.Resources.Limits)
 	}
-	if p.Action("privileged-container", validators.Warn) != validators.Off || p.Action("bidirectional-mount-propagation", validators.Enforce) != validators.Audit {
+	if p.Action("privileged-container", Warn) != Off || p.Action("bidirectional-mount-propagation", Enforce) != Audit {
 		t.Errorf("rules = %v", p.Validation.Rules)
 	}
 	if !equality.Semantic.DeepEqual(p.Validation.RuntimeSockets, []string{"/run/containerd/containerd.sock", "/var/run/docker.sock"}) {
@@ -589,11 +540,11 @@ func TestLoad(t *testing.T) {
 
 func TestAction(t *testing.T) {
 	p := Defaults()
-	p.Validation.Rules = map[string]validators.Action{"privileged-container": validators.Off}
-	if got := p.Action("privileged-container", validators.Warn); got != validators.Off {
+	p.Validation.Rules = map[string]Action{"privileged-container": Off}
+	if got := p.Action("privileged-container", Warn); got != Off {
 		t.Errorf("configured action = %q, want off", got)
 	}
-	if got := p.Action("hostpid-privileged", validators.Enforce); got != validators.Enforce {
+	if got := p.Action("hostpid-privileged", Enforce); got != Enforce {
 		t.Errorf("unconfigured action = %q, want the default", got)
 	}
 }
@@ -623,15 +574,15 @@ func TestExampleFilesParse(t *testing.T) {
 func TestParseOffSpellings(t *testing.T) {
 	cases := map[string]struct {
 		value   string
-		want    validators.Action
+		want    Action
 		wantErr string
 	}{
-		"bare off":     {value: "off", want: validators.Off},
-		"quoted off":   {value: `"off"`, want: validators.Off},
-		"bare no":      {value: "no", want: validators.Off},
-		"bare false":   {value: "false", want: validators.Off},
-		"bare warn":    {value: "warn", want: validators.Warn},
-		"quoted audit": {value: "'audit'", want: validators.Audit},
+		"bare off":     {value: "off", want: Off},
+		"quoted off":   {value: `"off"`, want: Off},
+		"bare no":      {value: "no", want: Off},
+		"bare false":   {value: "false", want: Off},
+		"bare warn":    {value: "warn", want: Warn},
+		"quoted audit": {value: "'audit'", want: Audit},
 		"bare on":      {value: "on", wantErr: `validation.rules[privileged-container]: Invalid value: "true"`},
 		"bare yes":     {value: "yes", wantErr: `validation.rules[privileged-container]: Invalid value: "true"`},
 	}
@@ -647,7 +598,7 @@ func TestParseOffSpellings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := p.Action("privileged-container", validators.Warn); got != tc.want {
+			if got := p.Action("privileged-container", Warn); got != tc.want {
 				t.Errorf("action = %q, want %q", got, tc.want)
 			}
 		})

@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -45,6 +46,13 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// Rule ids and mutator names are checked where the policy is compiled.
+		if _, err := policy.New(p, policy.Options{}); err != nil {
+			if !strings.Contains(err.Error(), "invalid policy") {
+				t.Fatalf("policy.New error %v does not say the policy is invalid", err)
+			}
+			return
+		}
 		if p.APIVersion != config.APIVersion || p.Kind != config.Kind {
 			t.Fatalf("accepted apiVersion/kind %q/%q", p.APIVersion, p.Kind)
 		}
@@ -53,10 +61,10 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("defaults not filled: %+v", m)
 		}
 		for id, a := range p.Validation.Rules {
-			if _, ok := validators.IDs()[id]; !ok {
+			if _, ok := validators.Defaults()[id]; !ok {
 				t.Fatalf("accepted unknown rule %q", id)
 			}
-			if _, err := validators.ParseAction(string(a)); err != nil {
+			if _, err := config.ParseAction(string(a)); err != nil {
 				t.Fatalf("accepted action %q for %s", a, id)
 			}
 		}
@@ -85,11 +93,11 @@ func FuzzParse(f *testing.F) {
 			Containers: []corev1.Container{{Name: "c", VolumeMounts: []corev1.VolumeMount{{Name: "v", MountPath: "/s"}},
 				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: m.Resources.Limits[corev1.ResourceCPU]}}}},
 		}
-		compiled.Mutate("default", ds)
+		compiled.Mutate(t.Context(), "default", ds)
 		once := ds.DeepCopy()
-		if mu := compiled.Mutate("default", ds); len(mu.Changed) != 0 || !equality.Semantic.DeepEqual(once, ds) {
+		if mu := compiled.Mutate(t.Context(), "default", ds); len(mu.Changed) != 0 || !equality.Semantic.DeepEqual(once, ds) {
 			t.Fatalf("policy does not converge: second pass changed %v", mu.Changed)
 		}
-		compiled.Validate("default", ds.DeepCopy(), ds)
+		compiled.Validate(t.Context(), "default", ds.DeepCopy(), ds)
 	})
 }

@@ -13,19 +13,19 @@ func TestParseIsStrictAboutSpelling(t *testing.T) {
 	}{
 		"case variant of a top-level field": {
 			file: head + "Exemptions:\n- namespaces: [kube-system]\n",
-			want: `Exemptions: Invalid value: "Exemptions": field names are case-sensitive: write exemptions`,
+			want: `unknown field "Exemptions"`,
 		},
 		"case variant beside the right spelling": {
 			file: head + "exemptions: []\nExemptions:\n- namespaces: [a]\n",
-			want: "field names are case-sensitive: write exemptions",
+			want: `unknown field "Exemptions"`,
 		},
 		"case variant deep inside": {
 			file: head + "mutation:\n  resources:\n    Requests: {cpu: 10m}\n",
-			want: `mutation.resources.Requests: Invalid value: "Requests": field names are case-sensitive: write requests`,
+			want: `unknown field "mutation.resources.Requests"`,
 		},
 		"case variant in a list item": {
 			file: head + "mutation:\n  tolerations:\n    defaults:\n    - Key: dedicated\n      operator: Exists\n",
-			want: "mutation.tolerations.defaults[0].Key",
+			want: `unknown field "mutation.tolerations.defaults[0].Key"`,
 		},
 		"a quantity that does not parse names its field": {
 			file: head + "mutation:\n  resources:\n    limits: {memory: lots}\n",

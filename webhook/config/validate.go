@@ -8,16 +8,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/sets"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-
-	"github.com/daemonguard/daemonguard/mutators"
-	"github.com/daemonguard/daemonguard/validators"
 )
 
-// validate checks the file as written, before defaults fill the gaps.
-func (p *Policy) validate() field.ErrorList {
+// ValidatePolicy checks the file as written, before defaults fill the gaps.
+// Rule ids and mutator names are checked where the policy is compiled.
+func ValidatePolicy(p *Policy) field.ErrorList {
 	var errs field.ErrorList
 	if p.APIVersion != APIVersion {
 		errs = append(errs, field.NotSupported(field.NewPath("apiVersion"), p.APIVersion, []string{APIVersion}))
@@ -35,25 +32,15 @@ func (p *Policy) validate() field.ErrorList {
 	errs = append(errs, validateResources(&p.Mutation.Resources, m.Child("resources"))...)
 
 	v := field.NewPath("validation")
-	known := validators.IDs()
 	for _, id := range sortedKeys(p.Validation.Rules) {
-		if _, ok := known[id]; !ok {
-			errs = append(errs, field.NotSupported(v.Child("rules").Key(id), id, sortedKeys(known)))
-			continue
-		}
-		if _, err := validators.ParseAction(string(p.Validation.Rules[id])); err != nil {
+		if _, err := ParseAction(string(p.Validation.Rules[id])); err != nil {
 			errs = append(errs, field.Invalid(v.Child("rules").Key(id), p.Validation.Rules[id], err.Error()))
 		}
 	}
 	errs = append(errs, validateHostPaths(p.Validation.SensitiveHostPaths, v.Child("sensitiveHostPaths"))...)
 	errs = append(errs, validateHostPaths(p.Validation.RuntimeSockets, v.Child("runtimeSockets"))...)
-
-	names := sets.New(mutators.Names()...)
-	for id := range known {
-		names.Insert(id)
-	}
 	for i := range p.Exemptions {
-		errs = append(errs, validateExemption(&p.Exemptions[i], names, field.NewPath("exemptions").Index(i))...)
+		errs = append(errs, validateExemption(&p.Exemptions[i], field.NewPath("exemptions").Index(i))...)
 	}
 	return errs
 }
@@ -90,10 +77,6 @@ func validateTolerations(tols []corev1.Toleration, fp *field.Path) field.ErrorLi
 		if t.Key == "" && t.Operator == corev1.TolerationOpExists {
 			errs = append(errs, field.Forbidden(at,
 				"a toleration of every taint would schedule every daemon onto every node, cordoned or dedicated; name the taint key"))
-		}
-		if validators.ControllerManagedTaint(t.Key) {
-			errs = append(errs, field.Forbidden(at.Child("key"), fmt.Sprintf(
-				"%s is tolerated by the DaemonSet controller itself on every daemon pod, overwriting a template toleration with the same key (and its tolerationSeconds); injecting it changes nothing but the template", t.Key)))
 		}
 	}
 	return errs
@@ -145,7 +128,7 @@ func validateHostPaths(paths []string, fp *field.Path) field.ErrorList {
 	return errs
 }
 
-func validateExemption(e *Exemption, names sets.Set[string], fp *field.Path) field.ErrorList {
+func validateExemption(e *Exemption, fp *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if len(e.Namespaces) == 0 && e.Selector == nil {
 		errs = append(errs, field.Required(fp, "an exemption needs namespaces or a selector; an empty one would exempt every DaemonSet"))
@@ -168,11 +151,6 @@ func validateExemption(e *Exemption, names sets.Set[string], fp *field.Path) fie
 	}
 	if e.AnyNamespace && len(e.Namespaces) > 0 {
 		errs = append(errs, field.Invalid(fp.Child("anyNamespace"), true, "contradicts namespaces; set one or the other"))
-	}
-	for i, r := range e.Rules {
-		if !names.Has(r) {
-			errs = append(errs, field.NotSupported(fp.Child("rules").Index(i), r, sets.List(names)))
-		}
 	}
 	return errs
 }

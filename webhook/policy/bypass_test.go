@@ -34,7 +34,7 @@ func TestBypassCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	known := validators.IDs()
+	known := validators.Defaults()
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
 			data, err := os.ReadFile(file)
@@ -61,10 +61,10 @@ func TestBypassCorpus(t *testing.T) {
 					t.Fatal(err)
 				}
 				old = strictDaemonSet(t, oldData)
-				p.Mutate(ns, old)
+				p.Mutate(t.Context(), ns, old)
 			}
-			p.Mutate(ns, ds)
-			v := p.Validate(ns, old, ds)
+			p.Mutate(t.Context(), ns, ds)
+			v := p.Validate(t.Context(), ns, old, ds)
 			if v.Allowed() {
 				t.Fatalf("allowed; violations: %+v", v.Violations)
 			}

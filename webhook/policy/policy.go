@@ -4,6 +4,7 @@
 package policy
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/daemonguard/daemonguard/mutators"
+	"github.com/daemonguard/daemonguard/mutators/patch"
 	"github.com/daemonguard/daemonguard/validators"
 	"github.com/daemonguard/daemonguard/webhook/config"
 )
@@ -31,19 +33,28 @@ type Options struct {
 	ClassExists mutators.ClassLookup
 	// OwnNamespace is the webhook's own namespace, always exempt.
 	OwnNamespace string
+	// Rules replaces the rule registry (validators.Registry); for tests that
+	// add a rule of their own.
+	Rules []validators.Definition
 }
 
 // Policy is a compiled policy file. It is safe for concurrent use.
 type Policy struct {
 	source     *config.Policy
-	mutators   []mutators.Mutator
+	mutators   []mutator
 	rules      []rule
 	exemptions []exemption
 }
 
+type mutator struct {
+	mutators.Mutator
+	name string
+}
+
 type rule struct {
 	validators.Rule
-	action validators.Action
+	meta   validators.Meta
+	action config.Action
 }
 
 type exemption struct {
@@ -53,29 +64,43 @@ type exemption struct {
 	names        []string // rule ids and mutator names; empty: all
 }
 
-// New compiles cfg.
+// New compiles cfg. It also checks what only the registries know: the rule
+// ids and mutator names the file names, and the tolerations the DaemonSet
+// controller manages itself.
 func New(cfg *config.Policy, opts Options) (*Policy, error) {
-	exists := opts.ClassExists
-	if exists == nil {
-		exists = mutators.AssumeClassExists
+	registry := opts.Rules
+	if registry == nil {
+		registry = validators.Registry()
+	}
+	if errs := crossCheck(cfg, registry); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
 	}
 	p := &Policy{source: cfg}
 	m := &cfg.Mutation
-	if *m.Tolerations.Enabled {
-		p.mutators = append(p.mutators, mutators.NewTolerations(m.Tolerations.Defaults))
+	enabled := map[string]bool{
+		mutators.TolerationsName:   *m.Tolerations.Enabled,
+		mutators.PriorityClassName: *m.PriorityClass.Enabled,
+		mutators.ResourcesName:     *m.Resources.Enabled,
 	}
-	if *m.PriorityClass.Enabled {
-		p.mutators = append(p.mutators, mutators.NewPriorityClass(m.PriorityClass.Name, exists))
+	mopts := mutators.Options{
+		Tolerations:   m.Tolerations.Defaults,
+		PriorityClass: m.PriorityClass.Name,
+		ClassExists:   opts.ClassExists,
+		Requests:      m.Resources.Requests,
+		Limits:        m.Resources.Limits,
 	}
-	if *m.Resources.Enabled {
-		p.mutators = append(p.mutators, mutators.NewResources(m.Resources.Requests, m.Resources.Limits))
+	for _, d := range mutators.Registry() {
+		if enabled[d.Name] {
+			p.mutators = append(p.mutators, mutator{Mutator: d.New(mopts), name: d.Name})
+		}
 	}
-	for _, r := range validators.All(validators.Options{
+	ropts := validators.Options{
 		SensitiveHostPaths: cfg.Validation.SensitiveHostPaths,
 		RuntimeSockets:     cfg.Validation.RuntimeSockets,
-	}) {
-		if a := cfg.Action(r.ID(), r.DefaultAction()); a != validators.Off {
-			p.rules = append(p.rules, rule{Rule: r, action: a})
+	}
+	for _, d := range registry {
+		if a := cfg.Action(d.ID, d.Default); a != config.Off {
+			p.rules = append(p.rules, rule{Rule: d.New(ropts), meta: d.Meta, action: a})
 		}
 	}
 	for i, e := range cfg.Exemptions {
@@ -120,6 +145,9 @@ func (p *Policy) exempt(name, namespace string, ds *appsv1.DaemonSet) bool {
 type Mutation struct {
 	// Changed lists the injected field paths, in the order they were set.
 	Changed []string
+	// Patch adds what was injected, including the InjectedAnnotation, at
+	// paths of the typed object (see patch.Anchor).
+	Patch []patch.Operation
 	// Warnings explain defaults that were deliberately not applied.
 	Warnings []string
 	// ByMutator counts changed fields per mutator, for metrics.
@@ -128,31 +156,33 @@ type Mutation struct {
 
 // Mutate applies every mutator that ds is not exempt from, in order, and
 // records what was injected in the InjectedAnnotation.
-func (p *Policy) Mutate(namespace string, ds *appsv1.DaemonSet) Mutation {
+func (p *Policy) Mutate(ctx context.Context, namespace string, ds *appsv1.DaemonSet) Mutation {
 	var out Mutation
 	for _, m := range p.mutators {
-		if p.exempt(m.Name(), namespace, ds) {
+		if p.exempt(m.name, namespace, ds) {
 			continue
 		}
-		r := m.Mutate(ds)
-		out.Changed = append(out.Changed, r.Changed...)
+		r := m.Mutate(ctx, ds)
+		out.Patch = append(out.Patch, r.Patch...)
 		out.Warnings = append(out.Warnings, r.Warnings...)
-		if len(r.Changed) > 0 {
+		if len(r.Patch) > 0 {
+			out.Changed = append(out.Changed, r.Changed()...)
 			if out.ByMutator == nil {
 				out.ByMutator = map[string]int{}
 			}
-			out.ByMutator[m.Name()] += len(r.Changed)
+			out.ByMutator[m.name] += len(r.Patch)
 		}
 	}
 	if len(out.Changed) > 0 {
-		recordInjected(ds, out.Changed)
+		// The annotation comes first, as it always has in daemonguard's patches.
+		out.Patch = slices.Insert(out.Patch, 0, recordInjected(ds, out.Changed))
 	}
 	return out
 }
 
 // recordInjected merges changed into the annotation, so that what an earlier
-// admission injected stays listed.
-func recordInjected(ds *appsv1.DaemonSet, changed []string) {
+// admission injected stays listed, and returns the operation that sets it.
+func recordInjected(ds *appsv1.DaemonSet, changed []string) patch.Operation {
 	all := append([]string(nil), changed...)
 	if prev := ds.Annotations[InjectedAnnotation]; prev != "" {
 		all = append(all, strings.Split(prev, ",")...)
@@ -162,5 +192,7 @@ func recordInjected(ds *appsv1.DaemonSet, changed []string) {
 	if ds.Annotations == nil {
 		ds.Annotations = map[string]string{}
 	}
-	ds.Annotations[InjectedAnnotation] = strings.Join(all, ",")
+	value := strings.Join(all, ",")
+	ds.Annotations[InjectedAnnotation] = value
+	return patch.Add(patch.NewPath("metadata", "annotations", InjectedAnnotation), value)
 }

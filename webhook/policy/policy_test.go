@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -137,14 +138,14 @@ func TestExemptions(t *testing.T) {
 			p := parsePolicy(t, tc.policy, Options{OwnNamespace: tc.own})
 			ds := exemptionDS(tc.labels)
 			before := ds.DeepCopy()
-			m := p.Mutate(tc.namespace, ds)
+			m := p.Mutate(t.Context(), tc.namespace, ds)
 			if got := mutatorsRun(m); !equalStrings(got, tc.wantMutators) {
 				t.Errorf("mutators that changed something = %q, want %q", got, tc.wantMutators)
 			}
 			if len(tc.wantMutators) == 0 && !equality.Semantic.DeepEqual(before, ds) {
 				t.Errorf("an exempt DaemonSet was modified")
 			}
-			v := p.Validate(tc.namespace, nil, ds)
+			v := p.Validate(t.Context(), tc.namespace, nil, ds)
 			var got []string
 			for _, x := range v.Violations {
 				got = append(got, x.Rule)
@@ -177,7 +178,7 @@ func TestRuleActions(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := parsePolicy(t, tc.policy, Options{})
-			v := p.Validate("default", nil, hostMountDS("agent", "/etc", false, nil))
+			v := p.Validate(t.Context(), "default", nil, hostMountDS("agent", "/etc", false, nil))
 			if tc.wantAction == "" {
 				if len(v.Violations) != 0 || !v.Allowed() || len(v.Denials()) != 0 || len(v.Warnings()) != 0 {
 					t.Fatalf("violations = %+v, want none", v.Violations)
@@ -232,7 +233,7 @@ spec:
       - name: agent
         image: x
 `)
-	v := p.Validate("default", nil, ds)
+	v := p.Validate(t.Context(), "default", nil, ds)
 	assertBriefs(t, v, []brief{
 		{rulePrivileged, Warn, "spec.template.spec.initContainers[0].securityContext.privileged", false},
 		{ruleToleration, Warn, "spec.template.spec.tolerations[0].tolerationSeconds", false},
@@ -329,7 +330,7 @@ spec:
 			if tc.old != "" {
 				old = daemonSet(t, pod(tc.old))
 			}
-			v := p.Validate("default", old, daemonSet(t, pod(tc.new)))
+			v := p.Validate(t.Context(), "default", old, daemonSet(t, pod(tc.new)))
 			assertBriefs(t, v, tc.want)
 			for _, x := range v.Violations {
 				if x.Ratcheted != strings.HasSuffix(x.Message, "(already present before this update; fix it before it becomes a denial)") {
@@ -374,13 +375,13 @@ spec:
 		{ruleHostPIDPriv, Warn, "spec.template.spec.containers[0].securityContext.capabilities.add[0]", true},
 		{ruleHostPIDPriv, Warn, "spec.template.spec.containers[0].securityContext.privileged", true},
 	}
-	v := p.Validate("default", daemonSet(t, obj("agent:1")), daemonSet(t, obj("agent:2")))
+	v := p.Validate(t.Context(), "default", daemonSet(t, obj("agent:1")), daemonSet(t, obj("agent:2")))
 	assertBriefs(t, v, want)
 	if !v.Allowed() {
 		t.Errorf("image bump denied")
 	}
 	// The same object on CREATE is denied three times over.
-	if v := p.Validate("default", nil, daemonSet(t, obj("agent:2"))); len(v.Denials()) != 3 {
+	if v := p.Validate(t.Context(), "default", nil, daemonSet(t, obj("agent:2"))); len(v.Denials()) != 3 {
 		t.Errorf("create: denials = %v", v.Denials())
 	}
 }
@@ -443,7 +444,7 @@ containers: [{name: a, image: x, resources: {requests: {cpu: 1, memory: 1Gi}, li
 			p := parsePolicy(t, "", Options{})
 			ds := daemonSet(t, "metadata: {name: agent}\nspec:\n  template:\n    spec:\n"+indent(tc.spec, "      "))
 			ds.Annotations = tc.annotations
-			m := p.Mutate("default", ds)
+			m := p.Mutate(t.Context(), "default", ds)
 			if !equalStrings(m.Changed, tc.wantChanged) {
 				t.Errorf("Changed = %q\nwant      %q", m.Changed, tc.wantChanged)
 			}
@@ -464,7 +465,7 @@ containers: [{name: a, image: x, resources: {requests: {cpu: 1, memory: 1Gi}, li
 			}
 			// A second pass changes nothing, the annotation included.
 			once := ds.DeepCopy()
-			if again := p.Mutate("default", ds); len(again.Changed) != 0 || again.ByMutator != nil {
+			if again := p.Mutate(t.Context(), "default", ds); len(again.Changed) != 0 || again.ByMutator != nil {
 				t.Errorf("second pass changed %q", again.Changed)
 			}
 			if !equality.Semantic.DeepEqual(once, ds) {
@@ -484,7 +485,7 @@ spec:
       initContainers: [{name: i, image: x}]
       containers: [{name: a, image: x}, {name: b, image: x, resources: {limits: {cpu: 10m}}}]
 `)
-	m := p.Mutate("default", ds)
+	m := p.Mutate(t.Context(), "default", ds)
 	want := map[string]int{mutators.TolerationsName: 1, mutators.PriorityClassName: 1, mutators.ResourcesName: 11}
 	if !equality.Semantic.DeepEqual(m.ByMutator, want) {
 		t.Errorf("ByMutator = %v, want %v", m.ByMutator, want)
@@ -523,12 +524,12 @@ func TestMutationSettings(t *testing.T) {
 		},
 		"class missing in the cluster": {
 			policy:       "mutation: {tolerations: {enabled: false}, resources: {enabled: false}}\n",
-			opts:         Options{ClassExists: func(string) (bool, error) { return false, nil }},
+			opts:         Options{ClassExists: func(context.Context, string) (bool, error) { return false, nil }},
 			wantWarnings: []string{`PriorityClass "infra-daemonset" does not exist in this cluster`},
 		},
 		"class lookup fails": {
 			policy:       "mutation: {tolerations: {enabled: false}, resources: {enabled: false}}\n",
-			opts:         Options{ClassExists: func(string) (bool, error) { return false, errors.New("forbidden") }},
+			opts:         Options{ClassExists: func(context.Context, string) (bool, error) { return false, errors.New("forbidden") }},
 			wantWarnings: []string{`could not check that PriorityClass "infra-daemonset" exists (forbidden)`},
 		},
 		"requests only": {
@@ -540,7 +541,7 @@ func TestMutationSettings(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := parsePolicy(t, tc.policy, tc.opts)
 			ds := daemonSet(t, "metadata: {name: agent}\nspec: {template: {spec: {containers: [{name: a, image: x}]}}}\n")
-			m := p.Mutate("default", ds)
+			m := p.Mutate(t.Context(), "default", ds)
 			if !equalStrings(m.Changed, tc.wantChanged) {
 				t.Errorf("Changed = %q, want %q", m.Changed, tc.wantChanged)
 			}
@@ -598,7 +599,7 @@ func TestSeedExamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			ds := daemonSet(t, string(data))
-			m := p.Mutate(ds.Namespace, ds)
+			m := p.Mutate(t.Context(), ds.Namespace, ds)
 			var kinds []string
 			for _, c := range m.Changed {
 				k := c
@@ -612,14 +613,14 @@ func TestSeedExamples(t *testing.T) {
 			if !equalStrings(kinds, tc.wantChanged) {
 				t.Errorf("changed %q, want %q", m.Changed, tc.wantChanged)
 			}
-			v := p.Validate(ds.Namespace, nil, ds)
+			v := p.Validate(t.Context(), ds.Namespace, nil, ds)
 			assertBriefs(t, v, tc.want)
 			// The same object in kube-system is left alone entirely.
 			exempt := daemonSet(t, string(data))
-			if m := p.Mutate("kube-system", exempt); len(m.Changed) != 0 {
+			if m := p.Mutate(t.Context(), "kube-system", exempt); len(m.Changed) != 0 {
 				t.Errorf("kube-system: changed %q", m.Changed)
 			}
-			if v := p.Validate("kube-system", nil, exempt); len(v.Violations) != 0 {
+			if v := p.Validate(t.Context(), "kube-system", nil, exempt); len(v.Violations) != 0 {
 				t.Errorf("kube-system: violations %+v", v.Violations)
 			}
 		})
@@ -645,9 +646,9 @@ containers: [{name: a, image: x}]`,
 	files, _ := filepath.Glob(filepath.Join("..", "..", "deploy", "examples", "*.yaml"))
 	p := parsePolicy(t, "", Options{})
 	run := func(t *testing.T, ds *appsv1.DaemonSet) {
-		first := p.Mutate("default", ds)
+		first := p.Mutate(t.Context(), "default", ds)
 		once := ds.DeepCopy()
-		second := p.Mutate("default", ds)
+		second := p.Mutate(t.Context(), "default", ds)
 		if len(second.Changed) != 0 || len(second.ByMutator) != 0 {
 			t.Errorf("second pass changed %q (first %q)", second.Changed, first.Changed)
 		}
@@ -748,11 +749,11 @@ func TestRatchetDoesNotCrossContainerLists(t *testing.T) {
 	old.Spec.Template.Spec.InitContainers = old.Spec.Template.Spec.Containers
 	old.Spec.Template.Spec.Containers = []corev1.Container{{Name: "other", Image: "x"}}
 	moved := hostMountDS("agent", "/run/docker.sock", true, nil)
-	v := p.Validate("default", old, moved)
+	v := p.Validate(t.Context(), "default", old, moved)
 	if v.Allowed() {
 		t.Fatalf("moving a socket mount from an init container into a container must be denied: %+v", v.Violations)
 	}
-	if v2 := p.Validate("default", old, old.DeepCopy()); !v2.Allowed() {
+	if v2 := p.Validate(t.Context(), "default", old, old.DeepCopy()); !v2.Allowed() {
 		t.Fatalf("the unchanged object must ratchet: %+v", v2.Violations)
 	}
 }

@@ -1,12 +1,14 @@
 package policy
 
 import (
+	"context"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/validators"
+	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // Verdict actions, as they appear in findings and in `check` output.
@@ -68,27 +70,27 @@ func (v *Verdict) Warnings() []string {
 // (an UPDATE), an enforced finding that old already had is demoted to a
 // warning, so a DaemonSet admitted before a rule existed can still roll out an
 // image bump; anything new is denied.
-func (p *Policy) Validate(namespace string, old, ds *appsv1.DaemonSet) Verdict {
+func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1.DaemonSet) Verdict {
 	var v Verdict
 	target := validators.NewTarget(ds)
 	var oldTarget *validators.Target
 	for _, r := range p.rules {
-		if p.exempt(r.ID(), namespace, ds) {
+		if p.exempt(r.meta.ID, namespace, ds) {
 			continue
 		}
-		errs := r.Validate(target)
+		errs := r.Validate(ctx, target)
 		if len(errs) == 0 {
 			continue
 		}
 		var before map[string]int
-		if old != nil && r.action == validators.Enforce {
+		if old != nil && r.action == config.Enforce {
 			if oldTarget == nil {
 				oldTarget = validators.NewTarget(old)
 			}
-			before = countDetails(r.Validate(oldTarget))
+			before = countDetails(r.Validate(ctx, oldTarget))
 		}
 		for _, e := range errs {
-			x := Violation{Rule: r.ID(), Action: actionOf(r.action), Field: e.Field, Message: e.Detail}
+			x := Violation{Rule: r.meta.ID, Action: actionOf(r.action), Field: e.Field, Message: e.Detail}
 			// Details carry no list indices, so a finding that only moved
 			// (a container reordered) still matches; each old finding
 			// excuses at most one new one.
@@ -111,11 +113,12 @@ func countDetails(errs field.ErrorList) map[string]int {
 	return m
 }
 
-func actionOf(a validators.Action) string {
+// actionOf is what a finding of a rule at action a does to the request.
+func actionOf(a config.Action) string {
 	switch a {
-	case validators.Enforce:
+	case config.Enforce:
 		return Deny
-	case validators.Warn:
+	case config.Warn:
 		return Warn
 	default:
 		return Audit

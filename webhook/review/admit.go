@@ -1,6 +1,7 @@
 package review
 
 import (
+	"context"
 	"fmt"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -23,25 +24,24 @@ type Admission struct {
 // validating webhook on the result. old, when set, makes it an UPDATE. This
 // is the offline `check` path; it goes through the same decode, policy and
 // patch code as the webhook, and applies the real patch.
-func Admit(p *policy.Policy, namespace string, object, old []byte) (*Admission, error) {
+func Admit(ctx context.Context, p *policy.Policy, namespace string, object, old []byte) (*Admission, error) {
 	req := &Request{
 		UID:       "offline",
 		Kind:      metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
 		Namespace: namespace,
 		Operation: admissionv1.Create,
+		Object:    object,
 	}
-	var err error
-	if req.Object, err = DecodeObject(object); err != nil {
-		return nil, fmt.Errorf("decoding DaemonSet: %w", err)
-	}
-	req.Name = req.Object.Name()
 	if old != nil {
-		req.Operation = admissionv1.Update
-		if req.OldObject, err = DecodeObject(old); err != nil {
-			return nil, fmt.Errorf("decoding old DaemonSet: %w", err)
-		}
+		req.Operation, req.OldObject = admissionv1.Update, old
 	}
-	a := &Admission{Mutation: Mutate(p, req), Object: object}
+	if err := req.decodeObjects(); err != nil {
+		return nil, err
+	}
+	if req.daemonSet != nil {
+		req.Name = req.daemonSet.Name
+	}
+	a := &Admission{Mutation: Mutate(ctx, p, req), Object: object}
 	if !a.Mutation.Response.Allowed {
 		return a, nil
 	}
@@ -53,10 +53,11 @@ func Admit(p *policy.Policy, namespace string, object, old []byte) (*Admission, 
 		if a.Object, err = patch.Apply(object); err != nil {
 			return nil, fmt.Errorf("applying daemonguard's own patch: %w", err)
 		}
-		if req.Object, err = DecodeObject(a.Object); err != nil {
+		req.Object = a.Object
+		if req.daemonSet, err = decodeDaemonSet(a.Object); err != nil {
 			return nil, fmt.Errorf("decoding mutated DaemonSet: %w", err)
 		}
 	}
-	a.Validation = Validate(p, req)
+	a.Validation = Validate(ctx, p, req)
 	return a, nil
 }

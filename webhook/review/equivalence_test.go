@@ -56,10 +56,10 @@ func TestViewSeesWhatThePolicyReads(t *testing.T) {
 			if ns == "" {
 				ns = "default"
 			}
-			mutation := p.Mutate(ns, &full)
-			want := p.Validate(ns, nil, &full)
+			mutation := p.Mutate(t.Context(), ns, &full)
+			want := p.Validate(t.Context(), ns, nil, &full)
 
-			a, err := Admit(p, ns, js, nil)
+			a, err := Admit(t.Context(), p, ns, js, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

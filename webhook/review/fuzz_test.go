@@ -70,8 +70,8 @@ func FuzzReview(f *testing.F) {
 			}
 			return
 		}
-		m := Mutate(p, req)
-		v := Validate(p, req)
+		m := Mutate(t.Context(), p, req)
+		v := Validate(t.Context(), p, req)
 		for _, o := range []Outcome{m, v} {
 			if o.Response.UID != req.UID {
 				t.Fatalf("response uid %q for request %q", o.Response.UID, req.UID)
@@ -99,7 +99,7 @@ func FuzzAdmit(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, obj []byte) {
-		if _, err := DecodeObject(obj); err != nil {
+		if _, err := decodeDaemonSet(obj); err != nil {
 			return // not a DaemonSet shape: the webhook denies it as undecodable
 		}
 		var asMap map[string]any
@@ -110,11 +110,11 @@ func FuzzAdmit(f *testing.F) {
 			// rejects them while reading YAML).
 			return
 		}
-		a, err := Admit(p, "monitoring", obj, nil)
+		a, err := Admit(t.Context(), p, "monitoring", obj, nil)
 		if err != nil {
 			t.Fatalf("admit: %v\nobject: %s", err, obj)
 		}
-		again, err := Admit(p, "monitoring", a.Object, nil)
+		again, err := Admit(t.Context(), p, "monitoring", a.Object, nil)
 		if err != nil {
 			t.Fatalf("second admit: %v", err)
 		}

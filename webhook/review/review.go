@@ -2,6 +2,7 @@ package review
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	kjson "sigs.k8s.io/json"
 
+	"github.com/daemonguard/daemonguard/mutators/patch"
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
@@ -27,8 +29,13 @@ type Request struct {
 	Namespace   string                  `json:"namespace"`
 	Operation   admissionv1.Operation   `json:"operation"`
 	DryRun      bool                    `json:"dryRun"` // only logged: absent or null is false, and no pointer to allocate
-	Object      *View                   `json:"object"`
-	OldObject   *View                   `json:"oldObject"`
+	// Object and OldObject are the JSON the API server sent: the patch is
+	// fitted to Object exactly as it is.
+	Object    json.RawMessage `json:"object"`
+	OldObject json.RawMessage `json:"oldObject"`
+
+	// daemonSet and oldDaemonSet are Object and OldObject decoded whole.
+	daemonSet, oldDaemonSet *appsv1.DaemonSet
 }
 
 // reviewAPIVersion is admissionv1.SchemeGroupVersion.String(), without
@@ -50,9 +57,10 @@ type DecodeError struct {
 
 func (e *DecodeError) Error() string { return e.Err.Error() }
 
-// Decode reads an AdmissionReview. A review of anything but an apps/v1
-// DaemonSet decodes without its objects (Request.Object is nil), so the
-// caller can answer it without guessing at an unknown shape.
+// Decode reads an AdmissionReview. The objects of a review of an apps/v1
+// DaemonSet are decoded whole, into the same typed DaemonSet the offline
+// check uses; those of anything else are left as they are, so the caller can
+// answer without guessing at an unknown shape.
 func Decode(body []byte) (*Request, error) {
 	var env reviewEnvelope
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &env); err != nil {
@@ -76,7 +84,38 @@ func Decode(body []byte) (*Request, error) {
 	if req.UID == "" {
 		return nil, &DecodeError{Err: errors.New("AdmissionReview request has no uid")}
 	}
+	if err := req.decodeObjects(); err != nil {
+		return nil, &DecodeError{UID: req.UID, Err: fmt.Errorf("decoding AdmissionReview: %w", err)}
+	}
 	return req, nil
+}
+
+// decodeObjects decodes the objects of a DaemonSet review.
+func (r *Request) decodeObjects() error {
+	if !r.IsDaemonSet() {
+		return nil
+	}
+	var err error
+	if r.daemonSet, err = decodeDaemonSet(r.Object); err != nil {
+		return fmt.Errorf("object: %w", err)
+	}
+	if r.oldDaemonSet, err = decodeDaemonSet(r.OldObject); err != nil {
+		return fmt.Errorf("oldObject: %w", err)
+	}
+	return nil
+}
+
+// decodeDaemonSet decodes one DaemonSet as the API server does: field names
+// match case-sensitively, unknown fields are ignored. Absent or null is nil.
+func decodeDaemonSet(data []byte) (*appsv1.DaemonSet, error) {
+	if len(data) == 0 || string(data) == "null" {
+		return nil, nil
+	}
+	ds := &appsv1.DaemonSet{}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, ds); err != nil {
+		return nil, err
+	}
+	return ds, nil
 }
 
 // IsDaemonSet reports whether the request is for the apps/v1 DaemonSet
@@ -90,49 +129,54 @@ type Outcome struct {
 	Response   admissionv1.AdmissionResponse
 	Mutation   policy.Mutation
 	Verdict    policy.Verdict
-	Operations []Operation
+	Operations []patch.Operation
 	// Reviewed is false when the request was let through unexamined (not a
 	// DaemonSet CREATE or UPDATE).
 	Reviewed bool
 }
 
 // Mutate answers a mutating review.
-func Mutate(p *policy.Policy, req *Request) Outcome {
+func Mutate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 	out, review := begin(req)
 	if !review {
 		return out
 	}
-	if !req.Object.Complete() {
+	// The API server validates DaemonSets only after mutating webhooks run,
+	// so this webhook can be sent objects without metadata or a pod
+	// template; those are left for the API server to reject.
+	if !patch.Exists(req.Object, "/metadata") || !patch.Exists(req.Object, "/spec/template/spec") {
 		return out
 	}
-	ds := req.Object.DaemonSet()
-	out.Mutation = p.Mutate(req.Namespace, ds)
+	out.Mutation = p.Mutate(ctx, req.Namespace, req.daemonSet)
 	out.Response.Warnings = out.Mutation.Warnings
-	if len(out.Mutation.Changed) == 0 {
+	if len(out.Mutation.Patch) == 0 {
 		return out
 	}
-	out.Operations = Patch(req.Object, ds, policy.InjectedAnnotation)
-	patch, err := json.Marshal(out.Operations)
+	ops, err := patch.Anchor(req.Object, out.Mutation.Patch)
+	if err != nil {
+		return errored(req.UID, http.StatusInternalServerError, fmt.Errorf("fitting the patch to the object: %w", err))
+	}
+	out.Operations = ops
+	body, err := json.Marshal(ops)
 	if err != nil {
 		return errored(req.UID, http.StatusInternalServerError, fmt.Errorf("encoding patch: %w", err))
 	}
 	pt := admissionv1.PatchTypeJSONPatch
-	out.Response.Patch, out.Response.PatchType = patch, &pt
+	out.Response.Patch, out.Response.PatchType = body, &pt
 	return out
 }
 
 // Validate answers a validating review.
-func Validate(p *policy.Policy, req *Request) Outcome {
+func Validate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 	out, review := begin(req)
 	if !review {
 		return out
 	}
-	// The rules only read, so the objects may share the Views' maps.
 	var old *appsv1.DaemonSet
 	if req.Operation == admissionv1.Update {
-		old = req.OldObject.readOnlyDaemonSet()
+		old = req.oldDaemonSet
 	}
-	out.Verdict = p.Validate(req.Namespace, old, req.Object.readOnlyDaemonSet())
+	out.Verdict = p.Validate(ctx, req.Namespace, old, req.daemonSet)
 	out.Response.Warnings = out.Verdict.Warnings()
 	out.Response.AuditAnnotations = auditAnnotations(&out.Verdict)
 	if !out.Verdict.Allowed() {
@@ -158,9 +202,9 @@ func begin(req *Request) (out Outcome, review bool) {
 		return Outcome{Response: admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}}, false
 	}
 	switch {
-	case req.Object == nil:
+	case req.daemonSet == nil:
 		return errored(req.UID, http.StatusBadRequest, errors.New("the request has no object to review")), false
-	case req.Operation == admissionv1.Update && req.OldObject == nil:
+	case req.Operation == admissionv1.Update && req.oldDaemonSet == nil:
 		return errored(req.UID, http.StatusBadRequest, errors.New("the UPDATE request has no oldObject to compare with")), false
 	}
 	return Outcome{Response: admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}, Reviewed: true}, true
@@ -189,8 +233,8 @@ func reasonFor(code int32) metav1.StatusReason {
 }
 
 func objectName(req *Request) string {
-	if req.Object != nil && req.Object.Name() != "" {
-		return req.Object.Name()
+	if req.daemonSet != nil && req.daemonSet.Name != "" {
+		return req.daemonSet.Name
 	}
 	return req.Name
 }

@@ -1,0 +1,144 @@
+package patch
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// A minimal reader of raw JSON, enough to tell whether a path exists in the
+// document the API server sent without decoding it a second time. It expects
+// valid JSON (the document was decoded before) and reports "not found" on
+// anything else rather than guessing.
+
+// trimValue returns b without leading and trailing white space.
+func trimValue(b []byte) []byte { return bytes.TrimSpace(b) }
+
+func isNull(v []byte) bool { return len(v) >= 4 && string(v[:4]) == "null" }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the value starting at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				i--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	}
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
+}
+
+// member returns the value of key in the object obj. With duplicate keys the
+// last one wins, as when the document is decoded.
+func member(obj []byte, key string) (value []byte, found bool) {
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		end := skipString(obj, i)
+		if end < 0 {
+			return nil, false
+		}
+		name := obj[i+1 : end-1]
+		i = skipSpace(obj, end)
+		if i >= len(obj) || obj[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(obj, i+1)
+		vend := skipValue(obj, i)
+		if vend < 0 {
+			return nil, false
+		}
+		if keyEquals(name, key) {
+			value, found = obj[i:vend], true
+		}
+		i = skipSpace(obj, vend)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return value, found
+}
+
+// keyEquals compares a raw (still escaped) JSON key with key.
+func keyEquals(raw []byte, key string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == key
+	}
+	var s string
+	quoted := make([]byte, 0, len(raw)+2)
+	quoted = append(append(append(quoted, '"'), raw...), '"')
+	return json.Unmarshal(quoted, &s) == nil && s == key
+}
+
+// element returns element n of the array arr.
+func element(arr []byte, n int) ([]byte, bool) {
+	i := skipSpace(arr, 1)
+	for k := 0; i < len(arr) && arr[i] != ']'; k++ {
+		end := skipValue(arr, i)
+		if end < 0 {
+			return nil, false
+		}
+		if k == n {
+			return arr[i:end], true
+		}
+		i = skipSpace(arr, end)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return nil, false
+}
+
+// Exists reports whether pointer names an object or list in doc that is not
+// null. The mutating webhook uses it to leave objects without metadata or a
+// pod template to the API server's validation.
+func Exists(doc []byte, pointer string) bool {
+	tokens, err := split(pointer)
+	if err != nil {
+		return false
+	}
+	depth, err := existing(doc, tokens)
+	return err == nil && depth == len(tokens)
+}
