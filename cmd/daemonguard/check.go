@@ -49,7 +49,7 @@ type checkResult struct {
 	Operation  string             `json:"operation"`
 	Allowed    bool               `json:"allowed"`
 	Mutated    bool               `json:"mutated"`
-	Patch      []patch.Operation `json:"patch"`
+	Patch      []patch.Operation  `json:"patch"`
 	Object     json.RawMessage    `json:"object"`
 	Violations []policy.Violation `json:"violations"`
 	Warnings   []string           `json:"warnings"`
