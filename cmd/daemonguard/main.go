@@ -1,6 +1,8 @@
 // Command daemonguard is a Kubernetes admission webhook that guards
 // DaemonSets: `serve` runs the webhook, `check` runs the same policy engine
 // over files, `version` prints the build.
+//go:generate go run ../../hack/gendocs -root ../..
+
 package main
 
 import (

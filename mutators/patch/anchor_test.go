@@ -281,3 +281,21 @@ func jsonEqual(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+func TestLocate(t *testing.T) {
+	doc := []byte("  {\"a\": {\"b\": [1, {\"c\": \"x\"}]}, \"d\": null}\n")
+	for pointer, want := range map[string]string{
+		"/a/b/1/c": `"x"`,
+		"/a/b/0":   `1`,
+		"/a/b":     `[1, {"c": "x"}]`,
+		"/d":       `null`,
+	} {
+		start, end, ok := Locate(doc, pointer)
+		if !ok || string(doc[start:end]) != want {
+			t.Errorf("Locate(%q) = %q, %v; want %q", pointer, doc[start:end], ok, want)
+		}
+	}
+	if _, _, ok := Locate(doc, "/a/x"); ok {
+		t.Error("Locate found a missing key")
+	}
+}

@@ -3,6 +3,7 @@ package patch
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 )
 
 // A minimal reader of raw JSON, enough to tell whether a path exists in the
@@ -141,4 +142,34 @@ func Exists(doc []byte, pointer string) bool {
 	}
 	depth, err := existing(doc, tokens)
 	return err == nil && depth == len(tokens)
+}
+
+// Locate returns the byte range [start, end) of the value at pointer in doc,
+// so that a tool can replace one value of a JSON file and keep the rest of
+// it byte for byte (the docs generator edits the chart's schema this way).
+func Locate(doc []byte, pointer string) (start, end int, found bool) {
+	tokens, err := split(pointer)
+	if err != nil {
+		return 0, 0, false
+	}
+	lead := len(doc) - len(bytes.TrimLeft(doc, " \t\r\n"))
+	v := trimValue(doc)
+	for _, tok := range tokens {
+		var child []byte
+		var ok bool
+		switch {
+		case len(v) > 0 && v[0] == '{':
+			child, ok = member(v, tok)
+		case len(v) > 0 && v[0] == '[' && isIndex(tok):
+			n, _ := strconv.Atoi(tok)
+			child, ok = element(v, n)
+		}
+		if !ok {
+			return 0, 0, false
+		}
+		v = child
+	}
+	// v is a subslice of doc: its offset is where its first byte lies.
+	start = lead + (cap(trimValue(doc)) - cap(v))
+	return start, start + len(v), true
 }
