@@ -3,6 +3,7 @@ package mutators
 import (
 	"context"
 	"errors"
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -138,7 +139,7 @@ func buildFuzzCase(data []byte) fuzzCase {
 		lookup = func(context.Context, string) (bool, error) { return false, errors.New("timeout") }
 	}
 	return fuzzCase{
-		ds:       newDaemonSet(spec),
+		ds:       dstest.DaemonSet(dstest.Spec(spec)),
 		defaults: defaults,
 		mutators: []Mutator{
 			NewTolerations(defaults),

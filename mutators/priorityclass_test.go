@@ -3,6 +3,7 @@ package mutators
 import (
 	"context"
 	"errors"
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"strings"
 	"testing"
 
@@ -64,7 +65,7 @@ func TestPriorityClass(t *testing.T) {
 			if mutatorName(m) != "priority-class" {
 				t.Errorf("Name() = %q", mutatorName(m))
 			}
-			ds := newDaemonSet(tc.spec)
+			ds := dstest.DaemonSet(dstest.Spec(tc.spec))
 			r := m.Mutate(t.Context(), ds)
 			assertStrings(t, "Changed", r.Changed(), tc.wantChanged)
 			if got := ds.Spec.Template.Spec.PriorityClassName; got != tc.wantClass {

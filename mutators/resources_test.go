@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"strings"
 	"testing"
 
@@ -161,7 +162,7 @@ func TestResources(t *testing.T) {
 			if tc.podLevel {
 				spec.Resources = &corev1.ResourceRequirements{Limits: rl("cpu", "1")}
 			}
-			ds := newDaemonSet(spec)
+			ds := dstest.DaemonSet(dstest.Spec(spec))
 			defaultsBefore := []corev1.ResourceList{reqs.DeepCopy(), lims.DeepCopy()}
 			r := m.Mutate(t.Context(), ds)
 			assertStrings(t, "Changed", r.Changed(), tc.wantChanged)
@@ -191,7 +192,7 @@ func TestResources(t *testing.T) {
 }
 
 func TestResourcesSkipEphemeralContainers(t *testing.T) {
-	ds := newDaemonSet(corev1.PodSpec{EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug"}}}})
+	ds := dstest.DaemonSet(dstest.Spec(corev1.PodSpec{EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug"}}}}))
 	r := NewResources(rl("cpu", "50m"), rl("cpu", "100m")).Mutate(t.Context(), ds)
 	if len(r.Changed()) != 0 {
 		t.Errorf("Changed = %q: ephemeral containers may not set resources", r.Changed())
@@ -206,7 +207,7 @@ func TestResourcesSkipEphemeralContainers(t *testing.T) {
 func TestResourcesQuantitiesDoNotAlias(t *testing.T) {
 	reqs, lims := rl("cpu", "50m"), rl("cpu", "200m")
 	m := NewResources(reqs, lims)
-	ds := newDaemonSet(corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}})
+	ds := dstest.DaemonSet(dstest.Spec(corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}))
 	m.Mutate(t.Context(), ds)
 	got := ds.Spec.Template.Spec.Containers[0].Resources
 	cpu := got.Requests[corev1.ResourceCPU]

@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -132,7 +133,7 @@ func TestTolerations(t *testing.T) {
 			}
 			have := make([]corev1.Toleration, len(tc.have))
 			copy(have, tc.have)
-			ds := newDaemonSet(corev1.PodSpec{Tolerations: have})
+			ds := dstest.DaemonSet(dstest.Spec(corev1.PodSpec{Tolerations: have}))
 			r := m.Mutate(t.Context(), ds)
 			assertStrings(t, "Changed", r.Changed(), tc.wantChanged)
 			if len(r.Warnings) != 0 {
@@ -155,13 +156,13 @@ func TestTolerations(t *testing.T) {
 func TestTolerationsDoNotAlias(t *testing.T) {
 	sixty := int64(60)
 	m := NewTolerations([]corev1.Toleration{{Key: "example.com/flaky", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &sixty}})
-	ds := newDaemonSet(corev1.PodSpec{})
+	ds := dstest.DaemonSet(dstest.Spec(corev1.PodSpec{}))
 	m.Mutate(t.Context(), ds)
 	*ds.Spec.Template.Spec.Tolerations[0].TolerationSeconds = 1
 	if sixty != 60 {
 		t.Fatalf("writing the mutated object changed the mutator's default to %d", sixty)
 	}
-	other := newDaemonSet(corev1.PodSpec{})
+	other := dstest.DaemonSet(dstest.Spec(corev1.PodSpec{}))
 	m.Mutate(t.Context(), other)
 	if got := *other.Spec.Template.Spec.Tolerations[0].TolerationSeconds; got != 60 {
 		t.Errorf("next object got tolerationSeconds %d, want 60", got)

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/webhook/config"
 	"path"
 	"strings"
@@ -117,22 +118,22 @@ func TestHostMounts(t *testing.T) {
 		writable        bool
 	}
 	cases := map[string]struct {
-		opts []podOpt
+		opts []dstest.PodOpt
 		want []hm
 	}{
 		"no volumes": {
-			opts: []podOpt{container("c", mount("x", "/x"))},
+			opts: []dstest.PodOpt{dstest.Container("c", dstest.Mount("x", "/x"))},
 		},
 		"non-hostPath volumes are ignored": {
-			opts: []podOpt{emptyDirVolume("scratch"), container("c", mount("scratch", "/scratch"))},
+			opts: []dstest.PodOpt{dstest.EmptyDirVolume("scratch"), dstest.Container("c", dstest.Mount("scratch", "/scratch"))},
 		},
 		"mount of a missing volume is ignored": {
-			opts: []podOpt{hostVolume("logs", "/var/log"), container("c", mount("other", "/x"))},
+			opts: []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("c", dstest.Mount("other", "/x"))},
 		},
 		"writable and read-only": {
-			opts: []podOpt{
-				hostVolume("logs", "/var/log/"), hostVolume("run", "/var/run"),
-				container("c", mount("logs", "/logs"), mount("run", "/run", readOnly)),
+			opts: []dstest.PodOpt{
+				dstest.HostVolume("logs", "/var/log/"), dstest.HostVolume("run", "/var/run"),
+				dstest.Container("c", dstest.Mount("logs", "/logs"), dstest.Mount("run", "/run", dstest.ReadOnly)),
 			},
 			want: []hm{
 				{"spec.template.spec.containers[0].volumeMounts[0]", "/var/log", true},
@@ -140,11 +141,11 @@ func TestHostMounts(t *testing.T) {
 			},
 		},
 		"containers then init then ephemeral": {
-			opts: []podOpt{
-				hostVolume("v", "/data"),
-				ephemeralContainer("debug", mount("v", "/d", readOnly)),
-				initContainer("init", mount("v", "/d")),
-				container("main", mount("v", "/d", readOnly)),
+			opts: []dstest.PodOpt{
+				dstest.HostVolume("v", "/data"),
+				dstest.EphemeralContainer("debug", dstest.Mount("v", "/d", dstest.ReadOnly)),
+				dstest.InitContainer("init", dstest.Mount("v", "/d")),
+				dstest.Container("main", dstest.Mount("v", "/d", dstest.ReadOnly)),
 			},
 			want: []hm{
 				{"spec.template.spec.containers[0].volumeMounts[0]", "/data", false},
@@ -153,33 +154,33 @@ func TestHostMounts(t *testing.T) {
 			},
 		},
 		"subPath joined": {
-			opts: []podOpt{hostVolume("var", "/var"), container("c", mount("var", "/k", subPath("lib/kubelet")))},
+			opts: []dstest.PodOpt{dstest.HostVolume("var", "/var"), dstest.Container("c", dstest.Mount("var", "/k", dstest.SubPath("lib/kubelet")))},
 			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/var/lib/kubelet", true}},
 		},
 		"subPath climbing out": {
-			opts: []podOpt{hostVolume("logs", "/var/log"), container("c", mount("logs", "/x", subPath("../../etc")))},
+			opts: []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("c", dstest.Mount("logs", "/x", dstest.SubPath("../../etc")))},
 			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/etc", true}},
 		},
 		"subPath climbing out of var run follows the symlink": {
-			opts: []podOpt{hostVolume("run", "/var/run"), container("c", mount("run", "/x", subPath("../etc")))},
+			opts: []dstest.PodOpt{dstest.HostVolume("run", "/var/run"), dstest.Container("c", dstest.Mount("run", "/x", dstest.SubPath("../etc")))},
 			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/etc", true}},
 		},
 		"subPath onto relative volume path": {
-			opts: []podOpt{hostVolume("v", "var/run"), container("c", mount("v", "/x", subPath("docker.sock")))},
+			opts: []dstest.PodOpt{dstest.HostVolume("v", "var/run"), dstest.Container("c", dstest.Mount("v", "/x", dstest.SubPath("docker.sock")))},
 			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/run/docker.sock", true}},
 		},
 		"subPathExpr is the volume path": {
-			opts: []podOpt{hostVolume("logs", "/var/log"), container("c", mount("logs", "/x", subPathExpr("$(POD_NAME)/../../../etc")))},
+			opts: []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("c", dstest.Mount("logs", "/x", dstest.SubPathExpr("$(POD_NAME)/../../../etc")))},
 			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/var/log", true}},
 		},
 		"subPathExpr wins over subPath": {
-			opts: []podOpt{hostVolume("root", "/"), container("c", mount("root", "/x", subPath("tmp"), subPathExpr("$(X)")))},
+			opts: []dstest.PodOpt{dstest.HostVolume("root", "/"), dstest.Container("c", dstest.Mount("root", "/x", dstest.SubPath("tmp"), dstest.SubPathExpr("$(X)")))},
 			want: []hm{{"spec.template.spec.containers[0].volumeMounts[0]", "/", true}},
 		},
 		"duplicate volume names yield every hostPath": {
-			opts: []podOpt{
-				emptyDirVolume("data"), hostVolume("data", "/etc"), hostVolume("data", "/var/log"),
-				container("c", mount("data", "/data")),
+			opts: []dstest.PodOpt{
+				dstest.EmptyDirVolume("data"), dstest.HostVolume("data", "/etc"), dstest.HostVolume("data", "/var/log"),
+				dstest.Container("c", dstest.Mount("data", "/data")),
 			},
 			want: []hm{
 				{"spec.template.spec.containers[0].volumeMounts[0]", "/etc", true},
@@ -189,7 +190,7 @@ func TestHostMounts(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := NewTarget(daemonSet(tc.opts...)).HostMounts
+			got := NewTarget(dstest.DaemonSet(tc.opts...)).HostMounts
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d host mounts, want %d: %+v", len(got), len(tc.want), got)
 			}

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"strings"
 	"testing"
 
@@ -28,101 +29,101 @@ const (
 
 func TestHostPIDWritableHostPath(t *testing.T) {
 	cases := map[string]struct {
-		ds   []podOpt
+		ds   []dstest.PodOpt
 		want []expect
 	}{
 		"writable host log mount with hostPID": {
-			ds: []podOpt{hostPID, hostVolume("logs", "/var/log"), container("agent", mount("logs", "/host/log"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/host/log"))},
 			want: []expect{{ruleHostPIDWritable, c0 + ".volumeMounts[0]", []string{
 				`hostPID is true and container "agent" mounts host path "/var/log" (volume "logs") at "/host/log" writable; set readOnly: true on this mount or drop hostPID`,
 			}}},
 		},
 		"read-only host mounts with hostPID": {
-			ds: []podOpt{hostPID, hostVolume("logs", "/var/log"), hostVolume("proc", "/proc"),
-				container("agent", mount("logs", "/host/log", readOnly), mount("proc", "/host/proc", readOnly))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("logs", "/var/log"), dstest.HostVolume("proc", "/proc"),
+				dstest.Container("agent", dstest.Mount("logs", "/host/log", dstest.ReadOnly), dstest.Mount("proc", "/host/proc", dstest.ReadOnly))},
 		},
 		"writable host mount without hostPID": {
-			ds: []podOpt{hostVolume("logs", "/var/log"), container("agent", mount("logs", "/host/log"))},
+			ds: []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/host/log"))},
 		},
 		"writable emptyDir with hostPID": {
-			ds: []podOpt{hostPID, emptyDirVolume("scratch"), container("agent", mount("scratch", "/scratch"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.EmptyDirVolume("scratch"), dstest.Container("agent", dstest.Mount("scratch", "/scratch"))},
 		},
 		"writable mount in an init container": {
-			ds: []podOpt{hostPID, hostVolume("logs", "/var/log"), hostVolume("data", "/data"),
-				initContainer("setup", mount("logs", "/l", readOnly), mount("data", "/d")),
-				container("agent", mount("data", "/d", readOnly))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("logs", "/var/log"), dstest.HostVolume("data", "/data"),
+				dstest.InitContainer("setup", dstest.Mount("logs", "/l", dstest.ReadOnly), dstest.Mount("data", "/d")),
+				dstest.Container("agent", dstest.Mount("data", "/d", dstest.ReadOnly))},
 			want: []expect{{ruleHostPIDWritable, i0 + ".volumeMounts[1]", []string{`container "setup"`, `"/data"`}}},
 		},
 		"writable mount in an ephemeral container": {
-			ds: []podOpt{hostPID, hostVolume("data", "/data"), container("agent"),
-				ephemeralContainer("debug", mount("data", "/d"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("data", "/data"), dstest.Container("agent"),
+				dstest.EphemeralContainer("debug", dstest.Mount("data", "/d"))},
 			want: []expect{{ruleHostPIDWritable, e0 + ".volumeMounts[0]", []string{`container "debug"`}}},
 		},
 		"volume mounted twice in one container, second writable": {
-			ds: []podOpt{hostPID, hostVolume("data", "/data"),
-				container("agent", mount("data", "/ro", readOnly), mount("data", "/rw"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("data", "/data"),
+				dstest.Container("agent", dstest.Mount("data", "/ro", dstest.ReadOnly), dstest.Mount("data", "/rw"))},
 			want: []expect{{ruleHostPIDWritable, c0 + ".volumeMounts[1]", []string{`at "/rw"`}}},
 		},
 		"volume mounted read-only in one container and writable in another": {
-			ds: []podOpt{hostPID, hostVolume("data", "/data"),
-				container("reader", mount("data", "/d", readOnly)), container("writer", mount("data", "/d"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("data", "/data"),
+				dstest.Container("reader", dstest.Mount("data", "/d", dstest.ReadOnly)), dstest.Container("writer", dstest.Mount("data", "/d"))},
 			want: []expect{{ruleHostPIDWritable, c1 + ".volumeMounts[0]", []string{`container "writer"`}}},
 		},
 		"writable subPath is reported with the joined path": {
-			ds:   []podOpt{hostPID, hostVolume("logs", "/var/log"), container("agent", mount("logs", "/x", subPath("pods")))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/x", dstest.SubPath("pods")))},
 			want: []expect{{ruleHostPIDWritable, c0 + ".volumeMounts[0]", []string{`host path "/var/log/pods"`}}},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			assertFindings(t, onlyRule(runRules(daemonSet(tc.ds...), Options{}), ruleHostPIDWritable), tc.want)
+			assertFindings(t, onlyRule(runRules(dstest.DaemonSet(tc.ds...), Options{}), ruleHostPIDWritable), tc.want)
 		})
 	}
 }
 
 func TestHostPIDPrivileged(t *testing.T) {
 	cases := map[string]struct {
-		ds   []podOpt
+		ds   []dstest.PodOpt
 		want []expect
 	}{
 		"privileged with hostPID": {
-			ds: []podOpt{hostPID, container("agent", privileged(true))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.Privileged(true))},
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.privileged", []string{
 				`hostPID is true and container "agent" is privileged`, "drop hostPID",
 			}}},
 		},
 		"privileged: false with hostPID": {
-			ds: []podOpt{hostPID, container("agent", privileged(false), addCaps("SYS_PTRACE"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.Privileged(false), dstest.AddCaps("SYS_PTRACE"))},
 		},
 		"no security context with hostPID": {
-			ds: []podOpt{hostPID, container("agent")},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.Container("agent")},
 		},
 		"SYS_ADMIN": {
-			ds:   []podOpt{hostPID, container("agent", addCaps("SYS_ADMIN"))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("SYS_ADMIN"))},
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.capabilities.add[0]", []string{"adds capability SYS_ADMIN"}}},
 		},
 		"sys_admin lower case": {
-			ds:   []podOpt{hostPID, container("agent", addCaps("NET_ADMIN", "sys_admin"))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("NET_ADMIN", "sys_admin"))},
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.capabilities.add[1]", []string{"adds capability SYS_ADMIN"}}},
 		},
 		"CAP_SYS_ADMIN": {
-			ds:   []podOpt{hostPID, container("agent", addCaps("SYS_PTRACE", "NET_RAW", "CAP_SYS_ADMIN"))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("SYS_PTRACE", "NET_RAW", "CAP_SYS_ADMIN"))},
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.capabilities.add[2]", []string{"adds capability SYS_ADMIN"}}},
 		},
 		"all lower case": {
-			ds:   []podOpt{hostPID, container("agent", addCaps("all"))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("all"))},
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.capabilities.add[0]", []string{"adds capability ALL"}}},
 		},
 		"CAP_ALL": {
-			ds:   []podOpt{hostPID, container("agent", addCaps("CAP_ALL"))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("CAP_ALL"))},
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.capabilities.add[0]", []string{"adds capability ALL"}}},
 		},
 		"padded capability": {
-			ds:   []podOpt{hostPID, container("agent", addCaps(" SYS_ADMIN "))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps(" SYS_ADMIN "))},
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.capabilities.add[0]", []string{"adds capability SYS_ADMIN"}}},
 		},
 		"privileged and SYS_ADMIN both reported": {
-			ds: []podOpt{hostPID, container("agent", privileged(true), addCaps("SYS_ADMIN", "ALL"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.Privileged(true), dstest.AddCaps("SYS_ADMIN", "ALL"))},
 			want: []expect{
 				{ruleHostPIDPriv, c0 + ".securityContext.privileged", []string{"is privileged"}},
 				{ruleHostPIDPriv, c0 + ".securityContext.capabilities.add[0]", []string{"SYS_ADMIN"}},
@@ -130,32 +131,32 @@ func TestHostPIDPrivileged(t *testing.T) {
 			},
 		},
 		"dropping SYS_ADMIN is fine": {
-			ds: []podOpt{hostPID, container("agent", dropCaps("SYS_ADMIN", "ALL"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.DropCaps("SYS_ADMIN", "ALL"))},
 		},
 		"similar names are not SYS_ADMIN": {
-			ds: []podOpt{hostPID, container("agent", addCaps("SYS_ADMINISTRATOR", "SYS_PTRACE", "NET_ADMIN", "ALLX"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("SYS_ADMINISTRATOR", "SYS_PTRACE", "NET_ADMIN", "ALLX"))},
 		},
 		"SYS_ADMIN without hostPID": {
-			ds: []podOpt{container("agent", addCaps("SYS_ADMIN"))},
+			ds: []dstest.PodOpt{dstest.Container("agent", dstest.AddCaps("SYS_ADMIN"))},
 		},
 		"privileged init container": {
-			ds:   []podOpt{hostPID, container("agent"), initContainer("setup", privileged(true))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent"), dstest.InitContainer("setup", dstest.Privileged(true))},
 			want: []expect{{ruleHostPIDPriv, i0 + ".securityContext.privileged", []string{`container "setup" is privileged`}}},
 		},
 		"ephemeral container with SYS_ADMIN": {
-			ds:   []podOpt{hostPID, container("agent"), ephemeralContainer("debug", addCaps("sys_admin"))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent"), dstest.EphemeralContainer("debug", dstest.AddCaps("sys_admin"))},
 			want: []expect{{ruleHostPIDPriv, e0 + ".securityContext.capabilities.add[0]", []string{`container "debug" adds capability SYS_ADMIN`}}},
 		},
 		"second container privileged": {
-			ds:   []podOpt{hostPID, container("ok"), container("bad", privileged(true))},
+			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("ok"), dstest.Container("bad", dstest.Privileged(true))},
 			want: []expect{{ruleHostPIDPriv, c1 + ".securityContext.privileged", []string{`container "bad"`}}},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := runRules(daemonSet(tc.ds...), Options{})
+			got := runRules(dstest.DaemonSet(tc.ds...), Options{})
 			assertFindings(t, onlyRule(got, ruleHostPIDPriv), tc.want)
-			if spec := daemonSet(tc.ds...).Spec.Template.Spec; spec.HostPID {
+			if spec := dstest.DaemonSet(tc.ds...).Spec.Template.Spec; spec.HostPID {
 				// With hostPID, privileged-container stays quiet: the
 				// stronger rule applies.
 				assertFindings(t, onlyRule(got, rulePrivileged), nil)
@@ -172,7 +173,7 @@ func TestWritableSensitiveHostPath(t *testing.T) {
 		path     string // the sensitive path named
 	}
 	cases := map[string]struct {
-		ds   []podOpt
+		ds   []dstest.PodOpt
 		opts Options
 		want []want
 	}{
@@ -294,50 +295,50 @@ func TestWritableSensitiveHostPath(t *testing.T) {
 			want: []want{{hostPath: "/etc", relation: "which is the", path: "/etc"}},
 		},
 		"subPath joined onto volume path": {
-			ds:   []podOpt{hostVolume("var", "/var/lib"), container("agent", mount("var", "/k", subPath("kubelet")))},
+			ds:   []dstest.PodOpt{dstest.HostVolume("var", "/var/lib"), dstest.Container("agent", dstest.Mount("var", "/k", dstest.SubPath("kubelet")))},
 			want: []want{{hostPath: "/var/lib/kubelet", relation: "which is the", path: "/var/lib/kubelet"}},
 		},
 		"subPath climbing out of var log": {
-			ds:   []podOpt{hostVolume("logs", "/var/log"), container("agent", mount("logs", "/x", subPath("../../etc")))},
+			ds:   []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/x", dstest.SubPath("../../etc")))},
 			want: []want{{hostPath: "/etc", relation: "which is the", path: "/etc"}},
 		},
 		"harmless subPath": {
-			ds: []podOpt{hostVolume("logs", "/var/log"), container("agent", mount("logs", "/x", subPath("pods")))},
+			ds: []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/x", dstest.SubPath("pods")))},
 		},
 		"subPathExpr on etc is etc": {
-			ds:   []podOpt{hostVolume("etc", "/etc"), container("agent", mount("etc", "/x", subPathExpr("$(POD_NAME)")))},
+			ds:   []dstest.PodOpt{dstest.HostVolume("etc", "/etc"), dstest.Container("agent", dstest.Mount("etc", "/x", dstest.SubPathExpr("$(POD_NAME)")))},
 			want: []want{{hostPath: "/etc", relation: "which is the", path: "/etc"}},
 		},
 		"subPathExpr on var log is var log": {
-			ds: []podOpt{hostVolume("logs", "/var/log"), container("agent", mount("logs", "/x", subPathExpr("$(POD_NAME)")))},
+			ds: []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/x", dstest.SubPathExpr("$(POD_NAME)")))},
 		},
 		"read-only subPath into etc": {
-			ds: []podOpt{hostVolume("logs", "/var/log"), container("agent", mount("logs", "/x", readOnly, subPath("../../etc")))},
+			ds: []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/x", dstest.ReadOnly, dstest.SubPath("../../etc")))},
 		},
 		"cni init container": {
-			ds: []podOpt{hostVolume("cni-bin", "/opt/cni/bin"), hostVolume("cni-conf", "/etc/cni/net.d"),
-				initContainer("install-cni", mount("cni-bin", "/host/opt/cni/bin"), mount("cni-conf", "/host/etc/cni/net.d")),
-				container("cni-agent", mount("cni-conf", "/host/etc/cni/net.d", readOnly))},
+			ds: []dstest.PodOpt{dstest.HostVolume("cni-bin", "/opt/cni/bin"), dstest.HostVolume("cni-conf", "/etc/cni/net.d"),
+				dstest.InitContainer("install-cni", dstest.Mount("cni-bin", "/host/opt/cni/bin"), dstest.Mount("cni-conf", "/host/etc/cni/net.d")),
+				dstest.Container("cni-agent", dstest.Mount("cni-conf", "/host/etc/cni/net.d", dstest.ReadOnly))},
 			want: []want{
 				{field: i0 + ".volumeMounts[0]", hostPath: "/opt/cni/bin", relation: "which is the", path: "/opt/cni/bin"},
 				{field: i0 + ".volumeMounts[1]", hostPath: "/etc/cni/net.d", relation: "which is inside the", path: "/etc"},
 			},
 		},
 		"ephemeral container": {
-			ds:   []podOpt{hostVolume("etc", "/etc"), container("agent"), ephemeralContainer("debug", mount("etc", "/e"))},
+			ds:   []dstest.PodOpt{dstest.HostVolume("etc", "/etc"), dstest.Container("agent"), dstest.EphemeralContainer("debug", dstest.Mount("etc", "/e"))},
 			want: []want{{field: e0 + ".volumeMounts[0]", hostPath: "/etc", relation: "which is the", path: "/etc"}},
 		},
 		"mounted read-only and writable": {
-			ds: []podOpt{hostVolume("etc", "/etc"),
-				container("a", mount("etc", "/ro", readOnly)), container("b", mount("etc", "/rw", readOnly), mount("etc", "/rw2"))},
+			ds: []dstest.PodOpt{dstest.HostVolume("etc", "/etc"),
+				dstest.Container("a", dstest.Mount("etc", "/ro", dstest.ReadOnly)), dstest.Container("b", dstest.Mount("etc", "/rw", dstest.ReadOnly), dstest.Mount("etc", "/rw2"))},
 			want: []want{{field: c1 + ".volumeMounts[1]", hostPath: "/etc", relation: "which is the", path: "/etc"}},
 		},
 		"duplicate volume name hides nothing": {
-			ds:   []podOpt{emptyDirVolume("data"), hostVolume("data", "/etc"), container("agent", mount("data", "/d"))},
+			ds:   []dstest.PodOpt{dstest.EmptyDirVolume("data"), dstest.HostVolume("data", "/etc"), dstest.Container("agent", dstest.Mount("data", "/d"))},
 			want: []want{{hostPath: "/etc", relation: "which is the", path: "/etc"}},
 		},
 		"custom list replaces the default": {
-			ds:   []podOpt{hostVolume("a", "/data/db"), hostVolume("b", "/etc"), container("agent", mount("a", "/a"), mount("b", "/b"))},
+			ds:   []dstest.PodOpt{dstest.HostVolume("a", "/data/db"), dstest.HostVolume("b", "/etc"), dstest.Container("agent", dstest.Mount("a", "/a"), dstest.Mount("b", "/b"))},
 			opts: Options{SensitiveHostPaths: []string{"/data/"}},
 			want: []want{{hostPath: "/data/db", relation: "which is inside the", path: "/data"}},
 		},
@@ -392,7 +393,7 @@ func TestWritableSensitiveHostPath(t *testing.T) {
 					" writable, " + w.relation + ` sensitive host path "` + w.path + `"; set readOnly: true`,
 				}})
 			}
-			assertFindings(t, onlyRule(runRules(daemonSet(tc.ds...), tc.opts), ruleSensitive), want)
+			assertFindings(t, onlyRule(runRules(dstest.DaemonSet(tc.ds...), tc.opts), ruleSensitive), want)
 		})
 	}
 }
@@ -405,7 +406,7 @@ func TestContainerRuntimeSocket(t *testing.T) {
 		socket   string
 	}
 	cases := map[string]struct {
-		ds   []podOpt
+		ds   []dstest.PodOpt
 		opts Options
 		want []want
 	}{
@@ -492,18 +493,18 @@ func TestContainerRuntimeSocket(t *testing.T) {
 			ds: mountOf("/var/lib/docker", true),
 		},
 		"subPath onto var run": {
-			ds:   []podOpt{hostVolume("run", "/var/run"), container("agent", mount("run", "/d.sock", readOnly, subPath("docker.sock")))},
+			ds:   []dstest.PodOpt{dstest.HostVolume("run", "/var/run"), dstest.Container("agent", dstest.Mount("run", "/d.sock", dstest.ReadOnly, dstest.SubPath("docker.sock")))},
 			want: []want{{hostPath: "/run/docker.sock", relation: "which is the", socket: "/run/docker.sock"}},
 		},
 		"subPath climbing into run": {
-			ds:   []podOpt{hostVolume("logs", "/var/log"), container("agent", mount("logs", "/d.sock", readOnly, subPath("../run/docker.sock")))},
+			ds:   []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/d.sock", dstest.ReadOnly, dstest.SubPath("../run/docker.sock")))},
 			want: []want{{hostPath: "/run/docker.sock", relation: "which is the", socket: "/run/docker.sock"}},
 		},
 		"harmless subPath into run": {
-			ds: []podOpt{hostVolume("run", "/run"), container("agent", mount("run", "/u", readOnly, subPath("udev")))},
+			ds: []dstest.PodOpt{dstest.HostVolume("run", "/run"), dstest.Container("agent", dstest.Mount("run", "/u", dstest.ReadOnly, dstest.SubPath("udev")))},
 		},
 		"subPathExpr on var run is var run": {
-			ds:   []podOpt{hostVolume("run", "/var/run"), container("agent", mount("run", "/u", readOnly, subPathExpr("$(POD_NAME)")))},
+			ds:   []dstest.PodOpt{dstest.HostVolume("run", "/var/run"), dstest.Container("agent", dstest.Mount("run", "/u", dstest.ReadOnly, dstest.SubPathExpr("$(POD_NAME)")))},
 			want: []want{{hostPath: "/run", relation: "which contains the", socket: "/run/docker.sock"}},
 		},
 		"through init's root": {
@@ -518,13 +519,13 @@ func TestContainerRuntimeSocket(t *testing.T) {
 			ds: mountOf("/proc/1/root", true),
 		},
 		"init container": {
-			ds: []podOpt{hostVolume("sock", "/run/containerd/containerd.sock"), container("agent"),
-				initContainer("probe", mount("sock", "/c.sock", readOnly))},
+			ds: []dstest.PodOpt{dstest.HostVolume("sock", "/run/containerd/containerd.sock"), dstest.Container("agent"),
+				dstest.InitContainer("probe", dstest.Mount("sock", "/c.sock", dstest.ReadOnly))},
 			want: []want{{field: i0 + ".volumeMounts[0]", hostPath: "/run/containerd/containerd.sock", relation: "which is inside the", socket: "/run/containerd"}},
 		},
 		"custom socket list replaces the default": {
-			ds: []podOpt{hostVolume("a", "/var/run/docker.sock"), hostVolume("b", "/var"),
-				container("agent", mount("a", "/a", readOnly), mount("b", "/b", readOnly))},
+			ds: []dstest.PodOpt{dstest.HostVolume("a", "/var/run/docker.sock"), dstest.HostVolume("b", "/var"),
+				dstest.Container("agent", dstest.Mount("a", "/a", dstest.ReadOnly), dstest.Mount("b", "/b", dstest.ReadOnly))},
 			opts: Options{RuntimeSockets: []string{"/var/run/podman/podman.sock"}},
 			want: []want{{field: c0 + ".volumeMounts[1]", hostPath: "/var", relation: "which contains the", socket: "/var/run/podman/podman.sock"}},
 		},
@@ -543,91 +544,91 @@ func TestContainerRuntimeSocket(t *testing.T) {
 					"even through a read-only mount",
 				}})
 			}
-			assertFindings(t, onlyRule(runRules(daemonSet(tc.ds...), tc.opts), ruleSocket), want)
+			assertFindings(t, onlyRule(runRules(dstest.DaemonSet(tc.ds...), tc.opts), ruleSocket), want)
 		})
 	}
 }
 
 func TestBidirectionalMountPropagation(t *testing.T) {
 	cases := map[string]struct {
-		ds   []podOpt
+		ds   []dstest.PodOpt
 		want []expect
 	}{
 		"bidirectional host mount": {
-			ds: []podOpt{hostVolume("mnt", "/mnt/data"), container("agent", mount("mnt", "/mnt", propagation(corev1.MountPropagationBidirectional)))},
+			ds: []dstest.PodOpt{dstest.HostVolume("mnt", "/mnt/data"), dstest.Container("agent", dstest.Mount("mnt", "/mnt", dstest.Propagation(corev1.MountPropagationBidirectional)))},
 			want: []expect{{ruleBidirectional, c0 + ".volumeMounts[0].mountPropagation", []string{
 				`container "agent" mounts host path "/mnt/data" (volume "mnt") at "/mnt" with Bidirectional propagation`, "use HostToContainer",
 			}}},
 		},
 		"bidirectional read-only host mount": {
-			ds:   []podOpt{hostVolume("mnt", "/mnt/data"), container("agent", mount("mnt", "/mnt", readOnly, propagation(corev1.MountPropagationBidirectional)))},
+			ds:   []dstest.PodOpt{dstest.HostVolume("mnt", "/mnt/data"), dstest.Container("agent", dstest.Mount("mnt", "/mnt", dstest.ReadOnly, dstest.Propagation(corev1.MountPropagationBidirectional)))},
 			want: []expect{{ruleBidirectional, c0 + ".volumeMounts[0].mountPropagation", nil}},
 		},
 		"bidirectional in init container": {
-			ds: []podOpt{hostVolume("mnt", "/mnt/data"), container("agent"),
-				initContainer("setup", mount("mnt", "/a", readOnly), mount("mnt", "/mnt", propagation(corev1.MountPropagationBidirectional)))},
+			ds: []dstest.PodOpt{dstest.HostVolume("mnt", "/mnt/data"), dstest.Container("agent"),
+				dstest.InitContainer("setup", dstest.Mount("mnt", "/a", dstest.ReadOnly), dstest.Mount("mnt", "/mnt", dstest.Propagation(corev1.MountPropagationBidirectional)))},
 			want: []expect{{ruleBidirectional, i0 + ".volumeMounts[1].mountPropagation", []string{`container "setup"`}}},
 		},
 		"host to container": {
-			ds: []podOpt{hostVolume("mnt", "/mnt/data"), container("agent", mount("mnt", "/mnt", propagation(corev1.MountPropagationHostToContainer)))},
+			ds: []dstest.PodOpt{dstest.HostVolume("mnt", "/mnt/data"), dstest.Container("agent", dstest.Mount("mnt", "/mnt", dstest.Propagation(corev1.MountPropagationHostToContainer)))},
 		},
 		"none": {
-			ds: []podOpt{hostVolume("mnt", "/mnt/data"), container("agent", mount("mnt", "/mnt", propagation(corev1.MountPropagationNone)))},
+			ds: []dstest.PodOpt{dstest.HostVolume("mnt", "/mnt/data"), dstest.Container("agent", dstest.Mount("mnt", "/mnt", dstest.Propagation(corev1.MountPropagationNone)))},
 		},
 		"bidirectional emptyDir is not a host mount": {
-			ds: []podOpt{emptyDirVolume("s"), container("agent", mount("s", "/s", propagation(corev1.MountPropagationBidirectional)))},
+			ds: []dstest.PodOpt{dstest.EmptyDirVolume("s"), dstest.Container("agent", dstest.Mount("s", "/s", dstest.Propagation(corev1.MountPropagationBidirectional)))},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			assertFindings(t, onlyRule(runRules(daemonSet(tc.ds...), Options{}), ruleBidirectional), tc.want)
+			assertFindings(t, onlyRule(runRules(dstest.DaemonSet(tc.ds...), Options{}), ruleBidirectional), tc.want)
 		})
 	}
 }
 
 func TestPrivilegedContainer(t *testing.T) {
 	cases := map[string]struct {
-		ds   []podOpt
+		ds   []dstest.PodOpt
 		want []expect
 	}{
 		"privileged": {
-			ds: []podOpt{container("agent", privileged(true))},
+			ds: []dstest.PodOpt{dstest.Container("agent", dstest.Privileged(true))},
 			want: []expect{{rulePrivileged, c0 + ".securityContext.privileged", []string{
 				`container "agent" is privileged: it has every capability and every host device`,
 			}}},
 		},
 		"privileged init container": {
-			ds:   []podOpt{container("agent"), initContainer("setup", privileged(true))},
+			ds:   []dstest.PodOpt{dstest.Container("agent"), dstest.InitContainer("setup", dstest.Privileged(true))},
 			want: []expect{{rulePrivileged, i0 + ".securityContext.privileged", []string{`container "setup"`}}},
 		},
 		"privileged ephemeral container": {
-			ds:   []podOpt{container("agent"), ephemeralContainer("debug", privileged(true))},
+			ds:   []dstest.PodOpt{dstest.Container("agent"), dstest.EphemeralContainer("debug", dstest.Privileged(true))},
 			want: []expect{{rulePrivileged, e0 + ".securityContext.privileged", []string{`container "debug"`}}},
 		},
 		"two privileged containers": {
-			ds: []podOpt{container("a", privileged(true)), container("b", privileged(true))},
+			ds: []dstest.PodOpt{dstest.Container("a", dstest.Privileged(true)), dstest.Container("b", dstest.Privileged(true))},
 			want: []expect{
 				{rulePrivileged, c0 + ".securityContext.privileged", []string{`container "a"`}},
 				{rulePrivileged, c1 + ".securityContext.privileged", []string{`container "b"`}},
 			},
 		},
 		"privileged false": {
-			ds: []podOpt{container("agent", privileged(false))},
+			ds: []dstest.PodOpt{dstest.Container("agent", dstest.Privileged(false))},
 		},
 		"SYS_ADMIN is privileged in all but name": {
-			ds:   []podOpt{container("agent", addCaps("NET_ADMIN", "cap_sys_admin"))},
+			ds:   []dstest.PodOpt{dstest.Container("agent", dstest.AddCaps("NET_ADMIN", "cap_sys_admin"))},
 			want: []expect{{rulePrivileged, c0 + ".securityContext.capabilities.add[1]", []string{`container "agent" adds capability SYS_ADMIN`}}},
 		},
 		"narrow capabilities only": {
-			ds: []podOpt{container("agent", addCaps("NET_ADMIN", "SYS_PTRACE"))},
+			ds: []dstest.PodOpt{dstest.Container("agent", dstest.AddCaps("NET_ADMIN", "SYS_PTRACE"))},
 		},
 		"with hostPID the hostPID rule applies instead": {
-			ds: []podOpt{hostPID, container("agent", privileged(true))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.Privileged(true))},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			assertFindings(t, onlyRule(runRules(daemonSet(tc.ds...), Options{}), rulePrivileged), tc.want)
+			assertFindings(t, onlyRule(runRules(dstest.DaemonSet(tc.ds...), Options{}), rulePrivileged), tc.want)
 		})
 	}
 }
@@ -643,8 +644,8 @@ func TestIneffectiveToleration(t *testing.T) {
 			tols: []corev1.Toleration{
 				{Key: "node-role.kubernetes.io/control-plane", Operator: exists, Effect: noSched},
 				{Key: "dedicated", Operator: equal, Value: "monitoring", Effect: noSched},
-				{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noExec, TolerationSeconds: seconds(300)},
-				{Key: "node.kubernetes.io/unreachable", Operator: exists, Effect: noExec, TolerationSeconds: seconds(300)},
+				{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(300)},
+				{Key: "node.kubernetes.io/unreachable", Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(300)},
 			},
 			want: []expect{
 				{ruleToleration, tol + "[2].tolerationSeconds", []string{"tolerationSeconds: 300 is ignored for node.kubernetes.io/not-ready", "never leave a failed node"}},
@@ -655,37 +656,37 @@ func TestIneffectiveToleration(t *testing.T) {
 			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noExec}},
 		},
 		"equal operator with seconds": {
-			tols: []corev1.Toleration{{Key: "node.kubernetes.io/unreachable", Operator: equal, Effect: noExec, TolerationSeconds: seconds(60)}},
+			tols: []corev1.Toleration{{Key: "node.kubernetes.io/unreachable", Operator: equal, Effect: noExec, TolerationSeconds: dstest.Seconds(60)}},
 			want: []expect{{ruleToleration, tol + "[0].tolerationSeconds", []string{"tolerationSeconds: 60 is ignored for node.kubernetes.io/unreachable"}}},
 		},
 		"empty effect with seconds": {
-			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, TolerationSeconds: seconds(10)}},
+			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, TolerationSeconds: dstest.Seconds(10)}},
 			want: []expect{{ruleToleration, tol + "[0].tolerationSeconds", []string{"tolerationSeconds: 10 is ignored for node.kubernetes.io/not-ready"}}},
 		},
 		"empty key exists with seconds": {
-			tols: []corev1.Toleration{{Operator: exists, Effect: noExec, TolerationSeconds: seconds(30)}},
+			tols: []corev1.Toleration{{Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(30)}},
 			want: []expect{{ruleToleration, tol + "[0].tolerationSeconds", []string{"tolerationSeconds: 30 is ignored for node.kubernetes.io/not-ready"}}},
 		},
 		"zero seconds is still ignored": {
-			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noExec, TolerationSeconds: seconds(0)}},
+			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(0)}},
 			want: []expect{{ruleToleration, tol + "[0].tolerationSeconds", []string{"tolerationSeconds: 0 is ignored"}}},
 		},
 		"other key with seconds": {
-			tols: []corev1.Toleration{{Key: "example.com/maintenance", Operator: exists, Effect: noExec, TolerationSeconds: seconds(300)}},
+			tols: []corev1.Toleration{{Key: "example.com/maintenance", Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(300)}},
 		},
 		"no-schedule effect": {
-			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noSched, TolerationSeconds: seconds(300)}},
+			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noSched, TolerationSeconds: dstest.Seconds(300)}},
 		},
 		"empty key exists without seconds (node-exporter)": {
 			tols: []corev1.Toleration{{Operator: exists}},
 		},
 		"pressure taints are NoSchedule, seconds do not apply": {
-			tols: []corev1.Toleration{{Key: "node.kubernetes.io/memory-pressure", Operator: exists, Effect: noExec, TolerationSeconds: seconds(5)}},
+			tols: []corev1.Toleration{{Key: "node.kubernetes.io/memory-pressure", Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(5)}},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			assertFindings(t, onlyRule(runRules(daemonSet(tolerations(tc.tols...), container("agent")), Options{}), ruleToleration), tc.want)
+			assertFindings(t, onlyRule(runRules(dstest.DaemonSet(dstest.Tolerations(tc.tols...), dstest.Container("agent")), Options{}), ruleToleration), tc.want)
 		})
 	}
 }
@@ -694,37 +695,37 @@ func TestIneffectiveToleration(t *testing.T) {
 // that each finding is reported by exactly the rules expected.
 func TestRulesTogether(t *testing.T) {
 	cases := map[string]struct {
-		ds   []podOpt
+		ds   []dstest.PodOpt
 		want []expect
 	}{
 		"clean object": {
-			ds: []podOpt{hostVolume("logs", "/var/log"), container("agent", mount("logs", "/l", readOnly))},
+			ds: []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/l", dstest.ReadOnly))},
 		},
 		"hostPID writable etc": {
-			ds: []podOpt{hostPID, hostVolume("etc", "/etc"), container("agent", mount("etc", "/e"))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("etc", "/etc"), dstest.Container("agent", dstest.Mount("etc", "/e"))},
 			want: []expect{
 				{ruleHostPIDWritable, c0 + ".volumeMounts[0]", nil},
 				{ruleSensitive, c0 + ".volumeMounts[0]", nil},
 			},
 		},
 		"writable var hits two rules": {
-			ds: []podOpt{hostVolume("var", "/var"), container("agent", mount("var", "/v"))},
+			ds: []dstest.PodOpt{dstest.HostVolume("var", "/var"), dstest.Container("agent", dstest.Mount("var", "/v"))},
 			want: []expect{
 				{ruleSensitive, c0 + ".volumeMounts[0]", []string{`contains the sensitive host path "/var/lib/kubelet"`}},
 				{ruleSocket, c0 + ".volumeMounts[0]", []string{`contains the container runtime socket "/var/run/docker.sock"`}},
 			},
 		},
 		"writable run with bidirectional propagation": {
-			ds: []podOpt{hostVolume("run", "/run"), container("agent", mount("run", "/r", propagation(corev1.MountPropagationBidirectional)))},
+			ds: []dstest.PodOpt{dstest.HostVolume("run", "/run"), dstest.Container("agent", dstest.Mount("run", "/r", dstest.Propagation(corev1.MountPropagationBidirectional)))},
 			want: []expect{
 				{ruleSocket, c0 + ".volumeMounts[0]", nil},
 				{ruleBidirectional, c0 + ".volumeMounts[0].mountPropagation", nil},
 			},
 		},
 		"everything at once": {
-			ds: []podOpt{hostPID, hostVolume("root", "/"), hostVolume("sock", "/var/run/docker.sock"),
-				tolerations(corev1.Toleration{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: seconds(1)}),
-				container("agent", privileged(true), mount("root", "/host", propagation(corev1.MountPropagationBidirectional)), mount("sock", "/d.sock", readOnly))},
+			ds: []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("root", "/"), dstest.HostVolume("sock", "/var/run/docker.sock"),
+				dstest.Tolerations(corev1.Toleration{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: dstest.Seconds(1)}),
+				dstest.Container("agent", dstest.Privileged(true), dstest.Mount("root", "/host", dstest.Propagation(corev1.MountPropagationBidirectional)), dstest.Mount("sock", "/d.sock", dstest.ReadOnly))},
 			want: []expect{
 				{ruleHostPIDWritable, c0 + ".volumeMounts[0]", nil},
 				{ruleHostPIDPriv, c0 + ".securityContext.privileged", nil},
@@ -737,18 +738,18 @@ func TestRulesTogether(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			assertFindings(t, runRules(daemonSet(tc.ds...), Options{}), tc.want)
+			assertFindings(t, runRules(dstest.DaemonSet(tc.ds...), Options{}), tc.want)
 		})
 	}
 }
 
 // mountOf is a pod with one container mounting one host path.
-func mountOf(path string, ro bool) []podOpt {
-	var opts []mountOpt
+func mountOf(path string, ro bool) []dstest.PodOpt {
+	var opts []dstest.MountOpt
 	if ro {
-		opts = append(opts, readOnly)
+		opts = append(opts, dstest.ReadOnly)
 	}
-	return []podOpt{hostVolume("host", path), container("agent", mount("host", "/host", opts...))}
+	return []dstest.PodOpt{dstest.HostVolume("host", path), dstest.Container("agent", dstest.Mount("host", "/host", opts...))}
 }
 
 func onlyRule(f []finding, rule string) []finding {
@@ -766,7 +767,7 @@ func onlyRule(f []finding, rule string) []finding {
 func TestRuntimeDirectoriesCoverShimSockets(t *testing.T) {
 	for _, p := range []string{"/run/containerd/s", "/run/containerd/containerd.sock.ttrpc", "/var/run/docker/containerd/containerd.sock",
 		"/run/podman/podman.sock", "/var/snap/microk8s/common/run/containerd.sock", "/run/crio/crio.sock"} {
-		findings := onlyRule(runRules(daemonSet(mountOf(p, true)...), Options{}), ruleSocket)
+		findings := onlyRule(runRules(dstest.DaemonSet(mountOf(p, true)...), Options{}), ruleSocket)
 		if len(findings) != 1 {
 			t.Errorf("%s: %d container-runtime-socket findings, want 1", p, len(findings))
 		}
@@ -777,13 +778,13 @@ func TestRuntimeDirectoriesCoverShimSockets(t *testing.T) {
 // without ever saying privileged.
 func TestWindowsHostProcessIsPrivileged(t *testing.T) {
 	yes := true
-	pod := daemonSet(container("agent"))
+	pod := dstest.DaemonSet(dstest.Container("agent"))
 	pod.Spec.Template.Spec.SecurityContext = &corev1.PodSecurityContext{WindowsOptions: &corev1.WindowsSecurityContextOptions{HostProcess: &yes}}
 	got := onlyRule(runRules(pod, Options{}), "privileged-container")
 	if len(got) != 1 || got[0].Field != "spec.template.spec.securityContext.windowsOptions.hostProcess" {
 		t.Fatalf("pod-level hostProcess: %+v", got)
 	}
-	c := daemonSet(container("agent"))
+	c := dstest.DaemonSet(dstest.Container("agent"))
 	c.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{WindowsOptions: &corev1.WindowsSecurityContextOptions{HostProcess: &yes}}
 	got = onlyRule(runRules(c, Options{}), "privileged-container")
 	if len(got) != 1 || got[0].Field != "spec.template.spec.containers[0].securityContext.windowsOptions.hostProcess" ||

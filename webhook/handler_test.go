@@ -3,9 +3,9 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -14,48 +14,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
 // fixture loads a DaemonSet from deploy/examples as the JSON the API server sends.
-func fixture(t testing.TB, name string) json.RawMessage {
-	t.Helper()
-	y, err := os.ReadFile("../deploy/examples/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := yaml.YAMLToJSON(y)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
+func fixture(t testing.TB, name string) json.RawMessage { return dstest.ExampleJSON(t, name) }
 
 func reviewBody(t testing.TB, op string, object, old json.RawMessage) []byte {
-	t.Helper()
-	req := map[string]any{
-		"uid":       "7f0b2f2a-0000-4000-8000-000000000001",
-		"kind":      map[string]string{"group": "apps", "version": "v1", "kind": "DaemonSet"},
-		"resource":  map[string]string{"group": "apps", "version": "v1", "resource": "daemonsets"},
-		"namespace": "monitoring",
-		"name":      "x",
-		"operation": op,
-		"userInfo":  map[string]any{"username": "alice"},
-	}
-	if object != nil {
-		req["object"] = object
-	}
-	if old != nil {
-		req["oldObject"] = old
-	}
-	b, err := json.Marshal(map[string]any{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return dstest.ReviewBody(t, admissionv1.Operation(op), "monitoring", object, old)
 }
 
 type endpoint struct {

@@ -3,13 +3,13 @@ package policy
 import (
 	"bufio"
 	"bytes"
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/validators"
 	"github.com/daemonguard/daemonguard/webhook/config"
@@ -49,7 +49,7 @@ func TestBypassCorpus(t *testing.T) {
 			if head["trick"] == "" || field == "" {
 				t.Fatalf("file needs # trick:, # rule: and # field: comments")
 			}
-			ds := strictDaemonSet(t, data)
+			ds := dstest.FromYAML(t, data)
 			ns := ds.Namespace
 			if ns == "" {
 				ns = "default"
@@ -60,7 +60,7 @@ func TestBypassCorpus(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				old = strictDaemonSet(t, oldData)
+				old = dstest.FromYAML(t, oldData)
 				p.Mutate(t.Context(), ns, old)
 			}
 			p.Mutate(t.Context(), ns, ds)
@@ -76,17 +76,6 @@ func TestBypassCorpus(t *testing.T) {
 			t.Errorf("no deny from %s at %s; got %+v", rule, field, v.Violations)
 		})
 	}
-}
-
-// strictDaemonSet decodes strictly, so that a misspelt field cannot make a
-// case pass for the wrong reason.
-func strictDaemonSet(t *testing.T, data []byte) *appsv1.DaemonSet {
-	t.Helper()
-	ds := &appsv1.DaemonSet{}
-	if err := yaml.UnmarshalStrict(data, ds); err != nil {
-		t.Fatal(err)
-	}
-	return ds
 }
 
 // comments returns the "# key: value" lines at the top of a file.

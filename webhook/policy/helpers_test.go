@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"sort"
 	"strings"
 	"testing"
@@ -8,7 +9,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
 )
@@ -38,14 +38,7 @@ func parsePolicy(t *testing.T, body string, opts Options) *Policy {
 }
 
 // daemonSet decodes a DaemonSet from YAML, strictly.
-func daemonSet(t *testing.T, y string) *appsv1.DaemonSet {
-	t.Helper()
-	ds := &appsv1.DaemonSet{}
-	if err := yaml.UnmarshalStrict([]byte(y), ds); err != nil {
-		t.Fatalf("fixture: %v\n%s", err, y)
-	}
-	return ds
-}
+func daemonSet(t *testing.T, y string) *appsv1.DaemonSet { return dstest.FromYAML(t, []byte(y)) }
 
 // hostMountDS is a DaemonSet with one container mounting one host path, and
 // labels on its own metadata.
