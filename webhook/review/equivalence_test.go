@@ -14,12 +14,12 @@ import (
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
-// The webhook decodes only the fields the policy reads (View). If a rule ever
-// reads a field the View leaves out, the webhook would miss what the policy
-// tests catch. This runs every example and every bypass-corpus DaemonSet both
-// ways — the full object through the policy, and the webhook's slim path — and
-// requires the same verdict, field for field.
-func TestViewSeesWhatThePolicyReads(t *testing.T) {
+// Every example and every bypass-corpus DaemonSet, both ways: the typed
+// object through the policy, and through Admit (decode, patch anchored to the
+// JSON, patch applied, decode again) as `check` and the webhook do; the
+// verdict must be the same, field for field. webhook's property test does
+// the same for random objects through the HTTP handlers.
+func TestAdmitEqualsPolicyOnExamples(t *testing.T) {
 	var files []string
 	for _, pattern := range []string{
 		"../../deploy/examples/*.yaml", "../../deploy/examples/unsafe/*.yaml", "../policy/testdata/bypass/*.yaml",

@@ -1,3 +1,7 @@
+// Package review turns an AdmissionReview into daemonguard's verdict and back.
+// It decodes the DaemonSets in a review whole, with the API server's own
+// decoder, runs exactly the policy code the offline `check` runs, and fits
+// the mutators' own additive patch to the JSON the API server sent.
 package review
 
 import (

@@ -1,0 +1,301 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"reflect"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/daemonguard/daemonguard/test/dstest"
+	"github.com/daemonguard/daemonguard/validators"
+	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/policy"
+)
+
+// probeRule sees the whole object: its one finding is the DaemonSet it was
+// given, as JSON. With it in the policy, the property below compares every
+// field a rule could read, not only the fields today's rules happen to read;
+// a webhook that dropped any field on the way (as the old slim view did)
+// would show it here.
+type probeRule struct{}
+
+func (probeRule) Validate(_ context.Context, t *validators.Target) field.ErrorList {
+	b, err := json.Marshal(t.DaemonSet)
+	if err != nil {
+		return field.ErrorList{field.InternalError(field.NewPath("probe"), err)}
+	}
+	return field.ErrorList{field.Forbidden(field.NewPath("probe"), string(b))}
+}
+
+func probePolicy(t testing.TB) *policy.Policy {
+	t.Helper()
+	cfg, err := config.Parse([]byte("apiVersion: daemonguard.io/v1alpha1\nkind: Policy\nvalidation:\n  rules:\n    privileged-container: enforce\n    ineffective-toleration: audit\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := append(validators.Registry(), validators.Definition{
+		Meta: validators.Meta{ID: "probe-whole-object", Default: config.Warn, Summary: "test", Why: "test", Reads: []string{"*"}},
+		New:  func(validators.Options) validators.Rule { return probeRule{} },
+	})
+	p, err := policy.New(cfg, policy.Options{Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// randomDaemonSets fills DaemonSets with random values in every field (the
+// API machinery's own fuzzer), then points their volumes, mounts,
+// capabilities and tolerations at the host paths and names the rules care
+// about, so that most objects are both full of unrelated fields and hit by
+// several rules.
+func randomDaemonSets(t testing.TB, seed int64, n int) [][]byte {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	f := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(seed), serializer.NewCodecFactory(scheme)).
+		NilChance(0.3).NumElements(0, 3).MaxDepth(12)
+	r := rand.New(rand.NewSource(seed + 1))
+	pick := func(s []string) string { return s[r.Intn(len(s))] }
+	paths := []string{"/", "/etc", "/var/log", "/var/run/docker.sock", "/run/containerd", "/var/lib/kubelet/pods",
+		"/proc", "/var/run/../etc", "/opt/cni/bin", "/home", "/data", "/proc/1/root/run/crio"}
+	names := []string{"a", "b", "c"}
+	caps := []string{"SYS_ADMIN", "sys_ptrace", "CAP_ALL", "NET_ADMIN", "BPF"}
+	keys := []string{"node.kubernetes.io/not-ready", "node-role.kubernetes.io/control-plane", "", "dedicated"}
+	var out [][]byte
+	for range n {
+		ds := &appsv1.DaemonSet{}
+		f.Fill(ds)
+		ds.APIVersion, ds.Kind = "apps/v1", "DaemonSet"
+		spec := &ds.Spec.Template.Spec
+		spec.HostPID = r.Intn(2) == 0
+		if r.Intn(2) == 0 {
+			spec.PriorityClassName, spec.Priority = "", nil
+		}
+		if r.Intn(4) != 0 {
+			spec.Resources = nil
+		}
+		for i := range spec.Volumes {
+			spec.Volumes[i].Name = names[i%len(names)]
+			if r.Intn(3) != 0 {
+				spec.Volumes[i].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: pick(paths)}}
+			}
+		}
+		for i := range spec.Tolerations {
+			spec.Tolerations[i].Key = pick(keys)
+		}
+		shape := func(sc *corev1.SecurityContext, mounts []corev1.VolumeMount) {
+			for j := range mounts {
+				mounts[j].Name = pick(names)
+				mounts[j].SubPathExpr = ""
+				if r.Intn(3) == 0 {
+					mounts[j].SubPath = pick([]string{"", "x", "../etc", "kubelet"})
+				}
+			}
+			if sc != nil && sc.Capabilities != nil {
+				for k := range sc.Capabilities.Add {
+					sc.Capabilities.Add[k] = corev1.Capability(pick(caps))
+				}
+			}
+		}
+		for i := range spec.Containers {
+			shape(spec.Containers[i].SecurityContext, spec.Containers[i].VolumeMounts)
+		}
+		for i := range spec.InitContainers {
+			shape(spec.InitContainers[i].SecurityContext, spec.InitContainers[i].VolumeMounts)
+		}
+		for i := range spec.EphemeralContainers {
+			shape(spec.EphemeralContainers[i].SecurityContext, spec.EphemeralContainers[i].VolumeMounts)
+		}
+		b, err := json.Marshal(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// outcome is what a user can see of one DaemonSet's admission.
+type outcome struct {
+	Allowed          bool
+	MutationWarnings []string
+	Warnings         []string
+	Causes           []string
+	Audit            map[string]string
+	Object           *appsv1.DaemonSet
+}
+
+// throughWebhook sends the object through both handlers as raw reviews, as
+// the API server does, applying the mutating webhook's patch in between.
+func throughWebhook(t *testing.T, mutate, validate *Handler, object []byte) outcome {
+	t.Helper()
+	_, m := post(t, mutate, dstest.ReviewBody(t, admissionv1.Create, "monitoring", object, nil))
+	if m == nil || !m.Allowed {
+		t.Fatalf("mutating webhook refused: %+v", m)
+	}
+	patched := object
+	if len(m.Patch) > 0 {
+		p, err := jsonpatch.DecodePatch(m.Patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if patched, err = p.Apply(object); err != nil {
+			t.Fatalf("the patch does not apply: %v", err)
+		}
+	}
+	_, v := post(t, validate, dstest.ReviewBody(t, admissionv1.Create, "monitoring", patched, nil))
+	if v == nil {
+		t.Fatal("validating webhook answered with an HTTP error")
+	}
+	o := outcome{Allowed: v.Allowed, MutationWarnings: m.Warnings, Warnings: v.Warnings, Audit: v.AuditAnnotations, Object: &appsv1.DaemonSet{}}
+	if v.Result != nil && v.Result.Details != nil {
+		for _, c := range v.Result.Details.Causes {
+			o.Causes = append(o.Causes, c.Field+": "+c.Message)
+		}
+	}
+	if err := json.Unmarshal(patched, o.Object); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// onTypedObject runs the policy on the typed object directly, as `check`'s
+// engine and every policy test do.
+func onTypedObject(t *testing.T, p *policy.Policy, object []byte) outcome {
+	t.Helper()
+	ds := &appsv1.DaemonSet{}
+	if err := json.Unmarshal(object, ds); err != nil {
+		t.Fatal(err)
+	}
+	m := p.Mutate(t.Context(), "monitoring", ds)
+	v := p.Validate(t.Context(), "monitoring", nil, ds)
+	o := outcome{Allowed: v.Allowed(), MutationWarnings: m.Warnings, Warnings: v.Warnings(), Object: ds}
+	for _, e := range v.Denials() {
+		o.Causes = append(o.Causes, e.Field+": "+e.ErrorBody())
+	}
+	for _, x := range v.Violations {
+		if x.Action == policy.Audit {
+			if o.Audit == nil {
+				o.Audit = map[string]string{}
+			}
+			line := x.Field + ": " + x.Message
+			if prev := o.Audit[x.Rule]; prev != "" {
+				line = prev + "; " + line
+			}
+			o.Audit[x.Rule] = line
+		}
+	}
+	return o
+}
+
+func differences(a, b outcome) []string {
+	var out []string
+	if a.Allowed != b.Allowed {
+		out = append(out, fmt.Sprintf("allowed %v vs %v", a.Allowed, b.Allowed))
+	}
+	for _, c := range []struct {
+		what string
+		x, y any
+	}{
+		{"mutation warnings", a.MutationWarnings, b.MutationWarnings},
+		{"warnings", a.Warnings, b.Warnings},
+		{"denial causes", a.Causes, b.Causes},
+		{"audit annotations", a.Audit, b.Audit},
+	} {
+		if !reflect.DeepEqual(c.x, c.y) {
+			out = append(out, fmt.Sprintf("%s:\n  webhook %v\n  typed   %v", c.what, c.x, c.y))
+		}
+	}
+	if !equality.Semantic.DeepEqual(a.Object, b.Object) {
+		out = append(out, "the mutated objects differ")
+	}
+	return out
+}
+
+func handlers(t *testing.T, p *policy.Policy) (mutate, validate *Handler) {
+	t.Helper()
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := func() *policy.Policy { return p }
+	return NewMutatingHandler(current, m, logr.Discard()), NewValidatingHandler(current, m, logr.Discard())
+}
+
+// TestWebhookEqualsTypedPolicy: random DaemonSets through the webhook as raw
+// AdmissionReviews and through the policy on the typed object give the same
+// verdict, findings (the probe's included: it is the whole object) and
+// mutated object.
+func TestWebhookEqualsTypedPolicy(t *testing.T) {
+	p := probePolicy(t)
+	mutate, validate := handlers(t, p)
+	objects := randomDaemonSets(t, 20261202, 300)
+	denied, mutated := 0, 0
+	for i, obj := range objects {
+		web := throughWebhook(t, mutate, validate, obj)
+		typed := onTypedObject(t, p, obj)
+		if d := differences(web, typed); len(d) > 0 {
+			t.Fatalf("object %d: the webhook and the typed policy disagree:\n%s\nobject: %s", i, strings.Join(d, "\n"), obj)
+		}
+		if !web.Allowed {
+			denied++
+		}
+		if len(web.Object.Annotations[policy.InjectedAnnotation]) > 0 {
+			mutated++
+		}
+	}
+	// The generator must exercise both outcomes, or the property says little.
+	if denied < len(objects)/5 || denied > len(objects)*19/20 || mutated < len(objects)/5 {
+		t.Fatalf("generator too narrow: %d of %d denied, %d mutated", denied, len(objects), mutated)
+	}
+	t.Logf("%d random DaemonSets: %d denied, %d mutated", len(objects), denied, mutated)
+}
+
+// TestPropertyCatchesADroppedField shows the property is not the kind of test
+// the slim view passed: drop one field on the webhook's way in (here by
+// deleting it from the JSON the webhook receives, the same loss a partial
+// decode causes) and the comparison fails.
+func TestPropertyCatchesADroppedField(t *testing.T) {
+	p := probePolicy(t)
+	mutate, validate := handlers(t, p)
+	for _, name := range []string{"hostIPC", "hostNetwork", "shareProcessNamespace"} {
+		t.Run(name, func(t *testing.T) {
+			ds := dstest.DaemonSet(dstest.Container("agent"))
+			spec := &ds.Spec.Template.Spec
+			spec.HostIPC, spec.HostNetwork, spec.ShareProcessNamespace = true, true, new(bool)
+			*spec.ShareProcessNamespace = true
+			full, err := json.Marshal(ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(full, &m); err != nil {
+				t.Fatal(err)
+			}
+			delete(m["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any), name)
+			lossy, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := differences(throughWebhook(t, mutate, validate, lossy), onTypedObject(t, p, full)); len(d) == 0 {
+				t.Fatalf("dropping %s went unnoticed", name)
+			}
+		})
+	}
+}
