@@ -79,7 +79,7 @@ func (m *Resources) fill(r *corev1.ResourceRequirements, list string, index int,
 		if !built {
 			at, built = podSpec().Child(list).Index(index).Child("resources"), true
 		}
-		res.Patch = append(res.Patch, patch.Add(at.Child(field).Child(string(name)), q))
+		res.Patch = append(res.Patch, patch.Add(at.Child(field, string(name)), q))
 	}
 	for _, name := range m.names {
 		if def, ok := m.requests[name]; ok {

@@ -15,6 +15,27 @@ import (
 // doc and only ever adds: fields and keys doc has stay as they are, including
 // those the Go types do not know.
 func Anchor(doc []byte, ops []Operation) ([]Operation, error) {
+	return NewDocument(doc).Anchor(ops)
+}
+
+// Document is a JSON document that paths are resolved in. It remembers the
+// values along the last path it resolved, so that operations in document
+// order (the mutators' order) scan each part of the document once.
+type Document struct {
+	raw []byte
+	// last are the tokens of the last path resolved, values[i] the value at
+	// last[:i] (values[0] is the whole document).
+	last   []string
+	values [][]byte
+}
+
+// NewDocument returns doc, ready for Exists and Anchor.
+func NewDocument(doc []byte) *Document {
+	return &Document{raw: doc, values: [][]byte{trimValue(doc)}}
+}
+
+// Anchor is the package's Anchor on d.
+func (d *Document) Anchor(ops []Operation) ([]Operation, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
@@ -30,7 +51,7 @@ func Anchor(doc []byte, ops []Operation) ([]Operation, error) {
 		if err != nil {
 			return nil, err
 		}
-		if i := enclosing(out, tokens); i >= 0 {
+		if i := enclosing(out, op.Path); i >= 0 {
 			if !created[i] {
 				return nil, fmt.Errorf("patch operations overlap: %s is inside %s", op.Path, out[i].Path)
 			}
@@ -40,7 +61,7 @@ func Anchor(doc []byte, ops []Operation) ([]Operation, error) {
 			}
 			continue
 		}
-		depth, err := existing(doc, tokens[:len(tokens)-1])
+		depth, err := d.existing(tokens[:len(tokens)-1])
 		if err != nil {
 			return nil, fmt.Errorf("patch operation at %s: %w", op.Path, err)
 		}
@@ -58,10 +79,9 @@ func Anchor(doc []byte, ops []Operation) ([]Operation, error) {
 	return out, nil
 }
 
-// enclosing returns the index of the operation in ops whose path is tokens
+// enclosing returns the index of the operation in ops whose path is path
 // or an ancestor of it, or -1.
-func enclosing(ops []Operation, tokens []string) int {
-	path := join(tokens)
+func enclosing(ops []Operation, path string) int {
 	for i := range ops {
 		p := ops[i].Path
 		if p == path || strings.HasPrefix(path, p+"/") {
@@ -71,13 +91,21 @@ func enclosing(ops []Operation, tokens []string) int {
 	return -1
 }
 
-// existing returns how many leading tokens of parent resolve, in doc, to an
-// object or array that is not null. A token past an array's end, or an
-// array index where an object is, is an error: the typed object and doc then
-// disagree.
-func existing(doc []byte, parent []string) (int, error) {
-	v := trimValue(doc)
-	for i, tok := range parent {
+// existing returns how many leading tokens of parent resolve, in the
+// document, to an object or array that is not null. A token past an array's
+// end, or an array index where an object is, is an error: the typed object
+// and the document then disagree.
+func (d *Document) existing(parent []string) (int, error) {
+	// Start from the longest prefix shared with the last path resolved.
+	k := 0
+	for k < len(parent) && k < len(d.last) && k+1 < len(d.values) && parent[k] == d.last[k] {
+		k++
+	}
+	d.last = append(d.last[:0], parent[:k]...)
+	d.values = d.values[:k+1]
+	v := d.values[k]
+	for i := k; i < len(parent); i++ {
+		tok := parent[i]
 		switch {
 		case len(v) > 0 && v[0] == '{':
 			child, ok := member(v, tok)
@@ -101,6 +129,8 @@ func existing(doc []byte, parent []string) (int, error) {
 		default:
 			return 0, fmt.Errorf("%s is not an object or a list in the original object", join(parent[:i]))
 		}
+		d.last = append(d.last, tok)
+		d.values = append(d.values, v)
 	}
 	if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
 		return 0, fmt.Errorf("%s is not an object or a list in the original object", join(parent))

@@ -32,21 +32,31 @@ type Path struct {
 }
 
 // NewPath returns the path of the named fields below the root.
-func NewPath(names ...string) Path {
-	var p Path
-	for _, n := range names {
-		p = p.Child(n)
-	}
-	return p
-}
+func NewPath(names ...string) Path { return Path{}.Child(names...) }
 
-// Child is the field name (or map key) below p.
-func (p Path) Child(name string) Path {
-	f := name
-	if p.field != "" {
-		f = p.field + "." + name
+// Child is the field names (or map keys) below p, each below the one before.
+// The strings are built once, whatever the number of names: mutators build
+// a path for every value they set.
+func (p Path) Child(names ...string) Path {
+	np, nf := len(p.pointer), len(p.field)
+	for _, n := range names {
+		np += 1 + len(n) + strings.Count(n, "~") + strings.Count(n, "/")
+		nf += 1 + len(n)
 	}
-	return Path{pointer: p.pointer + "/" + escape(name), field: f}
+	var ptr, fld strings.Builder
+	ptr.Grow(np)
+	fld.Grow(nf)
+	ptr.WriteString(p.pointer)
+	fld.WriteString(p.field)
+	for _, n := range names {
+		ptr.WriteByte('/')
+		writeEscaped(&ptr, n)
+		if fld.Len() > 0 {
+			fld.WriteByte('.')
+		}
+		fld.WriteString(n)
+	}
+	return Path{pointer: ptr.String(), field: fld.String()}
 }
 
 // Index is element i of the list at p.
@@ -72,12 +82,28 @@ func Add(p Path, value any) Operation {
 	return Operation{Op: "add", Path: p.pointer, Value: value, field: p.field}
 }
 
+// writeEscaped writes one reference token, encoded (RFC 6901).
+func writeEscaped(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '~':
+			b.WriteString("~0")
+		case '/':
+			b.WriteString("~1")
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+}
+
 // escape encodes one reference token (RFC 6901).
 func escape(s string) string {
 	if !strings.ContainsAny(s, "~/") {
 		return s
 	}
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+	var b strings.Builder
+	writeEscaped(&b, s)
+	return b.String()
 }
 
 // unescape decodes one reference token.
@@ -85,5 +111,14 @@ func unescape(s string) string {
 	if !strings.Contains(s, "~") {
 		return s
 	}
-	return strings.NewReplacer("~1", "/", "~0", "~").Replace(s)
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '~' && i+1 < len(s) && (s[i+1] == '0' || s[i+1] == '1') {
+			b.WriteByte("~/"[s[i+1]-'0'])
+			i++
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -135,12 +135,15 @@ func element(arr []byte, n int) ([]byte, bool) {
 // Exists reports whether pointer names an object or list in doc that is not
 // null. The mutating webhook uses it to leave objects without metadata or a
 // pod template to the API server's validation.
-func Exists(doc []byte, pointer string) bool {
+func Exists(doc []byte, pointer string) bool { return NewDocument(doc).Exists(pointer) }
+
+// Exists is the package's Exists on d.
+func (d *Document) Exists(pointer string) bool {
 	tokens, err := split(pointer)
 	if err != nil {
 		return false
 	}
-	depth, err := existing(doc, tokens)
+	depth, err := d.existing(tokens)
 	return err == nil && depth == len(tokens)
 }
 

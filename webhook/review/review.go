@@ -148,7 +148,8 @@ func Mutate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 	// The API server validates DaemonSets only after mutating webhooks run,
 	// so this webhook can be sent objects without metadata or a pod
 	// template; those are left for the API server to reject.
-	if !patch.Exists(req.Object, "/metadata") || !patch.Exists(req.Object, "/spec/template/spec") {
+	doc := patch.NewDocument(req.Object)
+	if !doc.Exists("/metadata") || !doc.Exists("/spec/template/spec") {
 		return out
 	}
 	out.Mutation = p.Mutate(ctx, req.Namespace, req.daemonSet)
@@ -156,7 +157,7 @@ func Mutate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 	if len(out.Mutation.Patch) == 0 {
 		return out
 	}
-	ops, err := patch.Anchor(req.Object, out.Mutation.Patch)
+	ops, err := doc.Anchor(out.Mutation.Patch)
 	if err != nil {
 		return errored(req.UID, http.StatusInternalServerError, fmt.Errorf("fitting the patch to the object: %w", err))
 	}
