@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-.PHONY: all build test unit integration bench demo dev-up dev-down tools control-plane fmt vet clean
+.PHONY: all build test unit integration bench demo dev-up dev-down tools control-plane fmt vet lint generate clean
 
 all: build
 
@@ -19,6 +19,16 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# staticcheck runs from the Go module proxy at a pinned version (built once
+# into the Go build cache, then seconds).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: ## staticcheck over every package
+	$(GO) run $(STATICCHECK) ./...
+
+generate: ## regenerate the docs and schema enums from the rule and mutator registries
+	$(GO) generate ./...
 
 unit: ## unit, handler and fuzz-seed tests, with the race detector (no control plane)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
@@ -32,7 +42,7 @@ control-plane: ## build only kube-apiserver and etcd (what demo and dev-up need)
 integration: tools ## the suite on a real kube-apiserver + etcd
 	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) HELM=$$(hack/tools.sh helm) $(GO) test -count=1 -timeout 30m ./test/...
 
-test: fmt vet unit integration ## everything: what .ci/run calls
+test: fmt vet lint unit integration ## everything: what .ci/run calls
 
 bench: ## admission benchmarks against controller-runtime's generic handlers
 	@mkdir -p $(CACHE)

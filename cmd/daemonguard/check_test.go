@@ -209,11 +209,11 @@ spec:
 	os.WriteFile(oldFile, []byte(old), 0o644)
 	os.WriteFile(newFile, []byte(strings.Replace(old, "agent:1", "agent:2", 1)), 0o644)
 
-	code, out, _ := runCmd(t, "", "check", "-o", "json", newFile)
+	code, _, _ := runCmd(t, "", "check", "-o", "json", newFile)
 	if code != exitDenied {
 		t.Fatalf("as a CREATE: exit %d, want 1", code)
 	}
-	code, out, _ = runCmd(t, "", "check", "-o", "json", "--old", oldFile, newFile)
+	code, out, _ := runCmd(t, "", "check", "-o", "json", "--old", oldFile, newFile)
 	if code != exitAllowed {
 		t.Fatalf("as an UPDATE of a DaemonSet that already had the socket: exit %d, want 0\n%s", code, out)
 	}

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // variants are the values every test that covers "each mode and key
@@ -206,7 +205,3 @@ func checkNamespaces(t *testing.T, r *Release) {
 	}
 }
 
-// keyOf names an object for messages and maps.
-func keyOf(o client.Object) string {
-	return fmt.Sprintf("%T %s/%s", o, o.GetNamespace(), o.GetName())
-}

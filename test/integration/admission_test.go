@@ -146,7 +146,7 @@ func TestReapplyChangesNothing(t *testing.T) {
 		u := toUnstructured(t, example(t, "node-exporter.yaml", ns))
 		apply := func() *unstructured.Unstructured {
 			obj := u.DeepCopy()
-			if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner("integration"), client.ForceOwnership); err != nil {
+			if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("integration"), client.ForceOwnership); err != nil {
 				t.Fatal(err)
 			}
 			return obj
