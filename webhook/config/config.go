@@ -171,7 +171,7 @@ func Parse(data []byte) (*Policy, error) {
 	if len(strict) > 0 {
 		return nil, fmt.Errorf("decoding policy: %w", utilerrors.NewAggregate(strict))
 	}
-	if errs := ValidatePolicy(&p); len(errs) > 0 {
+	if errs := ValidatePolicy(&p, nil); len(errs) > 0 {
 		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
 	}
 	SetDefaults(&p)

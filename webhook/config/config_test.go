@@ -43,7 +43,7 @@ func TestDefaults(t *testing.T) {
 		p.Exemptions[0].Selector != nil || p.Exemptions[0].AnyNamespace || len(p.Exemptions[0].Rules) != 0 {
 		t.Errorf("exemptions = %+v, want kube-system for everything", p.Exemptions)
 	}
-	if errs := ValidatePolicy(p); len(errs) != 0 {
+	if errs := ValidatePolicy(p, nil); len(errs) != 0 {
 		t.Errorf("the defaults do not validate: %v", errs)
 	}
 	// The host path lists belong to the rules: nil means their built-in lists.

@@ -12,17 +12,18 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// ValidatePolicy checks the file as written, before defaults fill the gaps.
-// Rule ids and mutator names are checked where the policy is compiled.
-func ValidatePolicy(p *Policy) field.ErrorList {
+// ValidatePolicy checks the file as written, before defaults fill the gaps;
+// fldPath is where the policy sits (nil for a policy file of its own). Rule
+// ids and mutator names are checked where the policy is compiled.
+func ValidatePolicy(p *Policy, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if p.APIVersion != APIVersion {
-		errs = append(errs, field.NotSupported(field.NewPath("apiVersion"), p.APIVersion, []string{APIVersion}))
+		errs = append(errs, field.NotSupported(fldPath.Child("apiVersion"), p.APIVersion, []string{APIVersion}))
 	}
 	if p.Kind != Kind {
-		errs = append(errs, field.NotSupported(field.NewPath("kind"), p.Kind, []string{Kind}))
+		errs = append(errs, field.NotSupported(fldPath.Child("kind"), p.Kind, []string{Kind}))
 	}
-	m := field.NewPath("mutation")
+	m := fldPath.Child("mutation")
 	errs = append(errs, validateTolerations(p.Mutation.Tolerations.Defaults, m.Child("tolerations", "defaults"))...)
 	if n := p.Mutation.PriorityClass.Name; n != "" {
 		for _, msg := range utilvalidation.IsDNS1123Subdomain(n) {
@@ -31,7 +32,7 @@ func ValidatePolicy(p *Policy) field.ErrorList {
 	}
 	errs = append(errs, validateResources(&p.Mutation.Resources, m.Child("resources"))...)
 
-	v := field.NewPath("validation")
+	v := fldPath.Child("validation")
 	for _, id := range sortedKeys(p.Validation.Rules) {
 		if _, err := ParseAction(string(p.Validation.Rules[id])); err != nil {
 			errs = append(errs, field.Invalid(v.Child("rules").Key(id), p.Validation.Rules[id], err.Error()))
@@ -40,7 +41,7 @@ func ValidatePolicy(p *Policy) field.ErrorList {
 	errs = append(errs, validateHostPaths(p.Validation.SensitiveHostPaths, v.Child("sensitiveHostPaths"))...)
 	errs = append(errs, validateHostPaths(p.Validation.RuntimeSockets, v.Child("runtimeSockets"))...)
 	for i := range p.Exemptions {
-		errs = append(errs, validateExemption(&p.Exemptions[i], field.NewPath("exemptions").Index(i))...)
+		errs = append(errs, validateExemption(&p.Exemptions[i], fldPath.Child("exemptions").Index(i))...)
 	}
 	return errs
 }
