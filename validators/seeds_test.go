@@ -17,7 +17,12 @@ func TestSeedExamples(t *testing.T) {
 		want []expect
 	}{
 		"node-exporter.yaml":  {},
-		"system-monitor.yaml": {},
+		// Admitted with warnings: SYS_PTRACE next to the host's processes,
+		// and a read-only / as a container that may run as root.
+		"system-monitor.yaml": {want: []expect{
+			{"hostpid-ptrace", c0 + ".securityContext.capabilities.add[0]", []string{`container "monitor" adds capability SYS_PTRACE`}},
+			{"credential-ancestor-read", c0 + ".volumeMounts[2]", []string{`container "monitor" mounts host path "/" (volume "rootfs")`, `"/etc/kubernetes"`, "set runAsNonRoot: true"}},
+		}},
 		"fluentbit.yaml":      {},
 		"gpu-monitor.yaml":    {},
 		"ssd-cache.yaml":      {},
