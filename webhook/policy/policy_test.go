@@ -598,8 +598,8 @@ func TestSeedExamples(t *testing.T) {
 		want        []brief
 		wantWarning string // in the mutation's warnings
 	}{
-		"node-exporter.yaml":  {wantChanged: []string{pc}},
-		"fluentbit.yaml":      {wantChanged: []string{pc}},
+		"node-exporter.yaml": {wantChanged: []string{pc}},
+		"fluentbit.yaml":     {wantChanged: []string{pc}},
 		// It reads / as a container that may run as root: no control-plane
 		// toleration, so that it never runs next to etcd.
 		"system-monitor.yaml": {
@@ -610,8 +610,8 @@ func TestSeedExamples(t *testing.T) {
 			},
 			wantWarning: "default tolerations were not added: the DaemonSet can read node or cluster credentials [credential-ancestor-read]",
 		},
-		"gpu-monitor.yaml":    {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
-		"ssd-cache.yaml":      {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
+		"gpu-monitor.yaml": {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
+		"ssd-cache.yaml":   {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
 		"cni-plugin.yaml": {
 			wantChanged: []string{pc, "spec.template.spec.initContainers[0].resources.", "spec.template.spec.containers[0].resources."},
 			want: []brief{
