@@ -141,12 +141,16 @@ func (m *HostMount) key() string {
 	return b.String()
 }
 
-// plainRoot reports whether the mount is the whole of "/" spelled plainly:
+// plainRoot reports whether the mount is the whole of "/" (or of a Windows
+// drive) spelled plainly:
 // no subPath, no subPathExpr, mounted by a container. Only that is the
 // node-exporter pattern the socket rules leave alone.
 func (m *HostMount) plainRoot() bool {
 	if m.Unmounted || m.Mount.SubPath != "" || m.Mount.SubPathExpr != "" {
 		return false
+	}
+	if m.WindowsOnly {
+		return isRoot(m.Windows)
 	}
 	return m.HostPath == "/" || m.ViaProc == "/"
 }
