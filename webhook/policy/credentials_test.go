@@ -37,11 +37,11 @@ spec:
 		wantTol     bool
 		wantWarning string
 	}{
-		"credential read":                   {obj: pod(pki, pkiRO, ""), wantWarning: "[credential-read] spec.template.spec.containers[0].volumeMounts[0]"},
+		"credential read":                    {obj: pod(pki, pkiRO, ""), wantWarning: "[credential-read] spec.template.spec.containers[0].volumeMounts[0]"},
 		"read-only root as root (a warning)": {obj: pod(root, rootRO, ""), wantWarning: "[credential-ancestor-read]"},
-		"read-only root as non-root":        {obj: pod(root, rootRO, nonRoot), wantTol: true},
-		"no credentials":                    {obj: pod(logs, logsRO, ""), wantTol: true},
-		"rules off still skip":              {policy: "validation: {rules: {credential-read: \"off\", credential-ancestor-read: \"off\"}}\n", obj: pod(pki, pkiRO, ""), wantWarning: "[credential-read]"},
+		"read-only root as non-root":         {obj: pod(root, rootRO, nonRoot), wantTol: true},
+		"no credentials":                     {obj: pod(logs, logsRO, ""), wantTol: true},
+		"rules off still skip":               {policy: "validation: {rules: {credential-read: \"off\", credential-ancestor-read: \"off\"}}\n", obj: pod(pki, pkiRO, ""), wantWarning: "[credential-read]"},
 		"rule exemption still skips": {
 			policy: "exemptions: [{namespaces: [default], rules: [credential-read]}]\n", obj: pod(pki, pkiRO, ""), wantWarning: "[credential-read]",
 		},
