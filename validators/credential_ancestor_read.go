@@ -21,7 +21,7 @@ func defineCredentialAncestorRead() Definition {
 		Meta: Meta{
 			ID:          "credential-ancestor-read",
 			Default:     config.Warn,
-			Summary:     "a mount of `/`, `/etc`, `/var` or `/var/lib` (or `C:\\`, `C:\\etc`, `C:\\var`, `C:\\var\\lib`) by a container that may run as root (no `runAsNonRoot: true` and `runAsUser` unset or 0, container over pod level); the warning names the credential paths inside. No default toleration is injected into a DaemonSet this rule finds something in.",
+			Summary:     "a read-only mount of `/`, `/etc`, `/var` or `/var/lib` (or `C:\\`, `C:\\etc`, `C:\\var`, `C:\\var\\lib`) by a container that may run as root (no `runAsNonRoot: true` and `runAsUser` unset or 0, container over pod level); the warning names the credential paths inside. No default toleration is injected into a DaemonSet this rule finds something in.",
 			Why:         "root in the container can read every credential under the mounted directory",
 			Reads:       []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.securityContext", "spec.template.spec.*containers[*].securityContext"},
 			Credentials: true,
