@@ -31,9 +31,12 @@ func (bidirectionalMountPropagation) Validate(_ context.Context, t *Target) fiel
 	var errs field.ErrorList
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]
+		if m.Unmounted {
+			continue
+		}
 		if p := m.Mount.MountPropagation; p != nil && *p == corev1.MountPropagationBidirectional {
-			errs = append(errs, field.Forbidden(m.Field().Child("mountPropagation"),
-				m.String()+" with Bidirectional propagation, so mounts made in the container appear on the host; use HostToContainer"))
+			errs = append(errs, forbidden(m.Field().Child("mountPropagation"),
+				m.String()+" with Bidirectional propagation, so mounts made in the container appear on the host; use HostToContainer", m.key()+" bidirectional"))
 		}
 	}
 	return errs

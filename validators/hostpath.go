@@ -9,18 +9,24 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// HostMount is one volumeMount of a hostPath volume, in any kind of container.
+// HostMount is one volumeMount of a hostPath volume, in any kind of
+// container, or a hostPath volume no container mounts (Unmounted).
 type HostMount struct {
-	// ContainerList is "containers", "initContainers" or "ephemeralContainers".
+	// ContainerList is "containers", "initContainers" or
+	// "ephemeralContainers"; "" for an unmounted volume.
 	ContainerList  string
 	ContainerIndex int
 	MountIndex     int
-	Container      string
-	Mount          *corev1.VolumeMount
+	// VolumeIndex is the volume's index in spec.volumes.
+	VolumeIndex int
+	Container   string
+	// Mount is nil for an unmounted volume.
+	Mount *corev1.VolumeMount
 	// HostPath is the cleaned host path the mount exposes: the volume's path
-	// with the mount's subPath joined on. With a subPathExpr the final path is
-	// only known on the node, so HostPath is the volume's path, which covers
-	// everything the expression can expand to.
+	// with the mount's subPath (or its subPathExpr, when every variable in
+	// it is a literal env value of the container) joined on. When a
+	// subPathExpr cannot be resolved here (Opaque), HostPath is the volume's
+	// path, which covers everything the expression can expand to.
 	HostPath string
 	// ViaProc is HostPath without a leading /proc/<pid>/root or
 	// /proc/<pid>/cwd, when it has one, else "". Those links lead to a
@@ -28,41 +34,140 @@ type HostMount struct {
 	// the runtime resolving the mount is the node's "/": through
 	// /proc/1/root/run/containerd the mount is /run/containerd. The rules
 	// judge both paths.
-	ViaProc  string
-	Writable bool
+	ViaProc string
+	// Windows is the path as a Windows kubelet reads it (lower case, drive
+	// letter, "/" separators, cleaned: "c:/windows"; a named pipe as
+	// `\\.\pipe\name`), or "" when no Windows node reads it differently:
+	// set for paths with a drive letter, a backslash or a leading "//", and
+	// for every absolute path of a pod pinned to Windows (where the kubelet
+	// puts a driveless path on c:).
+	Windows string
+	// WindowsOnly is set when the path as written is Windows syntax, so the
+	// Linux reading in HostPath means nothing and messages show Windows.
+	WindowsOnly bool
+	// SubPathExpr is the expanded subPathExpr when it was resolved from
+	// literal env values, else "".
+	SubPathExpr string
+	// Opaque is set when a subPathExpr uses a variable known only on the
+	// node: the mount may then reach anything under HostPath.
+	Opaque    bool
+	Writable  bool
+	Unmounted bool
+	// Volume is the volume's name.
+	Volume string
 }
 
-// Field is the mount's full field path.
+// Field is the mount's full field path (the volume's, when unmounted).
 func (m *HostMount) Field() *field.Path {
+	if m.Unmounted {
+		return field.NewPath("spec", "template", "spec", "volumes").Index(m.VolumeIndex)
+	}
 	return field.NewPath("spec", "template", "spec").Child(m.ContainerList).Index(m.ContainerIndex).
 		Child("volumeMounts").Index(m.MountIndex)
 }
 
-// String describes the mount for a message, without list indices but with
-// the kind of container, so that ratcheting never mistakes a mount moved from
-// an init container to a container of the same name for the old one, and with
-// any subPathExpr, so that it never mistakes a mount of the whole volume for
-// an old mount of one directory in it.
-func (m *HostMount) String() string {
-	if m.ViaProc == "" && m.Mount.SubPathExpr == "" {
-		return fmt.Sprintf("%s %q mounts host path %q (volume %q) at %q", containerKind(m.ContainerList), m.Container, m.HostPath, m.Mount.Name, m.Mount.MountPath)
+// hostPathText is the host path for a message: the path as the node reads
+// it, with what it reaches through /proc, the Windows reading and how a
+// subPathExpr was treated.
+func (m *HostMount) hostPathText() string {
+	var path string
+	if m.WindowsOnly {
+		path = quote(windowsDisplay(m.Windows))
+	} else {
+		path = strconv.Quote(m.HostPath)
+		if m.ViaProc != "" {
+			path += fmt.Sprintf(" (the node's %q, through a process's root or working directory)", m.ViaProc)
+		}
+		if m.Windows != "" {
+			path += " (" + quote(windowsDisplay(m.Windows)) + " on a Windows node)"
+		}
 	}
-	path := strconv.Quote(m.HostPath)
-	if m.ViaProc != "" {
-		path += fmt.Sprintf(" (the node's %q, through a process's root or working directory)", m.ViaProc)
+	if m.Mount != nil && m.Mount.SubPathExpr != "" {
+		if m.Opaque {
+			path += fmt.Sprintf(" with subPathExpr %q, which can reach anything in the volume", m.Mount.SubPathExpr)
+		} else {
+			path += fmt.Sprintf(" (subPathExpr %q expands to %q)", m.Mount.SubPathExpr, m.SubPathExpr)
+		}
 	}
-	if e := m.Mount.SubPathExpr; e != "" {
-		path += fmt.Sprintf(" with subPathExpr %q", e)
-	}
-	return fmt.Sprintf("%s %q mounts host path %s (volume %q) at %q", containerKind(m.ContainerList), m.Container, path, m.Mount.Name, m.Mount.MountPath)
+	return path
 }
 
-// relate compares the mount with a protected path: its host path first, then
-// the path it reaches through /proc. A mount that reaches the node's "/"
-// through /proc relates to nothing unless rootToo, as "/" itself is judged
-// by each rule.
-func (m *HostMount) relate(protected string, rootToo bool) relation {
-	if rel := relate(m.HostPath, protected); rel != unrelated || m.ViaProc == "" || (m.ViaProc == "/" && !rootToo) {
+// String describes the mount for a message, without list indices but with
+// the kind of container, so that a reader knows exactly which mount it is.
+func (m *HostMount) String() string {
+	if m.Unmounted {
+		return fmt.Sprintf("hostPath volume %q declares host path %s that no container mounts (an ephemeral container can mount it writable)", m.Volume, m.hostPathText())
+	}
+	return fmt.Sprintf("%s %q mounts host path %s (volume %q) at %q", containerKind(m.ContainerList), m.Container, m.hostPathText(), m.Mount.Name, m.Mount.MountPath)
+}
+
+// writably is " writable" for a writable mount, "" for an unmounted volume
+// (String already says it can be mounted writable).
+func (m *HostMount) writably() string {
+	if m.Unmounted {
+		return ""
+	}
+	return " writable"
+}
+
+// key is the access the mount grants, for ratcheting: the kind and name of
+// the container, the resolved host path in every reading, how a
+// subPathExpr was treated, and the mode. Not the volume's name nor the
+// mount path: renaming a volume or moving its mountPath grants nothing new.
+func (m *HostMount) key() string {
+	var b strings.Builder
+	if m.Unmounted {
+		b.WriteString("unmounted volume")
+	} else {
+		b.WriteString(containerKind(m.ContainerList))
+		b.WriteString(" ")
+		b.WriteString(m.Container)
+	}
+	b.WriteString(" host path ")
+	b.WriteString(m.HostPath)
+	if m.Windows != "" {
+		b.WriteString(" windows ")
+		b.WriteString(m.Windows)
+	}
+	if m.Opaque {
+		b.WriteString(" whole volume by subPathExpr ")
+		b.WriteString(m.Mount.SubPathExpr)
+	}
+	if m.Writable {
+		b.WriteString(" rw")
+	} else {
+		b.WriteString(" ro")
+	}
+	return b.String()
+}
+
+// plainRoot reports whether the mount is the whole of "/" (or of a Windows
+// drive) spelled plainly:
+// no subPath, no subPathExpr, mounted by a container. Only that is the
+// node-exporter pattern the socket rules leave alone.
+func (m *HostMount) plainRoot() bool {
+	if m.Unmounted || m.Mount.SubPath != "" || m.Mount.SubPathExpr != "" {
+		return false
+	}
+	if m.WindowsOnly {
+		return isRoot(m.Windows)
+	}
+	return m.HostPath == "/" || m.ViaProc == "/"
+}
+
+// effectivePath is the node path the mount reaches: through /proc when it
+// goes there, else HostPath.
+func (m *HostMount) effectivePath() string {
+	if m.ViaProc != "" {
+		return m.ViaProc
+	}
+	return m.HostPath
+}
+
+// relate compares the mount with a protected Linux path: its host path
+// first, then the path it reaches through /proc.
+func (m *HostMount) relate(protected string) relation {
+	if rel := relate(m.HostPath, protected); rel != unrelated || m.ViaProc == "" {
 		return rel
 	}
 	return relate(m.ViaProc, protected)
@@ -180,6 +285,8 @@ type containerRef struct {
 	name     string
 	security *corev1.SecurityContext
 	mounts   []corev1.VolumeMount
+	env      []corev1.EnvVar
+	envFrom  bool
 }
 
 func (c *containerRef) field() *field.Path {
@@ -193,28 +300,37 @@ func (c *containerRef) field() *field.Path {
 func forEachContainer(spec *corev1.PodSpec, visit func(c containerRef)) {
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		visit(containerRef{"containers", i, c.Name, c.SecurityContext, c.VolumeMounts})
+		visit(containerRef{"containers", i, c.Name, c.SecurityContext, c.VolumeMounts, c.Env, len(c.EnvFrom) > 0})
 	}
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
-		visit(containerRef{"initContainers", i, c.Name, c.SecurityContext, c.VolumeMounts})
+		visit(containerRef{"initContainers", i, c.Name, c.SecurityContext, c.VolumeMounts, c.Env, len(c.EnvFrom) > 0})
 	}
 	for i := range spec.EphemeralContainers {
 		c := &spec.EphemeralContainers[i]
-		visit(containerRef{"ephemeralContainers", i, c.Name, c.SecurityContext, c.VolumeMounts})
+		visit(containerRef{"ephemeralContainers", i, c.Name, c.SecurityContext, c.VolumeMounts, c.Env, len(c.EnvFrom) > 0})
 	}
 }
 
-// hostMounts lists every mount of a hostPath volume. A mount name that
-// matches several volumes (invalid, but possible in offline input) yields one
-// HostMount per hostPath volume, so no duplicate can hide a host path.
+// hostMounts lists every mount of a hostPath volume, then every hostPath
+// volume no container mounts (an ephemeral container, which a DaemonSet
+// template cannot hold but `kubectl debug` adds to a running pod, may mount
+// any volume of the pod, writable). A mount name that matches several
+// volumes (invalid, but possible in offline input) yields one HostMount per
+// hostPath volume, so no duplicate can hide a host path.
 func hostMounts(spec *corev1.PodSpec) []HostMount {
 	// One allocation for the usual case, each mount naming one volume.
 	n := 0
 	forEachContainer(spec, func(c containerRef) { n += len(c.mounts) })
+	for k := range spec.Volumes {
+		if spec.Volumes[k].HostPath != nil {
+			n++
+		}
+	}
 	if n == 0 {
 		return nil
 	}
+	windowsPod := podOnWindows(spec)
 	out := make([]HostMount, 0, n)
 	forEachContainer(spec, func(c containerRef) {
 		for j := range c.mounts {
@@ -224,26 +340,62 @@ func hostMounts(spec *corev1.PodSpec) []HostMount {
 				if v.Name != m.Name || v.HostPath == nil {
 					continue
 				}
-				hostPath := v.HostPath.Path
-				if m.SubPath != "" && m.SubPathExpr == "" {
+				hm := HostMount{
+					ContainerList: c.list, ContainerIndex: c.index, MountIndex: j, VolumeIndex: k,
+					Container: c.name, Mount: m, Volume: v.Name, Writable: !m.ReadOnly,
+				}
+				raw := v.HostPath.Path
+				switch {
+				case m.SubPathExpr != "":
+					if sub, ok := expandSubPathExpr(m.SubPathExpr, c.env, c.envFrom); ok {
+						hm.SubPathExpr = sub
+						raw += "/" + sub
+					} else {
+						hm.Opaque = true
+					}
+				case m.SubPath != "":
 					// Not path.Join: that would resolve a ".." in the
 					// subPath lexically, before CleanHostPath follows /var/run.
-					hostPath += "/" + m.SubPath
+					raw += "/" + m.SubPath
 				}
-				clean := CleanHostPath(hostPath)
-				out = append(out, HostMount{
-					ContainerList: c.list, ContainerIndex: c.index, MountIndex: j,
-					Container: c.name, Mount: m,
-					HostPath: clean, ViaProc: viaProc(clean),
-					Writable: !m.ReadOnly,
-				})
+				hm.setPaths(raw, windowsPod)
+				out = append(out, hm)
 			}
 		}
 	})
+	for k := range spec.Volumes {
+		v := &spec.Volumes[k]
+		if v.HostPath == nil || mounted(spec, v.Name) {
+			continue
+		}
+		hm := HostMount{VolumeIndex: k, Volume: v.Name, Writable: true, Unmounted: true}
+		hm.setPaths(v.HostPath.Path, windowsPod)
+		out = append(out, hm)
+	}
 	if len(out) == 0 {
 		return nil
 	}
 	return out
+}
+
+// setPaths fills the Linux and Windows readings of raw.
+func (m *HostMount) setPaths(raw string, windowsPod bool) {
+	m.HostPath = CleanHostPath(raw)
+	m.ViaProc = viaProc(m.HostPath)
+	m.Windows, m.WindowsOnly = windowsPath(raw, windowsPod)
+}
+
+// mounted reports whether any container mounts the volume called name.
+func mounted(spec *corev1.PodSpec, name string) bool {
+	found := false
+	forEachContainer(spec, func(c containerRef) {
+		for j := range c.mounts {
+			if c.mounts[j].Name == name {
+				found = true
+			}
+		}
+	})
+	return found
 }
 
 // relation says how a mounted host path relates to a protected one.
@@ -264,11 +416,15 @@ func relate(mounted, protected string) relation {
 		return same
 	case mounted == "/" || inside(protected, mounted):
 		return ancestor
-	case protected != "/" && inside(mounted, protected):
+	case !isRoot(protected) && inside(mounted, protected):
 		return under
 	}
 	return unrelated
 }
+
+// isRoot reports whether p is a filesystem's root: "/" or a Windows drive
+// ("c:"), which protect only themselves.
+func isRoot(p string) bool { return p == "/" || (len(p) == 2 && p[1] == ':') }
 
 // inside reports whether p lies strictly inside dir: it is
 // strings.HasPrefix(p, dir+"/") without building dir+"/" for every pair of
@@ -280,11 +436,11 @@ func inside(p, dir string) bool {
 func (r relation) describe(protected, what string) string {
 	switch r {
 	case same:
-		return fmt.Sprintf("which is the %s %q", what, protected)
+		return "which is the " + what + " " + quote(protected)
 	case ancestor:
-		return fmt.Sprintf("which contains the %s %q", what, protected)
+		return "which contains the " + what + " " + quote(protected)
 	default:
-		return fmt.Sprintf("which is inside the %s %q", what, protected)
+		return "which is inside the " + what + " " + quote(protected)
 	}
 }
 

@@ -127,8 +127,9 @@ func TestHostMounts(t *testing.T) {
 		"non-hostPath volumes are ignored": {
 			opts: []dstest.PodOpt{dstest.EmptyDirVolume("scratch"), dstest.Container("c", dstest.Mount("scratch", "/scratch"))},
 		},
-		"mount of a missing volume is ignored": {
+		"mount of a missing volume is ignored, the unmounted volume is writable": {
 			opts: []dstest.PodOpt{dstest.HostVolume("logs", "/var/log"), dstest.Container("c", dstest.Mount("other", "/x"))},
+			want: []hm{{"spec.template.spec.volumes[0]", "/var/log", true}},
 		},
 		"writable and read-only": {
 			opts: []dstest.PodOpt{
@@ -236,6 +237,15 @@ func TestIDsAndDefaultActions(t *testing.T) {
 		"bidirectional-mount-propagation": config.Enforce,
 		"privileged-container":            config.Warn,
 		"ineffective-toleration":          config.Warn,
+		"host-control-socket":             config.Enforce,
+		"credential-read":                 config.Enforce,
+		"credential-ancestor-read":        config.Warn,
+		"writable-pod-logs":               config.Enforce,
+		"writable-var-log":                config.Warn,
+		"nested-hostpath":                 config.Enforce,
+		"hostpid-ptrace":                  config.Warn,
+		"hostpid-ptrace-unconfined":       config.Enforce,
+		"unmasked-procmount":              config.Enforce,
 	}
 	got := Defaults()
 	if len(got) != len(want) {

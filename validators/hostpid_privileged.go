@@ -8,9 +8,13 @@ import (
 	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
-// hostPIDPrivileged forbids privileged containers, or ones adding SYS_ADMIN or
-// ALL, in a hostPID pod: together they can enter and control every process on
-// the node (nsenter -t 1).
+// hostPIDPrivileged forbids privileged containers, and ones adding SYS_ADMIN,
+// ALL or another capability as strong next to the host's processes
+// (SYS_MODULE, SYS_RAWIO, DAC_READ_SEARCH, BPF, PERFMON, SYS_BOOT), in a
+// hostPID pod: together they can enter and control every process on the
+// node (nsenter -t 1). A privileged or SYS_ADMIN container that mounts the
+// host's /proc (or "/") is judged as hostPID: it reaches the same
+// processes through /proc/<pid>/ns.
 type hostPIDPrivileged struct{}
 
 func defineHostPIDPrivileged() Definition {
@@ -18,9 +22,9 @@ func defineHostPIDPrivileged() Definition {
 		Meta: Meta{
 			ID:      "hostpid-privileged",
 			Default: config.Enforce,
-			Summary: "`hostPID: true` and a container is privileged or adds `SYS_ADMIN` or `ALL` (any case, with or without `CAP_`)",
-			Why:     "together they can enter and control every process on the node (nsenter -t 1)",
-			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.*containers[*].securityContext.privileged", "spec.template.spec.*containers[*].securityContext.capabilities.add"},
+			Summary: "`hostPID: true` and a container is privileged or adds `SYS_ADMIN`, `ALL`, `SYS_MODULE`, `SYS_RAWIO`, `DAC_READ_SEARCH`, `BPF`, `PERFMON` or `SYS_BOOT` (any case, with or without `CAP_`); a privileged or `SYS_ADMIN` container that mounts the host's `/proc`, `/proc/<pid>` or `/` counts as hostPID",
+			Why:     "together they can enter and control every process on the node (nsenter -t 1) or the kernel itself",
+			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.*containers[*].securityContext.privileged", "spec.template.spec.*containers[*].securityContext.capabilities.add", "spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
 		},
 		New: func(Options) Rule { return hostPIDPrivileged{} },
 	}
@@ -28,28 +32,41 @@ func defineHostPIDPrivileged() Definition {
 
 func (hostPIDPrivileged) Validate(_ context.Context, t *Target) field.ErrorList {
 	spec := &t.DaemonSet.Spec.Template.Spec
-	if !spec.HostPID {
-		return nil
-	}
 	var errs field.ErrorList
 	forEachContainer(spec, func(c containerRef) {
 		if c.security == nil {
 			return
 		}
+		hostPID, door := t.hostPIDDoor(&c)
+		if !hostPID {
+			return
+		}
 		sc := c.field().Child("securityContext")
-		if c.security.Privileged != nil && *c.security.Privileged {
-			errs = append(errs, field.Forbidden(sc.Child("privileged"),
-				"hostPID is true and "+containerKind(c.list)+" \""+c.name+"\" is privileged: it can enter every process on the node; drop privileged (add only the capabilities it needs) or drop hostPID"))
+		key := containerKind(c.list) + " " + c.name
+		fix := " or drop hostPID"
+		if door != nil {
+			fix = " or remove the host /proc mount"
+		}
+		if privileged(c.security) {
+			errs = append(errs, forbidden(sc.Child("privileged"),
+				hostPIDReason(&c, door)+" is privileged: it can enter every process on the node; drop privileged (add only the capabilities it needs)"+fix,
+				key+" privileged"))
 		}
 		if c.security.Capabilities == nil {
 			return
 		}
 		for k, capability := range c.security.Capabilities.Add {
-			switch name := capabilityName(string(capability)); name {
-			case "SYS_ADMIN", "ALL":
-				errs = append(errs, field.Forbidden(sc.Child("capabilities", "add").Index(k),
-					"hostPID is true and "+containerKind(c.list)+" \""+c.name+"\" adds capability "+name+": it can enter every process on the node; add only the narrow capabilities it needs or drop hostPID"))
+			name := capabilityName(string(capability))
+			why := strongCapability(name)
+			if why == "" {
+				continue
 			}
+			if name == "SYS_ADMIN" || name == "ALL" {
+				why = "it can enter every process on the node"
+			}
+			errs = append(errs, forbidden(sc.Child("capabilities", "add").Index(k),
+				hostPIDReason(&c, door)+" adds capability "+name+": "+why+"; add only the narrow capabilities it needs"+fix,
+				key+" capability "+name))
 		}
 	})
 	return errs

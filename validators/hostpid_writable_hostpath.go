@@ -34,8 +34,8 @@ func (hostPIDWritableHostPath) Validate(_ context.Context, t *Target) field.Erro
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]
 		if m.Writable {
-			errs = append(errs, field.Forbidden(m.Field(),
-				"hostPID is true and "+m.String()+" writable; set readOnly: true on this mount or drop hostPID"))
+			errs = append(errs, forbidden(m.Field(),
+				"hostPID is true and "+m.String()+m.writably()+": with every host process visible, a writable host directory is a short step from writing into another process's root; set readOnly: true on this mount or drop hostPID", m.key()))
 		}
 	}
 	return errs

@@ -39,9 +39,15 @@ func ControllerManagedTaint(key string) bool {
 }
 
 // ineffectiveToleration flags template tolerations whose tolerationSeconds
-// cannot take effect: the DaemonSet controller tolerates not-ready and
-// unreachable forever, so a pod written to leave a failed node after 300s
-// stays there. The API server accepts these silently.
+// cannot take effect. The DaemonSet controller adds its own not-ready and
+// unreachable NoExecute tolerations (operator Exists, no seconds) to every
+// daemon pod, and replaces in place a template toleration only when
+// MatchToleration is true: key, operator, value and effect equal as
+// strings (k8s pkg/apis/core/v1/helper AddOrUpdateTolerationInPodSpec). So
+// exactly `key: not-ready|unreachable, operator: Exists, effect: NoExecute`
+// loses its seconds; `operator: Equal` (or omitted) and an empty-key
+// Exists keep theirs, since they are not replaced and come first. The API
+// server accepts all of them silently.
 type ineffectiveToleration struct{}
 
 func defineIneffectiveToleration() Definition {
@@ -49,7 +55,7 @@ func defineIneffectiveToleration() Definition {
 		Meta: Meta{
 			ID:      "ineffective-toleration",
 			Default: config.Warn,
-			Summary: "a template toleration of `not-ready`/`unreachable` (or an empty-key `Exists` `NoExecute`) with `tolerationSeconds`, which the DaemonSet controller overrides with \"forever\"",
+			Summary: "a template toleration `key: node.kubernetes.io/not-ready` or `unreachable`, `operator: Exists`, `effect: NoExecute` with `tolerationSeconds`: the DaemonSet controller replaces exactly that toleration with its own, without seconds (`operator: Equal` and an empty-key `Exists` keep theirs and are not flagged)",
 			Why:     "the pods never leave a failed node, whatever the template says",
 			Reads:   []string{"spec.template.spec.tolerations"},
 		},
@@ -61,18 +67,15 @@ func (ineffectiveToleration) Validate(_ context.Context, t *Target) field.ErrorL
 	var errs field.ErrorList
 	for i := range t.DaemonSet.Spec.Template.Spec.Tolerations {
 		tol := &t.DaemonSet.Spec.Template.Spec.Tolerations[i]
-		if tol.TolerationSeconds == nil || (tol.Effect != "" && tol.Effect != corev1.TaintEffectNoExecute) {
+		if tol.TolerationSeconds == nil || tol.Operator != corev1.TolerationOpExists || tol.Effect != corev1.TaintEffectNoExecute || tol.Value != "" {
 			continue
 		}
-		for _, key := range controllerNoExecuteTaints {
-			if tol.Key != key && (tol.Key != "" || tol.Operator != corev1.TolerationOpExists) {
-				continue
-			}
-			errs = append(errs, field.Forbidden(field.NewPath("spec", "template", "spec", "tolerations").Index(i).Child("tolerationSeconds"),
-				fmt.Sprintf("tolerationSeconds: %d is ignored for %s: the DaemonSet controller tolerates it forever on every daemon pod, so these pods never leave a failed node; remove tolerationSeconds (or the toleration)",
-					*tol.TolerationSeconds, key)))
-			break
+		if !slices.Contains(controllerNoExecuteTaints[:], tol.Key) {
+			continue
 		}
+		errs = append(errs, forbidden(field.NewPath("spec", "template", "spec", "tolerations").Index(i).Child("tolerationSeconds"),
+			fmt.Sprintf("tolerationSeconds: %d is ignored for %s: the DaemonSet controller replaces this exact toleration (Exists, NoExecute) with its own, which has none, so these pods never leave a failed node; write operator: Equal to keep tolerationSeconds, or remove it",
+				*tol.TolerationSeconds, tol.Key), fmt.Sprintf("%s Exists NoExecute %d", tol.Key, *tol.TolerationSeconds)))
 	}
 	return errs
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
-// privilegedContainer flags privileged containers, and ones adding SYS_ADMIN
-// or ALL, in pods without hostPID (with hostPID, hostpid-privileged
-// applies), and Windows HostProcess
+// privilegedContainer flags privileged containers, and ones adding SYS_ADMIN,
+// ALL or another capability as strong (SYS_MODULE, SYS_RAWIO,
+// DAC_READ_SEARCH, BPF, PERFMON, SYS_BOOT), in pods without hostPID (with
+// hostPID, or with the host's /proc mounted by a container that can setns,
+// hostpid-privileged applies), and Windows HostProcess
 // containers, which are the Windows spelling of the same full access to the
 // node. Privileged is rarely what a node agent needs: a few capabilities
 // usually do.
@@ -22,7 +24,7 @@ func definePrivilegedContainer() Definition {
 		Meta: Meta{
 			ID:      "privileged-container",
 			Default: config.Warn,
-			Summary: "in a pod without hostPID, a privileged container or one adding `SYS_ADMIN` or `ALL`; and a Windows HostProcess pod or container (the same full access to the node)",
+			Summary: "in a pod without hostPID, a privileged container or one adding `SYS_ADMIN`, `ALL`, `SYS_MODULE`, `SYS_RAWIO`, `DAC_READ_SEARCH`, `BPF`, `PERFMON` or `SYS_BOOT` (unless it mounts the host's `/proc`: then `hostpid-privileged` denies it); and a Windows HostProcess pod or container (the same full access to the node)",
 			Why:     "a privileged container has every capability and every host device, and can remount read-only host paths writable",
 			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.securityContext.windowsOptions.hostProcess", "spec.template.spec.*containers[*].securityContext"},
 		},
@@ -41,18 +43,31 @@ func (privilegedContainer) Validate(_ context.Context, t *Target) field.ErrorLis
 		if c.security == nil {
 			return
 		}
-		if !spec.HostPID && c.security.Privileged != nil && *c.security.Privileged {
-			errs = append(errs, field.Forbidden(c.field().Child("securityContext", "privileged"),
-				containerKind(c.list)+" \""+c.name+"\" is privileged: it has every capability and every host device; add only the capabilities it needs"))
-		}
-		if !spec.HostPID && c.security.Capabilities != nil {
-			// SYS_ADMIN and ALL are privileged in all but name: mount,
-			// remount a read-only hostPath writable, and more.
-			for k, capability := range c.security.Capabilities.Add {
-				switch name := capabilityName(string(capability)); name {
-				case "SYS_ADMIN", "ALL":
-					errs = append(errs, field.Forbidden(c.field().Child("securityContext", "capabilities", "add").Index(k),
-						containerKind(c.list)+" \""+c.name+"\" adds capability "+name+": it can mount, and remount read-only host paths writable; add only the narrow capabilities it needs"))
+		key := containerKind(c.list) + " " + c.name
+		// With hostPID, or the host's /proc as its door, hostpid-privileged
+		// judges the container instead.
+		if hostPID, _ := t.hostPIDDoor(&c); !hostPID {
+			if privileged(c.security) {
+				errs = append(errs, forbidden(c.field().Child("securityContext", "privileged"),
+					containerKind(c.list)+" "+quote(c.name)+" is privileged: it has every capability and every host device; add only the capabilities it needs", key+" privileged"))
+			}
+			if c.security.Capabilities != nil {
+				for k, capability := range c.security.Capabilities.Add {
+					name := capabilityName(string(capability))
+					why := strongCapability(name)
+					switch name {
+					case "":
+						continue
+					case "SYS_ADMIN", "ALL":
+						// Privileged in all but name: mount, remount a
+						// read-only hostPath writable, and more.
+						why = "it can mount, and remount read-only host paths writable"
+					}
+					if why == "" {
+						continue
+					}
+					errs = append(errs, forbidden(c.field().Child("securityContext", "capabilities", "add").Index(k),
+						containerKind(c.list)+" "+quote(c.name)+" adds capability "+name+": "+why+"; add only the narrow capabilities it needs", key+" capability "+name))
 				}
 			}
 		}

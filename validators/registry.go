@@ -11,8 +11,17 @@ func Registry() []Definition {
 		defineHostPIDPrivileged(),
 		defineWritableSensitiveHostPath(),
 		defineContainerRuntimeSocket(),
+		defineHostControlSocket(),
+		defineCredentialRead(),
+		defineCredentialAncestorRead(),
+		defineWritablePodLogs(),
+		defineWritableVarLog(),
+		defineNestedHostPath(),
 		defineBidirectionalMountPropagation(),
 		definePrivilegedContainer(),
+		defineHostPIDPtrace(),
+		defineHostPIDPtraceUnconfined(),
+		defineUnmaskedProcMount(),
 		defineIneffectiveToleration(),
 	}
 }

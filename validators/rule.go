@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
@@ -27,13 +28,21 @@ type Meta struct {
 	Why string
 	// Reads lists the fields of the pod template the rule reads.
 	Reads []string
+	// Credentials marks rules whose findings mean the pod can read node or
+	// cluster credentials. The policy never injects default tolerations
+	// (which would place the pod on control-plane nodes) into a DaemonSet
+	// such a rule finds something in, whatever the rule's action.
+	Credentials bool
 }
 
 // Rule is one validation rule.
 type Rule interface {
 	// Validate returns one error per offending field. Details never contain
-	// list indices (those live in the field path), so that the same finding on
-	// an old and a new object compares equal for ratcheting.
+	// list indices (those live in the field path). BadValue, when a
+	// non-empty string, is the finding's ratchet key: the access it grants,
+	// resolved (container kind and name, host path, mode, capability...),
+	// so that the same access on an old and a new object compares equal and
+	// any widening does not; without one, the policy compares Details.
 	Validate(ctx context.Context, t *Target) field.ErrorList
 }
 
@@ -65,9 +74,31 @@ type Options struct {
 	RuntimeSockets []string
 }
 
+// forbidden is a finding at path with a message and a ratchet key.
+func forbidden(path *field.Path, detail, key string) *field.Error {
+	e := field.Forbidden(path, detail)
+	e.BadValue = key
+	return e
+}
+
 // capabilityName normalises a capability the way container runtimes do:
 // case-insensitive, with or without the CAP_ prefix.
 func capabilityName(c string) string {
 	c = strings.ToUpper(strings.TrimSpace(c))
 	return strings.TrimPrefix(c, "CAP_")
+}
+
+// containerSecurity is the security context of the container a mount
+// belongs to.
+func (t *Target) containerSecurity(list string, index int) *corev1.SecurityContext {
+	spec := &t.DaemonSet.Spec.Template.Spec
+	switch list {
+	case "containers":
+		return spec.Containers[index].SecurityContext
+	case "initContainers":
+		return spec.InitContainers[index].SecurityContext
+	case "ephemeralContainers":
+		return spec.EphemeralContainers[index].SecurityContext
+	}
+	return nil
 }

@@ -25,6 +25,15 @@ const (
 	ruleBidirectional   = "bidirectional-mount-propagation"
 	rulePrivileged      = "privileged-container"
 	ruleToleration      = "ineffective-toleration"
+	ruleControl         = "host-control-socket"
+	ruleCred            = "credential-read"
+	ruleCredAncestor    = "credential-ancestor-read"
+	rulePodLogs         = "writable-pod-logs"
+	ruleVarLog          = "writable-var-log"
+	ruleNested          = "nested-hostpath"
+	rulePtrace          = "hostpid-ptrace"
+	rulePtraceUnconf    = "hostpid-ptrace-unconfined"
+	ruleProcMount       = "unmasked-procmount"
 )
 
 func TestHostPIDWritableHostPath(t *testing.T) {
@@ -35,7 +44,7 @@ func TestHostPIDWritableHostPath(t *testing.T) {
 		"writable host log mount with hostPID": {
 			ds: []dstest.PodOpt{dstest.HostPID, dstest.HostVolume("logs", "/var/log"), dstest.Container("agent", dstest.Mount("logs", "/host/log"))},
 			want: []expect{{ruleHostPIDWritable, c0 + ".volumeMounts[0]", []string{
-				`hostPID is true and container "agent" mounts host path "/var/log" (volume "logs") at "/host/log" writable; set readOnly: true on this mount or drop hostPID`,
+				`hostPID is true and container "agent" mounts host path "/var/log" (volume "logs") at "/host/log" writable: with every host process visible`, "set readOnly: true on this mount or drop hostPID",
 			}}},
 		},
 		"read-only host mounts with hostPID": {
@@ -390,7 +399,7 @@ func TestWritableSensitiveHostPath(t *testing.T) {
 				}
 				want = append(want, expect{ruleSensitive, f, []string{
 					`mounts host path "` + w.hostPath + `"`,
-					" writable, " + w.relation + ` sensitive host path "` + w.path + `"; set readOnly: true`,
+					" writable, " + w.relation + ` sensitive host path "` + w.path + `": the node runs, trusts or configures itself from it as root; set readOnly: true`,
 				}})
 			}
 			assertFindings(t, onlyRule(runRules(dstest.DaemonSet(tc.ds...), tc.opts), ruleSensitive), want)
@@ -655,17 +664,30 @@ func TestIneffectiveToleration(t *testing.T) {
 		"not-ready without seconds": {
 			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noExec}},
 		},
-		"equal operator with seconds": {
+		// The controller replaces only an exact match (MatchToleration:
+		// key, operator, value and effect equal as strings).
+		"equal operator with seconds is kept": {
 			tols: []corev1.Toleration{{Key: "node.kubernetes.io/unreachable", Operator: equal, Effect: noExec, TolerationSeconds: dstest.Seconds(60)}},
-			want: []expect{{ruleToleration, tol + "[0].tolerationSeconds", []string{"tolerationSeconds: 60 is ignored for node.kubernetes.io/unreachable"}}},
 		},
-		"empty effect with seconds": {
+		"omitted operator with seconds is kept": {
+			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Effect: noExec, TolerationSeconds: dstest.Seconds(60)}},
+		},
+		"empty effect with seconds is not the controller's": {
 			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, TolerationSeconds: dstest.Seconds(10)}},
-			want: []expect{{ruleToleration, tol + "[0].tolerationSeconds", []string{"tolerationSeconds: 10 is ignored for node.kubernetes.io/not-ready"}}},
 		},
-		"empty key exists with seconds": {
+		"empty key exists with seconds is kept": {
 			tols: []corev1.Toleration{{Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(30)}},
-			want: []expect{{ruleToleration, tol + "[0].tolerationSeconds", []string{"tolerationSeconds: 30 is ignored for node.kubernetes.io/not-ready"}}},
+		},
+		"unreachable exact match": {
+			tols: []corev1.Toleration{{Key: "node.kubernetes.io/unreachable", Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(30)}},
+			want: []expect{{ruleToleration, tol + "[0].tolerationSeconds", []string{"tolerationSeconds: 30 is ignored for node.kubernetes.io/unreachable", "write operator: Equal"}}},
+		},
+		"exact match after an equal one is still replaced": {
+			tols: []corev1.Toleration{
+				{Key: "node.kubernetes.io/not-ready", Operator: equal, Effect: noExec, TolerationSeconds: dstest.Seconds(60)},
+				{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(300)},
+			},
+			want: []expect{{ruleToleration, tol + "[1].tolerationSeconds", []string{"tolerationSeconds: 300 is ignored"}}},
 		},
 		"zero seconds is still ignored": {
 			tols: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: exists, Effect: noExec, TolerationSeconds: dstest.Seconds(0)}},
@@ -708,17 +730,20 @@ func TestRulesTogether(t *testing.T) {
 				{ruleSensitive, c0 + ".volumeMounts[0]", nil},
 			},
 		},
-		"writable var hits two rules": {
+		"writable var hits three rules": {
 			ds: []dstest.PodOpt{dstest.HostVolume("var", "/var"), dstest.Container("agent", dstest.Mount("var", "/v"))},
 			want: []expect{
 				{ruleSensitive, c0 + ".volumeMounts[0]", []string{`contains the sensitive host path "/var/lib/kubelet"`}},
 				{ruleSocket, c0 + ".volumeMounts[0]", []string{`contains the container runtime socket "/var/run/docker.sock"`}},
+				{ruleControl, c0 + ".volumeMounts[0]", []string{`contains the node control socket "/var/lib/kubelet/device-plugins"`}},
 			},
 		},
 		"writable run with bidirectional propagation": {
 			ds: []dstest.PodOpt{dstest.HostVolume("run", "/run"), dstest.Container("agent", dstest.Mount("run", "/r", dstest.Propagation(corev1.MountPropagationBidirectional)))},
 			want: []expect{
 				{ruleSocket, c0 + ".volumeMounts[0]", nil},
+				{ruleControl, c0 + ".volumeMounts[0]", []string{`"/run/systemd/private"`}},
+				{ruleSensitive, c0 + ".volumeMounts[0]", []string{`contains the sensitive host path "/run/udev"`}},
 				{ruleBidirectional, c0 + ".volumeMounts[0].mountPropagation", nil},
 			},
 		},
@@ -731,6 +756,7 @@ func TestRulesTogether(t *testing.T) {
 				{ruleHostPIDPriv, c0 + ".securityContext.privileged", nil},
 				{ruleSensitive, c0 + ".volumeMounts[0]", []string{`which is the sensitive host path "/"`}},
 				{ruleSocket, c0 + ".volumeMounts[1]", nil},
+				{ruleNested, c0 + ".volumeMounts[1]", []string{`lies inside "/" (volume "root"), which container "agent" mounts writable`}},
 				{ruleBidirectional, c0 + ".volumeMounts[0].mountPropagation", nil},
 				{ruleToleration, tol + "[0].tolerationSeconds", nil},
 			},

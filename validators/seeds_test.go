@@ -16,11 +16,16 @@ func TestSeedExamples(t *testing.T) {
 	cases := map[string]struct {
 		want []expect
 	}{
-		"node-exporter.yaml":  {},
-		"system-monitor.yaml": {},
-		"fluentbit.yaml":      {},
-		"gpu-monitor.yaml":    {},
-		"ssd-cache.yaml":      {},
+		"node-exporter.yaml": {},
+		// Admitted with warnings: SYS_PTRACE next to the host's processes,
+		// and a read-only / as a container that may run as root.
+		"system-monitor.yaml": {want: []expect{
+			{"hostpid-ptrace", c0 + ".securityContext.capabilities.add[0]", []string{`container "monitor" adds capability SYS_PTRACE`}},
+			{"credential-ancestor-read", c0 + ".volumeMounts[2]", []string{`container "monitor" mounts host path "/" (volume "rootfs")`, `"/etc/kubernetes"`, "set runAsNonRoot: true"}},
+		}},
+		"fluentbit.yaml":   {},
+		"gpu-monitor.yaml": {},
+		"ssd-cache.yaml":   {},
 		"cni-plugin.yaml": {want: []expect{{ruleSensitive, i0 + ".volumeMounts[0]", []string{
 			`container "install-cni" mounts host path "/opt/cni/bin" (volume "cni-bin") at "/host/opt/cni/bin" writable, which is the sensitive host path "/opt/cni/bin"`,
 		}}, {ruleSensitive, i0 + ".volumeMounts[1]", []string{

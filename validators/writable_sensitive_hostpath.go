@@ -3,8 +3,6 @@ package validators
 import (
 	"context"
 
-	"strings"
-
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
@@ -22,6 +20,35 @@ var defaultSensitiveHostPaths = [...]string{
 	// Podman keep images and layers in /var/lib/containers, k3s and RKE2
 	// their state and tokens in /var/lib/rancher; cron runs /var/spool/cron.
 	"/opt/cni/bin", "/var/lib/containers", "/var/lib/rancher", "/var/spool/cron",
+	// Threat model v2: what the node later executes or trusts as root.
+	// sshd trusts /home/*/.ssh, and GKE's COS keeps the kubelet, the CNI
+	// binaries and flexvolume drivers in /home/kubernetes; cloud-init runs
+	// per-boot and per-instance scripts from /var/lib/cloud; udev and
+	// modprobe read rules from /run too (RUN+= and install directives run
+	// as root); containerd and CRI-O inject CDI specs' mounts and hooks from
+	// /run/cdi (and /etc/cdi) and start NRI plugins from /opt/nri; systemd
+	// loads units from /run/systemd/system and /run/systemd/transient;
+	// Flatcar puts the kubelet in /opt/bin; k0s runs containerd and the
+	// kubelet from /var/lib/k0s; snaps (MicroK8s) live in /snap and
+	// /var/snap; Talos keeps its state in /system, Bottlerocket its
+	// persistent storage in /local; ostree systems (Fedora CoreOS, RHCOS)
+	// have the real root at /sysroot (/ostree links into it) and /usr/local
+	// at /var/usrlocal.
+	"/home", "/var/lib/cloud", "/run/udev", "/run/modprobe.d", "/run/cdi",
+	"/run/systemd/system", "/run/systemd/transient", "/opt/nri", "/opt/bin",
+	"/var/lib/k0s", "/snap", "/var/snap", "/system", "/local", "/sysroot", "/ostree",
+	"/var/usrlocal",
+}
+
+// windowsSensitiveHostPaths are the same on Windows nodes: the system
+// drive, the OS, the upstream install's C:\k (kubelet, kube-proxy, the
+// kubeconfig), the kubelet's root, kubeadm's C:\etc\kubernetes, the state
+// and configuration of containerd and Docker, and the CNI binaries. Not
+// configurable: they apply beside whatever Linux list the policy sets.
+var windowsSensitiveHostPaths = [...]string{
+	"c:", "c:/windows", "c:/k", "c:/var/lib/kubelet", "c:/etc/kubernetes",
+	"c:/programdata/containerd", "c:/program files/containerd",
+	"c:/programdata/docker", "c:/program files/docker", "c:/opt/cni",
 }
 
 // DefaultSensitiveHostPaths returns the built-in list (a copy).
@@ -29,18 +56,23 @@ func DefaultSensitiveHostPaths() []string {
 	return append([]string(nil), defaultSensitiveHostPaths[:]...)
 }
 
+// WindowsSensitiveHostPaths returns the built-in Windows list (a copy).
+func WindowsSensitiveHostPaths() []string {
+	return append([]string(nil), windowsSensitiveHostPaths[:]...)
+}
+
 // writableSensitiveHostPath forbids writable mounts of a sensitive host path,
 // of a directory that contains one, or of anything inside one.
-type writableSensitiveHostPath struct{ paths []string }
+type writableSensitiveHostPath struct{ paths pathList }
 
 func defineWritableSensitiveHostPath() Definition {
 	return Definition{
 		Meta: Meta{
 			ID:      "writable-sensitive-hostpath",
 			Default: config.Enforce,
-			Summary: "a writable mount of a sensitive path, of a directory containing one (`/var` contains `/var/lib/kubelet`), or of anything inside one (`/etc/cni/net.d`). `/` matches only itself.",
+			Summary: "a writable mount of a sensitive path, of a directory containing one (`/var` contains `/var/lib/kubelet`), or of anything inside one (`/etc/cni/net.d`); also a hostPath volume no container mounts (an ephemeral container can mount it writable). `/` and `C:\\` match only themselves. Windows paths are compared case-insensitively with either slash.",
 			Why:     "the node runs, trusts or configures itself from these paths as root",
-			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env"},
 		},
 		New: func(o Options) Rule { return newWritableSensitiveHostPath(o.SensitiveHostPaths) },
 	}
@@ -50,16 +82,7 @@ func newWritableSensitiveHostPath(paths []string) writableSensitiveHostPath {
 	if paths == nil {
 		paths = defaultSensitiveHostPaths[:]
 	}
-	// As for runtime sockets: a path under /run is also reachable as
-	// /var/run, so a writable mount of /var contains it.
-	var all []string
-	for _, p := range cleanAll(paths) {
-		all = append(all, p)
-		if p == "/run" || strings.HasPrefix(p, "/run/") {
-			all = append(all, "/var"+p)
-		}
-	}
-	return writableSensitiveHostPath{paths: all}
+	return writableSensitiveHostPath{paths: newPathList(paths, windowsSensitiveHostPaths[:])}
 }
 
 func (r writableSensitiveHostPath) Validate(_ context.Context, t *Target) field.ErrorList {
@@ -69,12 +92,10 @@ func (r writableSensitiveHostPath) Validate(_ context.Context, t *Target) field.
 		if !m.Writable {
 			continue
 		}
-		for _, p := range r.paths {
-			if rel := m.relate(p, true); rel != unrelated {
-				errs = append(errs, field.Forbidden(m.Field(),
-					m.String()+" writable, "+rel.describe(p, "sensitive host path")+"; set readOnly: true"))
-				break
-			}
+		if rel, p := r.paths.match(m); rel != unrelated {
+			errs = append(errs, forbidden(m.Field(),
+				m.String()+m.writably()+", "+rel.describe(p, "sensitive host path")+
+					": the node runs, trusts or configures itself from it as root; set readOnly: true", m.key()))
 		}
 	}
 	return errs

@@ -41,7 +41,17 @@ var variants = map[string]func(ds *appsv1.DaemonSet){
 		mounts := ds.Spec.Template.Spec.Containers[0].VolumeMounts
 		mounts[len(mounts)-1].ReadOnly = false
 	},
+	// Without hostPID and without the host's /proc (a privileged container
+	// mounting it is judged as hostPID), privileged only warns.
 	"privileged without hostPID (warned)": func(ds *appsv1.DaemonSet) {
+		spec := &ds.Spec.Template.Spec
+		spec.HostPID = false
+		t := true
+		spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &t}
+		spec.Containers[0].VolumeMounts = nil
+		spec.Volumes = nil
+	},
+	"privileged with the host's /proc (denied)": func(ds *appsv1.DaemonSet) {
 		ds.Spec.Template.Spec.HostPID = false
 		t := true
 		ds.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &t}

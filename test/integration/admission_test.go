@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,82 @@ func TestEveryEnforcedRuleDenies(t *testing.T) {
 				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "mnt", MountPath: "/mnt", MountPropagation: &bidi}}
 			},
 		},
+		"read-only kubelet device-plugin directory": {
+			rule: "host-control-socket", field: "spec.template.spec.containers[0].volumeMounts[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("dp", "/var/lib/kubelet/device-plugins")}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "dp", MountPath: "/dp", ReadOnly: true}}
+			},
+		},
+		"read-only kubernetes pki": {
+			rule: "credential-read", field: "spec.template.spec.containers[0].volumeMounts[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("pki", "/etc/kubernetes/pki")}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "pki", MountPath: "/pki", ReadOnly: true}}
+			},
+		},
+		"writable pod logs": {
+			rule: "writable-pod-logs", field: "spec.template.spec.containers[0].volumeMounts[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("pods", "/var/log/pods")}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "pods", MountPath: "/var/log/pods"}}
+			},
+		},
+		"nested hostPath under a writable one": {
+			rule: "nested-hostpath", field: "spec.template.spec.containers[0].volumeMounts[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("conf", "/var/lib/agent/conf"), hostPathVolume("data", "/var/lib/agent")}
+				s.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "conf", MountPath: "/conf", ReadOnly: true}}
+			},
+		},
+		"hostPID SYS_PTRACE unconfined": {
+			rule: "hostpid-ptrace-unconfined", field: "spec.template.spec.containers[0].securityContext.capabilities.add[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.HostPID = true
+				s.Containers[0].SecurityContext = &corev1.SecurityContext{
+					Capabilities:    &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}},
+					AppArmorProfile: &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined},
+				}
+			},
+		},
+		"hostPID SYS_MODULE": {
+			rule: "hostpid-privileged", field: "spec.template.spec.containers[0].securityContext.capabilities.add[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.HostPID = true
+				s.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_MODULE"}}}
+			},
+		},
+		"privileged with the host proc": {
+			rule: "hostpid-privileged", field: "spec.template.spec.containers[0].securityContext.privileged",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("proc", "/proc")}
+				s.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "proc", MountPath: "/host/proc", ReadOnly: true}}
+			},
+		},
+		"subPathExpr from a literal env": {
+			rule: "writable-sensitive-hostpath", field: "spec.template.spec.containers[0].volumeMounts[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("root", "/")}
+				s.Containers[0].Env = []corev1.EnvVar{{Name: "D", Value: "etc"}}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "root", MountPath: "/host", SubPathExpr: "$(D)"}}
+			},
+		},
+		"declared but unmounted host root": {
+			rule: "writable-sensitive-hostpath", field: "spec.template.spec.volumes[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{hostPathVolume("root", "/")}
+			},
+		},
+		"windows backslash dotdot": {
+			rule: "writable-sensitive-hostpath", field: "spec.template.spec.containers[0].volumeMounts[0]",
+			edit: func(s *corev1.PodSpec) {
+				s.NodeSelector = map[string]string{"kubernetes.io/os": "windows"}
+				s.Volumes = []corev1.Volume{hostPathVolume("h", `C:\k\..\Windows`)}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "h", MountPath: `C:\host`}}
+			},
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -243,6 +320,21 @@ func TestEveryEnforcedRuleDenies(t *testing.T) {
 				t.Fatalf("a denied DaemonSet was stored (get: %v)", err)
 			}
 		})
+	}
+}
+
+// TestUnmaskedProcMountRefusedByTheAPIServer: kube-apiserver 1.37 refuses
+// procMount: Unmasked without hostUsers: false in its own validation, before
+// the validating webhook is called; unmasked-procmount covers `check` and
+// older API servers.
+func TestUnmaskedProcMountRefusedByTheAPIServer(t *testing.T) {
+	ns := namespace(t)
+	ds := daemonSet(ns, "unmasked-procmount", func(s *corev1.PodSpec) {
+		s.Containers[0].SecurityContext = &corev1.SecurityContext{ProcMount: ptr.To(corev1.UnmaskedProcMount)}
+	})
+	err := c.Create(ctx, ds)
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "procMount") || strings.Contains(err.Error(), "daemonguard") {
+		t.Fatalf("want the API server's own 422 on procMount, got %v", err)
 	}
 }
 
@@ -292,6 +384,41 @@ func TestWarningsReachTheClient(t *testing.T) {
 	}
 	if got := warnings.take(); len(got) != 1 || !strings.HasPrefix(got[0], "[privileged-container] spec.template.spec.containers[0].securityContext.privileged") {
 		t.Fatalf("privileged warning: %q", got)
+	}
+	// The new warn rules: a read-only / as a container that may run as
+	// root, a writable /var/log, hostPID with SYS_PTRACE.
+	for name, want := range map[string]struct {
+		volume  corev1.Volume
+		mount   corev1.VolumeMount
+		warning string
+	}{
+		"root-reader": {hostPathVolume("root", "/"), corev1.VolumeMount{Name: "root", MountPath: "/host", ReadOnly: true},
+			"[credential-ancestor-read] spec.template.spec.containers[0].volumeMounts[0]"},
+		"log-shipper": {hostPathVolume("log", "/var/log"), corev1.VolumeMount{Name: "log", MountPath: "/var/log"},
+			"[writable-var-log] spec.template.spec.containers[0].volumeMounts[0]"},
+	} {
+		warnings.take()
+		ds := daemonSet(ns, name, func(s *corev1.PodSpec) {
+			s.Volumes = []corev1.Volume{want.volume}
+			s.Containers[0].VolumeMounts = []corev1.VolumeMount{want.mount}
+		})
+		if err := c.Create(ctx, ds); err != nil {
+			t.Fatal(err)
+		}
+		if got := warnings.take(); !slices.ContainsFunc(got, func(w string) bool { return strings.HasPrefix(w, want.warning) }) {
+			t.Errorf("%s: no warning %q in %q", name, want.warning, got)
+		}
+	}
+	warnings.take()
+	tracer := daemonSet(ns, "tracer", func(s *corev1.PodSpec) {
+		s.HostPID = true
+		s.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}}
+	})
+	if err := c.Create(ctx, tracer); err != nil {
+		t.Fatal(err)
+	}
+	if got := warnings.take(); len(got) != 1 || !strings.HasPrefix(got[0], "[hostpid-ptrace] spec.template.spec.containers[0].securityContext.capabilities.add[0]") {
+		t.Fatalf("hostpid-ptrace warning: %q", got)
 	}
 }
 

@@ -44,6 +44,10 @@ type Policy struct {
 	mutators   []mutator
 	rules      []rule
 	exemptions []exemption
+	// credentials are the rules that find credential reads, whatever their
+	// action: no default toleration goes into a DaemonSet they find
+	// something in.
+	credentials []rule
 }
 
 type mutator struct {
@@ -99,8 +103,12 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		RuntimeSockets:     cfg.Validation.RuntimeSockets,
 	}
 	for _, d := range registry {
-		if a := cfg.Action(d.ID, d.Default); a != config.Off {
+		a := cfg.Action(d.ID, d.Default)
+		if a != config.Off {
 			p.rules = append(p.rules, rule{Rule: d.New(ropts), meta: d.Meta, action: a})
+		}
+		if d.Credentials {
+			p.credentials = append(p.credentials, rule{Rule: d.New(ropts), meta: d.Meta, action: a})
 		}
 	}
 	for i, e := range cfg.Exemptions {
@@ -162,6 +170,13 @@ func (p *Policy) Mutate(ctx context.Context, namespace string, ds *appsv1.Daemon
 		if p.exempt(m.name, namespace, ds) {
 			continue
 		}
+		if m.name == mutators.TolerationsName {
+			if why := p.readsCredentials(ctx, ds); why != "" {
+				out.Warnings = append(out.Warnings, "default tolerations were not added: "+why+
+					"; a toleration would also place it on control-plane nodes, next to etcd and the cluster's keys (add the tolerations it needs yourself if it must run there)")
+				continue
+			}
+		}
 		r := m.Mutate(ctx, ds)
 		out.Patch = append(out.Patch, r.Patch...)
 		out.Warnings = append(out.Warnings, r.Warnings...)
@@ -178,6 +193,24 @@ func (p *Policy) Mutate(ctx context.Context, namespace string, ds *appsv1.Daemon
 		out.Patch = slices.Insert(out.Patch, 0, recordInjected(ds, out.Changed))
 	}
 	return out
+}
+
+// readsCredentials runs the credential rules over ds, before any default
+// toleration is injected, and returns why ds reads node or cluster
+// credentials, or "". It ignores the rules' actions and exemptions: an
+// admin who accepts that an agent reads credentials has not thereby asked
+// for it on the control plane.
+func (p *Policy) readsCredentials(ctx context.Context, ds *appsv1.DaemonSet) string {
+	if len(p.credentials) == 0 {
+		return ""
+	}
+	t := validators.NewTarget(ds)
+	for _, r := range p.credentials {
+		if errs := r.Validate(ctx, t); len(errs) > 0 {
+			return "the DaemonSet can read node or cluster credentials [" + r.meta.ID + "] " + errs[0].Field + ": " + errs[0].Detail
+		}
+	}
+	return ""
 }
 
 // recordInjected merges changed into the annotation, so that what an earlier

@@ -187,7 +187,7 @@ func TestRuleActions(t *testing.T) {
 			}
 			assertBriefs(t, v, []brief{{ruleSensitive, tc.wantAction, fieldPath, false}})
 			x := v.Violations[0]
-			wantMsg := `container "agent" mounts host path "/etc" (volume "host") at "/host" writable, which is the sensitive host path "/etc"; set readOnly: true`
+			wantMsg := `container "agent" mounts host path "/etc" (volume "host") at "/host" writable, which is the sensitive host path "/etc": the node runs, trusts or configures itself from it as root; set readOnly: true`
 			if x.Message != wantMsg {
 				t.Errorf("message = %q, want %q", x.Message, wantMsg)
 			}
@@ -249,18 +249,23 @@ func TestRatcheting(t *testing.T) {
 		c0m1 = "spec.template.spec.containers[0].volumeMounts[1]"
 		c1m0 = "spec.template.spec.containers[1].volumeMounts[0]"
 	)
-	// Containers "a" (writes /etc) and "b" (clean), in the given order.
+	// Containers "a" (writes /etc) and "b" (clean), in the given order,
+	// with the volumes they mount (an unmounted hostPath volume is a
+	// finding of its own).
 	pod := func(containers string) string {
+		volumes := ""
+		for name, path := range map[string]string{"etc": "/etc", "etc2": "/etc", "logs": "/var/log", "sock": "/var/run/docker.sock"} {
+			if strings.Contains(containers, "{name: "+name+",") {
+				volumes += "      - {name: " + name + ", hostPath: {path: " + path + "}}\n"
+			}
+		}
 		return `
 metadata: {name: agent}
 spec:
   template:
     spec:
       volumes:
-      - {name: etc, hostPath: {path: /etc}}
-      - {name: logs, hostPath: {path: /var/log}}
-      - {name: sock, hostPath: {path: /var/run/docker.sock}}
-      containers:
+` + volumes + `      containers:
 ` + containers
 	}
 	const (
@@ -268,6 +273,11 @@ spec:
 		aBumped  = "      - {name: a, image: 'a:2', volumeMounts: [{name: etc, mountPath: /e}]}\n"
 		aTwice   = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e}, {name: etc, mountPath: /e}]}\n"
 		aMoved   = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /elsewhere}]}\n"
+		aRenamed = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc2, mountPath: /e}]}\n"
+		aSubDir  = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, subPath: cni}]}\n"
+		aRO      = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, readOnly: true}, {name: sock, mountPath: /s, readOnly: true}]}\n"
+		aSockRW  = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, readOnly: true}, {name: sock, mountPath: /s}]}\n"
+		aInit    = "      initContainers:\n      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e}]}\n      containers:\n"
 		aFixed   = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, readOnly: true}]}\n"
 		aSocket  = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e}, {name: sock, mountPath: /s, readOnly: true}]}\n"
 		aOneDir  = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, subPathExpr: '$(POD_NAME)'}]}\n"
@@ -303,9 +313,27 @@ spec:
 			old: a + b, new: a + bWritesE,
 			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSensitive, Deny, c1m0, false}},
 		},
-		"changed mount path is a new violation": {
+		// The ratchet key is the resolved access: moving the mount or
+		// renaming its volume grants nothing new.
+		"changed mount path ratchets": {
 			old: a + b, new: aMoved + b,
+			want: []brief{{ruleSensitive, Warn, c0m0, true}},
+		},
+		"renamed volume ratchets": {
+			old: a + b, new: aRenamed + b,
+			want: []brief{{ruleSensitive, Warn, c0m0, true}},
+		},
+		"narrowed by subPath is other access: new": {
+			old: a + b, new: aSubDir + b,
 			want: []brief{{ruleSensitive, Deny, c0m0, false}},
+		},
+		"read-only socket made writable is new access": {
+			old: aRO + b, new: aSockRW + b,
+			want: []brief{{"credential-ancestor-read", Warn, c0m0, false}, {ruleSocket, Deny, c0m1, false}},
+		},
+		"moved into an init container is new": {
+			old: a + b, new: "      - {name: b, image: 'b:1', volumeMounts: [{name: logs, mountPath: /l, readOnly: true}]}\n" + strings.Replace(aInit, "      containers:\n", "", 1),
+			want: []brief{{ruleSensitive, Deny, "spec.template.spec.initContainers[0].volumeMounts[0]", false}},
 		},
 		"new violation of another rule next to a ratcheted one": {
 			old: a + b, new: aSocket + b,
@@ -315,8 +343,9 @@ spec:
 			old: aOneDir + b, new: a + b,
 			want: []brief{{ruleSensitive, Deny, c0m0, false}},
 		},
-		"fixed violation leaves nothing": {
+		"fixed violation leaves only the warning about reading /etc as root": {
 			old: a + b, new: aFixed + b,
+			want: []brief{{"credential-ancestor-read", Warn, c0m0, false}},
 		},
 		"warn rules are not ratcheted": {
 			old: a + bPriv, new: a + bPriv,
@@ -361,7 +390,7 @@ spec:
     spec:
       hostPID: true
       volumes:
-      - {name: logs, hostPath: {path: /var/log}}
+      - {name: logs, hostPath: {path: /var/log/agent}}
       containers:
       - name: agent
         image: ` + image + `
@@ -567,12 +596,22 @@ func TestSeedExamples(t *testing.T) {
 	cases := map[string]struct {
 		wantChanged []string // prefixes of changed fields, in order
 		want        []brief
+		wantWarning string // in the mutation's warnings
 	}{
-		"node-exporter.yaml":  {wantChanged: []string{pc}},
-		"fluentbit.yaml":      {wantChanged: []string{pc}},
-		"system-monitor.yaml": {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
-		"gpu-monitor.yaml":    {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
-		"ssd-cache.yaml":      {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
+		"node-exporter.yaml": {wantChanged: []string{pc}},
+		"fluentbit.yaml":     {wantChanged: []string{pc}},
+		// It reads / as a container that may run as root: no control-plane
+		// toleration, so that it never runs next to etcd.
+		"system-monitor.yaml": {
+			wantChanged: []string{pc, "spec.template.spec.containers[0].resources."},
+			want: []brief{
+				{"credential-ancestor-read", Warn, "spec.template.spec.containers[0].volumeMounts[2]", false},
+				{"hostpid-ptrace", Warn, "spec.template.spec.containers[0].securityContext.capabilities.add[0]", false},
+			},
+			wantWarning: "default tolerations were not added: the DaemonSet can read node or cluster credentials [credential-ancestor-read]",
+		},
+		"gpu-monitor.yaml": {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
+		"ssd-cache.yaml":   {wantChanged: []string{"spec.template.spec.tolerations[0]", pc, "spec.template.spec.containers[0].resources."}},
 		"cni-plugin.yaml": {
 			wantChanged: []string{pc, "spec.template.spec.initContainers[0].resources.", "spec.template.spec.containers[0].resources."},
 			want: []brief{
@@ -612,6 +651,9 @@ func TestSeedExamples(t *testing.T) {
 			}
 			if !equalStrings(kinds, tc.wantChanged) {
 				t.Errorf("changed %q, want %q", m.Changed, tc.wantChanged)
+			}
+			if tc.wantWarning != "" && !slices.ContainsFunc(m.Warnings, func(w string) bool { return strings.HasPrefix(w, tc.wantWarning) }) {
+				t.Errorf("warnings %q, want one starting %q", m.Warnings, tc.wantWarning)
 			}
 			v := p.Validate(t.Context(), ds.Namespace, nil, ds)
 			assertBriefs(t, v, tc.want)

@@ -87,15 +87,19 @@ func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1
 			if oldTarget == nil {
 				oldTarget = validators.NewTarget(old)
 			}
-			before = countDetails(r.Validate(ctx, oldTarget))
+			before = countKeys(r.Validate(ctx, oldTarget))
 		}
 		for _, e := range errs {
 			x := Violation{Rule: r.meta.ID, Action: actionOf(r.action), Field: e.Field, Message: e.Detail}
-			// Details carry no list indices, so a finding that only moved
-			// (a container reordered) still matches; each old finding
-			// excuses at most one new one.
-			if before[e.Detail] > 0 {
-				before[e.Detail]--
+			// A finding is the old one when it grants the same resolved
+			// access (its ratchet key; its Detail when the rule gives
+			// none). Neither carries list indices, so a finding that only
+			// moved (a container reordered) still matches; the key leaves
+			// out volume names and mount paths, so renaming or moving a
+			// mount does too, while a wider path does not. Each old
+			// finding excuses at most one new one.
+			if k := ratchetKey(e); before[k] > 0 {
+				before[k]--
 				x.Action, x.Ratcheted = Warn, true
 				x.Message += " (already present before this update; fix it before it becomes a denial)"
 			}
@@ -105,12 +109,21 @@ func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1
 	return v
 }
 
-func countDetails(errs field.ErrorList) map[string]int {
+func countKeys(errs field.ErrorList) map[string]int {
 	m := make(map[string]int, len(errs))
 	for _, e := range errs {
-		m[e.Detail]++
+		m[ratchetKey(e)]++
 	}
 	return m
+}
+
+// ratchetKey is what identifies a finding across an UPDATE: the rule's
+// ratchet key in BadValue when it set one, else the Detail.
+func ratchetKey(e *field.Error) string {
+	if k, ok := e.BadValue.(string); ok && k != "" {
+		return "key:" + k
+	}
+	return "detail:" + e.Detail
 }
 
 // actionOf is what a finding of a rule at action a does to the request.

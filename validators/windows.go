@@ -1,0 +1,139 @@
+package validators
+
+import (
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// How a Windows kubelet reads a hostPath (k8s pkg/volume/util: a path with a
+// drive letter is used as is, a path starting with "/" or "\" gets "c:" in
+// front, `\\.\pipe\` names and other UNC paths are passed through). NTFS
+// and pipe names are case-insensitive, "/" and "\" are both separators, and
+// the API server's ".." check splits on "/" only, so `C:\k\..\Windows`
+// reaches the API server unchanged and the node resolves it.
+
+// pipePrefix is how every named pipe starts, in the form windowsPath
+// returns.
+const pipePrefix = `\\.\pipe\`
+
+// podOnWindows reports whether the pod is pinned to Windows nodes, where a
+// driveless absolute path lands on c:.
+func podOnWindows(spec *corev1.PodSpec) bool {
+	if spec.OS != nil && spec.OS.Name == corev1.Windows {
+		return true
+	}
+	return spec.NodeSelector[corev1.LabelOSStable] == "windows"
+}
+
+// windowsPath returns raw as a Windows kubelet reads it: a named pipe as
+// `\\.\pipe\name` in lower case; any other path in lower case with "/"
+// separators, cleaned of ".", ".." and repeated separators, on a drive
+// ("c:/windows", the drive root as "c:"; `\\?\C:\x` and `\\.\C:\x` are
+// C:\x). It returns "" when the path has no Windows syntax (drive letter,
+// backslash, device prefix) and the pod is not pinned to Windows.
+// windowsOnly says the path cannot be a Linux path to anything (it has a
+// drive letter or a backslash), so only the Windows reading is shown; the
+// Linux reading of a path with forward slashes only is always judged too
+// (//./etc is /etc to Linux).
+func windowsPath(raw string, windowsPod bool) (path string, windowsOnly bool) {
+	backslash := strings.IndexByte(raw, '\\') >= 0
+	if len(raw) >= 4 && isSep(raw[0]) && isSep(raw[1]) && (raw[2] == '.' || raw[2] == '?') && isSep(raw[3]) {
+		// A device path: \\.\pipe\name, or \\?\C:\... and \\.\C:\..., which
+		// Windows opens as the drive path itself.
+		rest := raw[4:]
+		if !(len(rest) >= 2 && rest[1] == ':' && isLetter(rest[0])) {
+			p := strings.TrimRight(strings.ReplaceAll(strings.ToLower(raw), "/", `\`), `\`)
+			return `\\.\` + p[4:], backslash
+		}
+		raw = rest
+	} else if len(raw) >= 2 && isSep(raw[0]) && isSep(raw[1]) {
+		if !backslash {
+			// //etc/ is /etc to Linux; as a share name on Windows it
+			// reaches no node path.
+			return "", false
+		}
+		// A share (\\server\share): not a node path either; one spelling.
+		return strings.TrimRight(strings.ReplaceAll(strings.ToLower(raw), "/", `\`), `\`), backslash
+	}
+	drive := len(raw) >= 2 && raw[1] == ':' && isLetter(raw[0])
+	if !drive && !backslash && !(windowsPod && strings.HasPrefix(raw, "/")) {
+		return "", false
+	}
+	lower := strings.ToLower(raw)
+	prefix, rest := "c:", lower
+	if drive {
+		prefix, rest = lower[:2], lower[2:]
+	}
+	var parts []string
+	for _, c := range strings.FieldsFunc(rest, func(r rune) bool { return r == '/' || r == '\\' }) {
+		switch c {
+		case ".":
+		case "..":
+			if len(parts) > 0 {
+				parts = parts[:len(parts)-1]
+			}
+		default:
+			parts = append(parts, c)
+		}
+	}
+	if len(parts) == 0 {
+		return prefix, drive || backslash
+	}
+	return prefix + "/" + strings.Join(parts, "/"), drive || backslash
+}
+
+func isSep(b byte) bool { return b == '/' || b == '\\' }
+
+func isLetter(b byte) bool { return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') }
+
+// relateWindows compares a Windows reading with a protected Windows path: a
+// pipe entry ending in "*" matches every pipe named with that prefix.
+func relateWindows(mounted, protected string) relation {
+	if strings.HasPrefix(protected, `\\`) {
+		if p, ok := strings.CutSuffix(protected, "*"); ok {
+			if strings.HasPrefix(mounted, p) {
+				return same
+			}
+			if mounted == strings.TrimRight(pipePrefix, `\`) {
+				return ancestor
+			}
+			return unrelated
+		}
+		switch {
+		case mounted == protected:
+			return same
+		case strings.HasPrefix(protected, mounted+`\`):
+			return ancestor
+		case strings.HasPrefix(mounted, protected+`\`):
+			return under
+		}
+		return unrelated
+	}
+	if strings.HasPrefix(mounted, `\\`) {
+		return unrelated
+	}
+	return relate(mounted, protected)
+}
+
+// windowsDisplay spells a Windows reading as Windows users write it.
+func windowsDisplay(p string) string {
+	if strings.HasPrefix(p, `\\`) {
+		return p
+	}
+	if isRoot(p) {
+		return p + `\`
+	}
+	return strings.ReplaceAll(p, "/", `\`)
+}
+
+// quote quotes s for a message, leaving backslashes as they are (a Windows
+// path with every backslash doubled is hard to read) unless s holds a
+// character that needs escaping.
+func quote(s string) string {
+	if strings.ContainsAny(s, "\"\n\r\t") {
+		return strconv.Quote(s)
+	}
+	return `"` + s + `"`
+}
