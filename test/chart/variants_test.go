@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // variants are the values every test that covers "each mode and key
@@ -204,4 +203,3 @@ func checkNamespaces(t *testing.T, r *Release) {
 		}
 	}
 }
-
