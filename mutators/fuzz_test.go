@@ -63,7 +63,7 @@ func (r *byteReader) resourceList() corev1.ResourceList {
 
 var (
 	fuzzKeys      = []string{"node-role.kubernetes.io/control-plane", "", "dedicated", "example.com/maintenance"}
-	fuzzOperators = []corev1.TolerationOperator{corev1.TolerationOpExists, corev1.TolerationOpEqual, ""}
+	fuzzOperators = []corev1.TolerationOperator{corev1.TolerationOpExists, corev1.TolerationOpEqual, "", corev1.TolerationOpLt, corev1.TolerationOpGt}
 	fuzzEffects   = []corev1.TaintEffect{"", corev1.TaintEffectNoSchedule, corev1.TaintEffectNoExecute, corev1.TaintEffectPreferNoSchedule}
 	fuzzValues    = []string{"", "infra", "monitoring"}
 )
@@ -120,6 +120,9 @@ func buildFuzzCase(data []byte) fuzzCase {
 		if d.Key == "" {
 			// The config refuses empty-key defaults.
 			d.Key, d.Operator = "example.com/default", corev1.TolerationOpExists
+		}
+		if d.Operator == corev1.TolerationOpLt || d.Operator == corev1.TolerationOpGt {
+			d.Operator = corev1.TolerationOpEqual // the config refuses numeric defaults
 		}
 		if d.Effect != corev1.TaintEffectNoExecute {
 			d.TolerationSeconds = nil
