@@ -114,7 +114,7 @@ func TestMutateNodeExporterPatch(t *testing.T) {
 	}
 	spec := ds.Spec.Template.Spec
 	if spec.PriorityClassName != "infra-daemonset" || len(spec.Tolerations) != 1 ||
-		spec.Containers[0].Resources.Requests.Cpu().String() != "50m" || spec.Containers[0].Resources.Limits.Memory().String() != "128Mi" {
+		spec.Containers[0].Resources.Requests.Cpu().String() != "50m" || spec.Containers[0].Resources.Limits.Memory().String() != "512Mi" || spec.Containers[0].Resources.Limits.Cpu().String() != "0" {
 		t.Fatalf("mutated spec not as expected: %+v", spec)
 	}
 	if ds.Annotations[policy.InjectedAnnotation] == "" {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -83,11 +84,12 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		mutators.ResourcesName:     *m.Resources.Enabled,
 	}
 	mopts := mutators.Options{
-		Tolerations:   m.Tolerations.Defaults,
-		PriorityClass: m.PriorityClass.Name,
-		ClassExists:   opts.ClassExists,
-		Requests:      m.Resources.Requests,
-		Limits:        m.Resources.Limits,
+		Tolerations:         m.Tolerations.Defaults,
+		PriorityClass:       m.PriorityClass.Name,
+		ClassExists:         opts.ClassExists,
+		Requests:            m.Resources.Requests,
+		Limits:              limitRules(&m.Resources),
+		SkipPriorityClasses: m.Resources.SkipPriorityClasses,
 	}
 	for _, d := range mutators.Registry() {
 		if enabled[d.Name] {
@@ -120,6 +122,17 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 	return p, nil
 }
 
+// limitRules are the enabled limit defaults of r, per resource.
+func limitRules(r *config.ResourcesMutation) map[corev1.ResourceName]mutators.LimitRule {
+	rules := map[corev1.ResourceName]mutators.LimitRule{}
+	for name, l := range map[corev1.ResourceName]*config.LimitDefault{corev1.ResourceMemory: &r.MemoryLimit, corev1.ResourceCPU: &r.CPULimit} {
+		if *l.Enabled {
+			rules[name] = mutators.LimitRule{Minimum: l.Minimum.DeepCopy(), Multiplier: int64(l.RequestMultiplier)}
+		}
+	}
+	return rules
+}
+
 // Source returns the policy file this Policy was compiled from.
 func (p *Policy) Source() *config.Policy { return p.source }
 
@@ -150,6 +163,9 @@ type Mutation struct {
 	Patch []patch.Operation
 	// Warnings explain defaults that were deliberately not applied.
 	Warnings []string
+	// Notes tell the client about values that were applied (injected
+	// limits); like Warnings, they are returned as admission warnings.
+	Notes []string
 	// ByMutator counts changed fields per mutator, for metrics.
 	ByMutator map[string]int
 }
@@ -165,6 +181,7 @@ func (p *Policy) Mutate(ctx context.Context, namespace string, ds *appsv1.Daemon
 		r := m.Mutate(ctx, ds)
 		out.Patch = append(out.Patch, r.Patch...)
 		out.Warnings = append(out.Warnings, r.Warnings...)
+		out.Notes = append(out.Notes, r.Notes...)
 		if len(r.Patch) > 0 {
 			out.Changed = append(out.Changed, r.Changed()...)
 			if out.ByMutator == nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -148,7 +149,7 @@ func Mutate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 		return out
 	}
 	out.Mutation = p.Mutate(ctx, req.Namespace, req.daemonSet)
-	out.Response.Warnings = out.Mutation.Warnings
+	out.Response.Warnings = append(slices.Clip(out.Mutation.Warnings), out.Mutation.Notes...)
 	if len(out.Mutation.Patch) == 0 {
 		return out
 	}
