@@ -176,6 +176,11 @@ func TestValidateDenialIs422WithCauses(t *testing.T) {
 	if !strings.Contains(st.Message, `DaemonSet.apps "bad" is invalid`) {
 		t.Errorf("message %q", st.Message)
 	}
+	// The causes are the findings; the message ends with the admin's way out.
+	if !strings.HasSuffix(st.Message, ": `daemonguard check` prints the exemptions[] entry ("+policy.ExemptionsURL+")") ||
+		!strings.Contains(st.Message, ". An admin can exempt this DaemonSet from ") {
+		t.Errorf("message does not end with the exemption pointer: %q", st.Message)
+	}
 	if got := counter(t, e.reg, "daemonguard_rule_findings_total", map[string]string{"rule": "hostpid-privileged", "action": "deny", "ratcheted": "false"}); got != 1 {
 		t.Errorf("findings counter = %v", got)
 	}
