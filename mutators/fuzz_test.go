@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/daemonguard/daemonguard/test/dstest"
+	"slices"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -63,7 +64,7 @@ func (r *byteReader) resourceList() corev1.ResourceList {
 
 var (
 	fuzzKeys      = []string{"node-role.kubernetes.io/control-plane", "", "dedicated", "example.com/maintenance"}
-	fuzzOperators = []corev1.TolerationOperator{corev1.TolerationOpExists, corev1.TolerationOpEqual, ""}
+	fuzzOperators = []corev1.TolerationOperator{corev1.TolerationOpExists, corev1.TolerationOpEqual, "", corev1.TolerationOpLt, corev1.TolerationOpGt}
 	fuzzEffects   = []corev1.TaintEffect{"", corev1.TaintEffectNoSchedule, corev1.TaintEffectNoExecute, corev1.TaintEffectPreferNoSchedule}
 	fuzzValues    = []string{"", "infra", "monitoring"}
 )
@@ -88,6 +89,8 @@ type fuzzCase struct {
 	ds       *appsv1.DaemonSet
 	mutators []Mutator
 	defaults []corev1.Toleration
+	limits   map[corev1.ResourceName]LimitRule
+	skip     []string
 }
 
 func buildFuzzCase(data []byte) fuzzCase {
@@ -107,8 +110,11 @@ func buildFuzzCase(data []byte) fuzzCase {
 	if r.choose(8) == 0 {
 		spec.Resources = &corev1.ResourceRequirements{Limits: r.resourceList()}
 	}
-	if r.flag() {
+	switch r.choose(4) {
+	case 0:
 		spec.PriorityClassName = "author-class"
+	case 1:
+		spec.PriorityClassName = "system-node-critical"
 	}
 	if r.choose(4) == 0 {
 		p := int32(r.next())
@@ -121,6 +127,9 @@ func buildFuzzCase(data []byte) fuzzCase {
 			// The config refuses empty-key defaults.
 			d.Key, d.Operator = "example.com/default", corev1.TolerationOpExists
 		}
+		if d.Operator == corev1.TolerationOpLt || d.Operator == corev1.TolerationOpGt {
+			d.Operator = corev1.TolerationOpEqual // the config refuses numeric defaults
+		}
 		if d.Effect != corev1.TaintEffectNoExecute {
 			d.TolerationSeconds = nil
 		}
@@ -128,6 +137,20 @@ func buildFuzzCase(data []byte) fuzzCase {
 			d.Value = ""
 		}
 		defaults = append(defaults, d)
+	}
+	limitRules := map[corev1.ResourceName]LimitRule{}
+	for _, n := range fuzzResources {
+		if r.flag() {
+			min := r.quantity()
+			if min.Sign() <= 0 {
+				min = *resource.NewQuantity(1, resource.DecimalSI) // the config refuses a zero minimum
+			}
+			limitRules[n] = LimitRule{Minimum: min, Multiplier: int64(2 + r.choose(3))}
+		}
+	}
+	var skip []string
+	if r.flag() {
+		skip = []string{"system-node-critical", "author-class"}
 	}
 	var lookup ClassLookup
 	switch r.choose(3) {
@@ -144,8 +167,10 @@ func buildFuzzCase(data []byte) fuzzCase {
 		mutators: []Mutator{
 			NewTolerations(defaults),
 			NewPriorityClass("infra-daemonset", lookup),
-			NewResources(r.resourceList(), r.resourceList()),
+			NewResources(r.resourceList(), limitRules, skip),
 		},
+		limits: limitRules,
+		skip:   skip,
 	}
 }
 
@@ -186,11 +211,15 @@ func FuzzMutateConverges(f *testing.F) {
 		if !equality.Semantic.DeepEqual(spec.Resources, before.Resources) {
 			t.Fatalf("pod-level resources changed")
 		}
+		skipped := slices.Contains(c.skip, before.PriorityClassName) && before.PriorityClassName != ""
 		check := func(kind string, got, was []corev1.Container) {
 			for i := range got {
 				g, w := &got[i].Resources, &was[i].Resources
 				if before.Resources != nil && !equality.Semantic.DeepEqual(g, w) {
 					t.Fatalf("%s[%d]: resources set next to pod-level resources", kind, i)
+				}
+				if skipped && !equality.Semantic.DeepEqual(g, w) {
+					t.Fatalf("%s[%d]: resources set at skipped class %s", kind, i, before.PriorityClassName)
 				}
 				for n, q := range w.Requests {
 					if gq := g.Requests[n]; gq.Cmp(q) != 0 {
@@ -210,6 +239,27 @@ func FuzzMutateConverges(f *testing.F) {
 					}
 					if lim, ok := g.Limits[n]; ok && req.Cmp(lim) > 0 {
 						t.Fatalf("%s[%d]: request %s %s > limit %s", kind, i, n, req.String(), lim.String())
+					}
+				}
+				// An injected limit is at least its minimum and its multiple of
+				// the request, so it is never pinned to a non-zero request.
+				for n, lim := range g.Limits {
+					if _, authorLim := w.Limits[n]; authorLim {
+						continue
+					}
+					rule, ok := c.limits[n]
+					if !ok {
+						t.Fatalf("%s[%d]: limit %s injected without a rule", kind, i, n)
+					}
+					if lim.Cmp(rule.Minimum) < 0 {
+						t.Fatalf("%s[%d]: injected limit %s %s below the minimum %s", kind, i, n, lim.String(), rule.Minimum.String())
+					}
+					if req, ok := g.Requests[n]; ok {
+						scaled := req.DeepCopy()
+						scaled.Mul(rule.Multiplier)
+						if lim.Cmp(scaled) < 0 || (req.Sign() > 0 && lim.Cmp(req) <= 0) {
+							t.Fatalf("%s[%d]: injected limit %s %s not above %d× the request %s", kind, i, n, lim.String(), rule.Multiplier, req.String())
+						}
 					}
 				}
 			}

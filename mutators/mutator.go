@@ -27,6 +27,10 @@ type Result struct {
 	Patch []patch.Operation
 	// Warnings explain a default that was deliberately not applied.
 	Warnings []string
+	// Notes tell the client about a value that was applied and that it
+	// should know about (an injected limit); they are returned as admission
+	// warnings too, but are not defaults left out.
+	Notes []string
 }
 
 // Changed lists the field paths the mutator set, as
@@ -59,7 +63,11 @@ type Options struct {
 	PriorityClass string
 	ClassExists   ClassLookup
 	Requests      corev1.ResourceList
-	Limits        corev1.ResourceList
+	// Limits sizes the limits filled in, per resource; a resource not
+	// listed gets no limit.
+	Limits map[corev1.ResourceName]LimitRule
+	// SkipPriorityClasses are the classes whose pods get no resources.
+	SkipPriorityClasses []string
 }
 
 // Definition is a mutator's registry entry.

@@ -2,6 +2,8 @@ package mutators
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,48 +13,86 @@ import (
 	"github.com/daemonguard/daemonguard/mutators/patch"
 )
 
+// LimitRule sizes an injected limit of one resource: the larger of Minimum
+// and Multiplier times the container's request for that resource. A limit is
+// an OOM-kill (or throttling) line, not a reservation, so it follows the
+// container's own request instead of one figure for every agent.
+type LimitRule struct {
+	Minimum resource.Quantity
+	// Multiplier is at least 2 (the config refuses less): a limit at the
+	// request leaves no headroom for a burst.
+	Multiplier int64
+}
+
+// size is the limit for a container whose request is request (nil: none).
+func (l *LimitRule) size(request *resource.Quantity) resource.Quantity {
+	q := l.Minimum.DeepCopy()
+	if request != nil {
+		scaled := request.DeepCopy()
+		scaled.Mul(l.Multiplier)
+		if scaled.Cmp(q) > 0 {
+			q = scaled
+		}
+	}
+	return q
+}
+
 // Resources fills missing requests and limits in every container and init
-// container, and never leaves a request above its limit: a default request is
-// lowered to an existing limit, a default limit raised to an existing request.
+// container. Requests are the configured figures, lowered to an existing
+// limit; limits are sized from the container's own request (see LimitRule),
+// so a request is never above a limit this mutator chose and a limit is never
+// pinned to the request. Pods at one of the skipped priority classes (the
+// system-critical ones by default: CNIs, CSI node plugins, kube-proxy) are
+// left alone: an OOM kill there takes the node's networking or storage down.
 type Resources struct {
-	requests, limits corev1.ResourceList
+	requests corev1.ResourceList
+	limits   map[corev1.ResourceName]LimitRule
+	skip     []string
 	// names are the configured resource names, sorted, so the order of
 	// reported changes does not depend on map iteration.
 	names []corev1.ResourceName
 }
 
-// NewResources returns a mutator filling requests and limits.
-func NewResources(requests, limits corev1.ResourceList) *Resources {
+// NewResources returns a mutator filling requests and sizing limits, except
+// in pods whose priorityClassName is in skip.
+func NewResources(requests corev1.ResourceList, limits map[corev1.ResourceName]LimitRule, skip []string) *Resources {
 	seen := map[corev1.ResourceName]bool{}
 	var names []corev1.ResourceName
-	for _, l := range []corev1.ResourceList{requests, limits} {
-		for n := range l {
-			if !seen[n] {
-				seen[n] = true
-				names = append(names, n)
-			}
+	add := func(n corev1.ResourceName) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
 		}
 	}
+	for n := range requests {
+		add(n)
+	}
+	for n := range limits {
+		add(n)
+	}
 	sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
-	return &Resources{requests: requests, limits: limits, names: names}
+	return &Resources{requests: requests, limits: limits, skip: skip, names: names}
 }
 
 func defineResources() Definition {
 	return Definition{
 		Meta: Meta{
 			Name:    ResourcesName,
-			Summary: "fills missing requests and limits of every container and init container",
+			Summary: "fills missing requests, and limits sized from each container's own request, of every container and init container",
 			Writes: []string{
 				"spec.template.spec.containers[*].resources", "spec.template.spec.initContainers[*].resources",
 			},
 		},
-		New: func(o Options) Mutator { return NewResources(o.Requests, o.Limits) },
+		New: func(o Options) Mutator { return NewResources(o.Requests, o.Limits, o.SkipPriorityClasses) },
 	}
 }
 
 // Mutate implements Mutator.
 func (m *Resources) Mutate(_ context.Context, ds *appsv1.DaemonSet) Result {
 	spec := &ds.Spec.Template.Spec
+	if spec.PriorityClassName != "" && slices.Contains(m.skip, spec.PriorityClassName) {
+		return Result{}
+	}
 	if spec.Resources != nil {
 		// Pod-level resources budget the containers together; per-container
 		// defaults could exceed that budget and make the template invalid.
@@ -60,19 +100,20 @@ func (m *Resources) Mutate(_ context.Context, ds *appsv1.DaemonSet) Result {
 	}
 	var res Result
 	for i := range spec.InitContainers {
-		m.fill(&spec.InitContainers[i].Resources, "initContainers", i, &res)
+		m.fill(&spec.InitContainers[i], "initContainers", i, &res)
 	}
 	for i := range spec.Containers {
-		m.fill(&spec.Containers[i].Resources, "containers", i, &res)
+		m.fill(&spec.Containers[i], "containers", i, &res)
 	}
 	return res
 }
 
-// fill fills r, the resources of the list's container at index. Paths are
+// fill fills the resources of c, the list's container at index. Paths are
 // built only when something is filled: most containers of an admitted
 // DaemonSet already set their resources. Each resource is its own operation;
 // patch.Anchor merges those into one when the list (or resources) is absent.
-func (m *Resources) fill(r *corev1.ResourceRequirements, list string, index int, res *Result) {
+func (m *Resources) fill(c *corev1.Container, list string, index int, res *Result) {
+	r := &c.Resources
 	var at patch.Path
 	built := false
 	add := func(field string, name corev1.ResourceName, q resource.Quantity) {
@@ -95,18 +136,36 @@ func (m *Resources) fill(r *corev1.ResourceRequirements, list string, index int,
 				add("requests", name, q.DeepCopy())
 			}
 		}
-		if def, ok := m.limits[name]; ok {
+		if rule, ok := m.limits[name]; ok {
 			if _, set := r.Limits[name]; !set {
-				q := def.DeepCopy()
-				if request, ok := r.Requests[name]; ok && request.Cmp(q) > 0 {
-					q = request.DeepCopy()
+				var request *resource.Quantity
+				if q, ok := r.Requests[name]; ok {
+					request = &q
 				}
+				q := rule.size(request)
 				if r.Limits == nil {
 					r.Limits = corev1.ResourceList{}
 				}
 				r.Limits[name] = q
 				add("limits", name, q.DeepCopy())
+				res.Notes = append(res.Notes, limitNote(list, c.Name, name, q, &rule, request))
 			}
 		}
 	}
+}
+
+// limitNote tells the client which limit was injected where, and how to
+// choose another: a limit decides when an agent is killed or throttled, so
+// it is never set silently.
+func limitNote(list, container string, name corev1.ResourceName, q resource.Quantity, rule *LimitRule, request *resource.Quantity) string {
+	kind := "container"
+	if list == "initContainers" {
+		kind = "init container"
+	}
+	why := fmt.Sprintf("the minimum %s", rule.Minimum.String())
+	if request != nil {
+		why = fmt.Sprintf("the larger of %s and %d× its request %s", rule.Minimum.String(), rule.Multiplier, request.String())
+	}
+	return fmt.Sprintf("resources: %s %q gets limits.%s: %s (%s); set resources.limits.%s to choose your own",
+		kind, container, name, q.String(), why, name)
 }

@@ -49,25 +49,35 @@ func (m *Tolerations) Mutate(_ context.Context, ds *appsv1.DaemonSet) Result {
 }
 
 // covered reports whether some toleration in have already tolerates every
-// taint that want tolerates. tolerationSeconds is deliberately not compared:
-// an author who bounded the time on a node chose that, and a second, unbounded
-// toleration would silently override the choice.
+// taint that want tolerates: the same key (or an empty key with Exists), the
+// same effect (or an empty effect, which matches every effect), and Exists,
+// or Equal (an omitted operator means Equal) with the same value when want is
+// Equal too. A numeric Lt/Gt toleration never covers: it tolerates only taints
+// whose value parses as a number, and nothing at all where the cluster's
+// TaintTolerationComparisonOperators feature is off.
+// tolerationSeconds is deliberately not compared: an author who bounded the
+// time on a node chose that, and a second, unbounded toleration would
+// silently override the choice.
 func covered(have []corev1.Toleration, want *corev1.Toleration) bool {
 	for i := range have {
-		t := &have[i]
-		if t.Effect != "" && t.Effect != want.Effect {
-			continue
-		}
-		if t.Operator == corev1.TolerationOpExists {
-			if t.Key == "" || t.Key == want.Key {
-				return true
-			}
-			continue
-		}
-		// Equal (or empty, which means Equal) covers only the same value.
-		if t.Key == want.Key && want.Operator != corev1.TolerationOpExists && t.Value == want.Value {
+		if covers(&have[i], want) {
 			return true
 		}
 	}
 	return false
+}
+
+func covers(t, want *corev1.Toleration) bool {
+	if t.Effect != "" && t.Effect != want.Effect {
+		return false
+	}
+	switch t.Operator {
+	case corev1.TolerationOpExists:
+		return t.Key == "" || t.Key == want.Key
+	case corev1.TolerationOpEqual, "":
+		wantEqual := want.Operator == corev1.TolerationOpEqual || want.Operator == ""
+		return t.Key != "" && t.Key == want.Key && wantEqual && t.Value == want.Value
+	default:
+		return false
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/klog/v2"
 )
 
 func TestTolerations(t *testing.T) {
@@ -121,6 +122,38 @@ func TestTolerations(t *testing.T) {
 			wantAdded:   []corev1.Toleration{{Key: "example.com/flaky", Operator: exists, Effect: noExec, TolerationSeconds: &sixty}},
 			wantChanged: []string{"spec.template.spec.tolerations[0]"},
 		},
+		"Gt with the same value does not cover Equal": {
+			defaults:    []corev1.Toleration{{Key: "example.com/tier", Operator: equal, Value: "2", Effect: noSched}},
+			have:        []corev1.Toleration{{Key: "example.com/tier", Operator: corev1.TolerationOpGt, Value: "2", Effect: noSched}},
+			wantAdded:   []corev1.Toleration{{Key: "example.com/tier", Operator: equal, Value: "2", Effect: noSched}},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"Lt does not cover Exists": {
+			defaults:    []corev1.Toleration{{Key: "example.com/tier", Operator: exists, Effect: noSched}},
+			have:        []corev1.Toleration{{Key: "example.com/tier", Operator: corev1.TolerationOpLt, Value: "100", Effect: noSched}},
+			wantAdded:   []corev1.Toleration{{Key: "example.com/tier", Operator: exists, Effect: noSched}},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"default with the operator omitted is covered by Equal with the same value": {
+			defaults: []corev1.Toleration{{Key: "dedicated", Value: "infra", Effect: noSched}},
+			have:     []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+		},
+		"default with the operator omitted is not covered by another value": {
+			defaults:    []corev1.Toleration{{Key: "dedicated", Value: "infra", Effect: noSched}},
+			have:        []corev1.Toleration{{Key: "dedicated", Value: "", Effect: noSched}},
+			wantAdded:   []corev1.Toleration{{Key: "dedicated", Value: "infra", Effect: noSched}},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"same key Equal with another effect does not cover": {
+			defaults:    []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+			have:        []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noExec}},
+			wantAdded:   []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"Equal without effect covers Equal with an effect": {
+			defaults: []corev1.Toleration{{Key: "dedicated", Operator: equal, Value: "infra", Effect: noSched}},
+			have:     []corev1.Toleration{{Key: "dedicated", Value: "infra"}},
+		},
 		"no defaults": {
 			have: []corev1.Toleration{{Key: "a", Operator: exists}},
 		},
@@ -166,5 +199,59 @@ func TestTolerationsDoNotAlias(t *testing.T) {
 	m.Mutate(t.Context(), other)
 	if got := *other.Spec.Template.Spec.Tolerations[0].TolerationSeconds; got != 60 {
 		t.Errorf("next object got tolerationSeconds %d, want 60", got)
+	}
+}
+
+// TestCoveredMatchesToleratesTaint checks covers against the scheduler's own
+// matching: an existing toleration covers a default exactly when it
+// tolerates every taint the default tolerates (with numeric comparison
+// operators off, as the feature gate may be).
+func TestCoveredMatchesToleratesTaint(t *testing.T) {
+	keys := []string{"", "node-role.kubernetes.io/control-plane", "dedicated"}
+	ops := []corev1.TolerationOperator{corev1.TolerationOpExists, corev1.TolerationOpEqual, "", corev1.TolerationOpLt, corev1.TolerationOpGt}
+	values := []string{"", "infra", "2"}
+	effects := []corev1.TaintEffect{"", corev1.TaintEffectNoSchedule, corev1.TaintEffectNoExecute, corev1.TaintEffectPreferNoSchedule}
+	var tols []corev1.Toleration
+	for _, k := range keys {
+		for _, op := range ops {
+			for _, v := range values {
+				for _, e := range effects {
+					if op == corev1.TolerationOpExists && v != "" || k == "" && op != corev1.TolerationOpExists {
+						continue // refused by API validation
+					}
+					tols = append(tols, corev1.Toleration{Key: k, Operator: op, Value: v, Effect: e})
+				}
+			}
+		}
+	}
+	// The taints a toleration can tolerate here: every key and value above,
+	// one more of each, and every concrete effect.
+	var taints []corev1.Taint
+	for _, k := range append(keys[1:], "other") {
+		for _, v := range append(values, "other", "3") {
+			for _, e := range effects[1:] {
+				taints = append(taints, corev1.Taint{Key: k, Value: v, Effect: e})
+			}
+		}
+	}
+	logger := klog.Background()
+	for i := range tols {
+		want := &tols[i]
+		if want.Key == "" || want.Operator == corev1.TolerationOpLt || want.Operator == corev1.TolerationOpGt {
+			continue // the config refuses these as defaults
+		}
+		for j := range tols {
+			have := &tols[j]
+			model := true
+			for k := range taints {
+				if want.ToleratesTaint(logger, &taints[k], true) && !have.ToleratesTaint(logger, &taints[k], false) {
+					model = false
+					break
+				}
+			}
+			if got := covers(have, want); got != model {
+				t.Errorf("covers(%+v, %+v) = %v, want %v", *have, *want, got, model)
+			}
+		}
 	}
 }

@@ -114,7 +114,7 @@ func TestMutateNodeExporterPatch(t *testing.T) {
 	}
 	spec := ds.Spec.Template.Spec
 	if spec.PriorityClassName != "infra-daemonset" || len(spec.Tolerations) != 1 ||
-		spec.Containers[0].Resources.Requests.Cpu().String() != "50m" || spec.Containers[0].Resources.Limits.Memory().String() != "128Mi" {
+		spec.Containers[0].Resources.Requests.Cpu().String() != "50m" || spec.Containers[0].Resources.Limits.Memory().String() != "512Mi" || spec.Containers[0].Resources.Limits.Cpu().String() != "0" {
 		t.Fatalf("mutated spec not as expected: %+v", spec)
 	}
 	if ds.Annotations[policy.InjectedAnnotation] == "" {
@@ -175,6 +175,11 @@ func TestValidateDenialIs422WithCauses(t *testing.T) {
 	}
 	if !strings.Contains(st.Message, `DaemonSet.apps "bad" is invalid`) {
 		t.Errorf("message %q", st.Message)
+	}
+	// The causes are the findings; the message ends with the admin's way out.
+	if !strings.HasSuffix(st.Message, ": `daemonguard check` prints the exemptions[] entry ("+policy.ExemptionsURL+")") ||
+		!strings.Contains(st.Message, ". An admin can exempt this DaemonSet from ") {
+		t.Errorf("message does not end with the exemption pointer: %q", st.Message)
 	}
 	if got := counter(t, e.reg, "daemonguard_rule_findings_total", map[string]string{"rule": "hostpid-privileged", "action": "deny", "ratcheted": "false"}); got != 1 {
 		t.Errorf("findings counter = %v", got)

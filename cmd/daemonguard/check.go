@@ -1,21 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
+	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/mutators/patch"
 	"github.com/daemonguard/daemonguard/webhook/config"
@@ -32,7 +28,10 @@ const (
 
 type checkOptions struct {
 	config, namespace, old, output string
-	files                          []string
+	// namespaceSet is true when --namespace was given: kubectl then refuses
+	// objects whose metadata.namespace says otherwise.
+	namespaceSet bool
+	files        []string
 }
 
 // checkReport is the JSON (and YAML) output of `check`.
@@ -53,6 +52,12 @@ type checkResult struct {
 	Object     json.RawMessage    `json:"object"`
 	Violations []policy.Violation `json:"violations"`
 	Warnings   []string           `json:"warnings"`
+	// Exemption is, for a denied DaemonSet, the policy exemptions[] entry
+	// that would admit it: its namespace, a selector of its own labels and
+	// exactly the rules that denied it.
+	Exemption *config.Exemption `json:"exemption,omitempty"`
+	// ExemptedBy lists the policy's exemptions that apply to it.
+	ExemptedBy []policy.ExemptionMatch `json:"exemptedBy,omitempty"`
 }
 
 type skipped struct {
@@ -64,38 +69,22 @@ type skipped struct {
 	Reason     string `json:"reason"`
 }
 
-// document is one object read from an input, as JSON.
-type document struct {
-	source string // "FILE: document N" (and "item M" inside a List)
-	json   []byte
-	meta   struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name      string `json:"name"`
-			Namespace string `json:"namespace"`
-		} `json:"metadata"`
-	}
-}
-
-func (d *document) isDaemonSet() bool {
-	return d.meta.APIVersion == "apps/v1" && d.meta.Kind == "DaemonSet"
-}
-
 func parseCheckFlags(args []string, stderr io.Writer) (*checkOptions, error) {
 	fs := flag.NewFlagSet("daemonguard check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &checkOptions{}
 	fs.StringVar(&o.config, "config", "", "policy file (daemonguard.io/v1alpha1 Policy); the built-in defaults when empty")
-	fs.StringVar(&o.namespace, "namespace", "default", "namespace of DaemonSets that name none, as kubectl apply would use")
+	fs.StringVar(&o.namespace, "namespace", "default", "namespace of objects that name none, as kubectl apply -n; when given, an object naming another namespace is an error, as with kubectl")
 	fs.StringVar(&o.old, "old", "", "file with the DaemonSets as they are now; a DaemonSet found there (by namespace and name) is reviewed as an UPDATE, with ratcheting")
 	fs.StringVar(&o.output, "o", "text", "output: text, json, or yaml (the input with DaemonSets mutated; denied ones left out)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: daemonguard check [--config FILE] [--namespace NS] [--old FILE] [-o json|yaml|text] FILE...
 
-Reviews apps/v1 DaemonSets in multi-document YAML or JSON files ("-" reads stdin)
-with the same engine as the webhook: the mutating webhook's patch is applied,
-then the validating rules run. Other documents are skipped and listed.
+Reviews the apps/v1 DaemonSets that "kubectl apply -f FILE..." would send, read by
+kubectl's own reader (files, directories, globs, "-" for stdin; YAML or JSON streams;
+lists), with the same engine as the webhook: the mutating webhook's patch is
+applied, then the validating rules run. Other objects are skipped and listed.
+A denied DaemonSet is printed with the exemptions[] entry that would admit it.
 An offline check assumes the configured PriorityClass exists.
 
 Exit status: 0 all allowed, 1 something denied, 2 bad usage or unreadable input.
@@ -115,6 +104,11 @@ Flags:
 		o.files = append(o.files, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "namespace" {
+			o.namespaceSet = true
+		}
+	})
 	switch o.output {
 	case "text", "json", "yaml":
 	default:
@@ -181,7 +175,8 @@ func check(o *checkOptions, stdin io.Reader) (*checkReport, []*document, error) 
 	}
 	old := map[string]*document{}
 	if o.old != "" {
-		docs, err := readInput(o.old, stdin)
+		// The objects as they are now: namespaces defaulted, never enforced.
+		docs, err := (&reader{stdin: stdin, namespace: o.namespace}).read(o.old)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -191,9 +186,10 @@ func check(o *checkOptions, stdin io.Reader) (*checkReport, []*document, error) 
 			}
 		}
 	}
+	in := &reader{stdin: stdin, namespace: o.namespace, enforce: o.namespaceSet}
 	var all []*document
 	for _, f := range o.files {
-		docs, err := readInput(f, stdin)
+		docs, err := in.read(f)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -268,77 +264,44 @@ func checkDaemonSet(p *policy.Policy, d, old *document, namespace string) (*chec
 	r.Patch = append(r.Patch, a.Mutation.Operations...)
 	r.Object = a.Object
 	r.Violations = append(r.Violations, a.Validation.Verdict.Violations...)
+	r.ExemptedBy = p.Exemptions(namespace, &typed)
+	if !r.Allowed {
+		r.Exemption = exemptionFor(&typed, namespace, a.Validation.Verdict.DeniedRules())
+	}
 	r.Warnings = append(r.Warnings, a.Mutation.Response.Warnings...)
 	r.Warnings = append(r.Warnings, a.Validation.Response.Warnings...)
 	return r, nil
 }
 
-// readInput reads a file ("-" for stdin) as a stream of YAML or JSON
-// documents; a List's items count as documents of their own.
-func readInput(name string, stdin io.Reader) ([]*document, error) {
-	var data []byte
-	var err error
-	if name == "-" {
-		data, err = io.ReadAll(stdin)
-		name = "<stdin>"
-	} else {
-		data, err = os.ReadFile(name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var docs []*document
-	for i := 1; ; i++ {
-		raw, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		source := fmt.Sprintf("%s: document %d", name, i)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", source, err)
-		}
-		if len(bytes.TrimSpace(raw)) == 0 {
-			continue
-		}
-		js, err := yaml.YAMLToJSONStrict(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", source, err)
-		}
-		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
-			continue // a document of comments only
-		}
-		d, err := newDocument(source, js)
-		if err != nil {
-			return nil, err
-		}
-		if !strings.HasSuffix(d.meta.Kind, "List") {
-			docs = append(docs, d)
-			continue
-		}
-		var list struct {
-			Items []json.RawMessage `json:"items"`
-		}
-		if err := json.Unmarshal(js, &list); err != nil {
-			return nil, fmt.Errorf("%s: reading %s items: %w", source, d.meta.Kind, err)
-		}
-		for j, item := range list.Items {
-			d, err := newDocument(fmt.Sprintf("%s item %d", source, j+1), item)
-			if err != nil {
-				return nil, err
-			}
-			docs = append(docs, d)
-		}
-	}
-}
+// ReasonPlaceholder is the reason of a printed exemption, for the admin to
+// replace: an exemption is a decision someone should be able to read later.
+const ReasonPlaceholder = "TODO: why this DaemonSet needs this access"
 
-func newDocument(source string, js []byte) (*document, error) {
-	d := &document{source: source, json: js}
-	if err := json.Unmarshal(js, &d.meta); err != nil {
-		return nil, fmt.Errorf("%s: not a Kubernetes object: %w", source, err)
+// selectorLabels are the labels an exemption selects a DaemonSet by, when it
+// has them: the ones that name the application, not the release or version.
+var selectorLabels = []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app", "k8s-app"}
+
+// exemptionFor is the exemption that admits ds in namespace from exactly
+// rules, and nothing else: the namespace, a selector of ds's own labels
+// (those naming the application when it has them, else all of them) and the
+// rule ids. Without labels there is nothing to select by, and the entry
+// would exempt every DaemonSet of the namespace from those rules: the reason
+// says so.
+func exemptionFor(ds *appsv1.DaemonSet, namespace string, rules []string) *config.Exemption {
+	e := &config.Exemption{Namespaces: []string{namespace}, Rules: rules, Reason: ReasonPlaceholder}
+	match := map[string]string{}
+	for _, k := range selectorLabels {
+		if v, ok := ds.Labels[k]; ok && (k != "app.kubernetes.io/instance" || ds.Labels["app.kubernetes.io/name"] != "") {
+			match[k] = v
+		}
 	}
-	if d.meta.APIVersion == "" || d.meta.Kind == "" {
-		return nil, fmt.Errorf("%s: not a Kubernetes object: apiVersion and kind are required", source)
+	if len(match) == 0 {
+		maps.Copy(match, ds.Labels)
 	}
-	return d, nil
+	if len(match) > 0 {
+		e.Selector = &metav1.LabelSelector{MatchLabels: match}
+	} else {
+		e.Reason = ReasonPlaceholder + " (it has no labels: this exempts every DaemonSet in " + namespace + "; label it and add a selector)"
+	}
+	return e
 }

@@ -128,7 +128,7 @@ func TestCheckInputs(t *testing.T) {
 ---
 apiVersion: v1
 kind: ConfigMap
-metadata: {name: cfg, namespace: logging}
+metadata: {name: cfg, namespace: team-a}
 ---
 apiVersion: extensions/v1beta1
 kind: DaemonSet

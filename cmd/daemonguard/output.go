@@ -8,6 +8,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/daemonguard/daemonguard/webhook/config"
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
@@ -39,6 +40,12 @@ func writeText(w io.Writer, r *checkReport) {
 		}
 		for _, warning := range res.Warnings {
 			fmt.Fprintf(w, "  warning   %s\n", warning)
+		}
+		for _, e := range res.ExemptedBy {
+			fmt.Fprintf(w, "  exempt    by %s: %s\n", describeExemption(e), strings.Join(e.Rules, ", "))
+		}
+		if res.Exemption != nil {
+			writeExemption(w, res.Exemption)
 		}
 	}
 	for _, s := range r.Skipped {
@@ -108,4 +115,30 @@ func writeMutatedYAML(stdout, stderr io.Writer, r *checkReport, docs []*document
 		}
 	}
 	return nil
+}
+
+// describeExemption names a matched exemption for a person.
+func describeExemption(e policy.ExemptionMatch) string {
+	name := fmt.Sprintf("exemptions[%d]", e.Index)
+	if e.Index == policy.OwnNamespaceExemption {
+		name = "the webhook's own namespace"
+	}
+	if e.Reason != "" && e.Index != policy.OwnNamespaceExemption {
+		name += fmt.Sprintf(" (%s)", e.Reason)
+	}
+	return name
+}
+
+// writeExemption prints the exemptions[] entry that would admit a denied
+// DaemonSet, ready to paste under the policy's exemptions: (an explicit
+// list replaces the built-in kube-system entry, so keep that one).
+func writeExemption(w io.Writer, e *config.Exemption) {
+	y, err := yaml.Marshal([]*config.Exemption{e})
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(w, "  to admit it, an admin adds to the policy's exemptions: (see %s)\n", policy.ExemptionsURL)
+	for _, line := range strings.Split(strings.TrimRight(string(y), "\n"), "\n") {
+		fmt.Fprintf(w, "    %s\n", line)
+	}
 }

@@ -141,8 +141,12 @@ func defaultPolicy() string {
 		}
 	}
 	fmt.Fprintf(&b, "  priorityClass:\n    enabled: %t\n    name: %s   # set when priorityClassName is empty, if the class exists\n", *m.PriorityClass.Enabled, m.PriorityClass.Name)
-	fmt.Fprintf(&b, "  resources:\n    enabled: %t\n    requests: %s   # per container and init container, when missing\n    limits:   %s\n",
-		*m.Resources.Enabled, flowList(m.Resources.Requests), flowList(m.Resources.Limits))
+	r := &m.Resources
+	fmt.Fprintf(&b, "  resources:\n    enabled: %t\n    requests: %s   # per container and init container, when missing\n",
+		*r.Enabled, flowList(r.Requests))
+	fmt.Fprintf(&b, "    memoryLimit: %s   # max(minimum, multiplier × request)\n", limitFlow(&r.MemoryLimit))
+	fmt.Fprintf(&b, "    cpuLimit: %s        # off: throttling is latency\n", limitFlow(&r.CPULimit))
+	fmt.Fprintf(&b, "    skipPriorityClasses: [%s]  # left alone\n", strings.Join(r.SkipPriorityClasses, ", "))
 	b.WriteString("validation:\n  rules:                 # id: enforce | warn | audit | off (unnamed rules keep their default)\n")
 	for _, d := range validators.Registry() {
 		fmt.Fprintf(&b, "    %s: %s\n", d.ID, d.Default)
@@ -155,6 +159,18 @@ func defaultPolicy() string {
 	}
 	b.WriteString("```\n")
 	return b.String()
+}
+
+func limitFlow(l *config.LimitDefault) string {
+	return fmt.Sprintf("{enabled: %t, minimum: %s, requestMultiplier: %d}", *l.Enabled, quoteNumber(l.Minimum.String()), l.RequestMultiplier)
+}
+
+// quoteNumber quotes a quantity YAML would read as a number ("1").
+func quoteNumber(s string) string {
+	if strings.Trim(s, "0123456789.") == "" {
+		return `"` + s + `"`
+	}
+	return s
 }
 
 func flowList(l corev1.ResourceList) string {

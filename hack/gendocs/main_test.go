@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // TestGeneratedFilesAreCurrent fails when a file gendocs writes no longer
@@ -47,5 +50,21 @@ func TestSchemaEnumsFollowTheRegistry(t *testing.T) {
 	}
 	if strings.Contains(string(out), `"x"`) {
 		t.Errorf("edited schema kept the stale id:\n%s", out)
+	}
+}
+
+// TestDefaultPolicyBlockIsTheDefaults: the README's built-in policy, pasted
+// as a policy file, mutates exactly as config.Defaults() (its validation and
+// exemptions spell out what the defaults leave implicit).
+func TestDefaultPolicyBlockIsTheDefaults(t *testing.T) {
+	block := strings.TrimSuffix(strings.TrimPrefix(defaultPolicy(), "```yaml\n"), "```\n")
+	got, err := config.Parse([]byte(block))
+	if err != nil {
+		t.Fatalf("the README's default policy does not parse: %v\n%s", err, block)
+	}
+	g, _ := json.Marshal(got.Mutation)
+	w, _ := json.Marshal(config.Defaults().Mutation)
+	if string(g) != string(w) {
+		t.Fatalf("the README's default policy is not the built-in one:\n got %s\nwant %s", g, w)
 	}
 }

@@ -74,6 +74,12 @@ func TestSameVerdictAndObject(t *testing.T) {
 
 			ours := answer(t, dm, webhook.MutatePath, body)
 			theirs := answer(t, gm, webhook.MutatePath, body)
+			// controller-runtime's typed defaulters cannot return warnings:
+			// daemonguard's must be the policy's own (injected-limit notes).
+			m := p.Mutate(t.Context(), ds.Namespace, ds.DeepCopy())
+			if want := append(m.Warnings, m.Notes...); len(want) > 0 {
+				theirs.Warnings = want
+			}
 			sameVerdict(t, "mutate", ours, theirs)
 			if len(ours.Patch) == 0 {
 				t.Fatal("daemonguard's mutating answer has no patch")

@@ -19,7 +19,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -261,7 +260,7 @@ func (v genericValidator) validate(ctx context.Context, old, ds *appsv1.DaemonSe
 	verdict := v.policy.Validate(ctx, req.Namespace, old, ds)
 	warnings := verdict.Warnings()
 	if !verdict.Allowed() {
-		return warnings, apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, ds.Name, verdict.Denials())
+		return warnings, verdict.Status(ds.Name)
 	}
 	return warnings, nil
 }

@@ -51,7 +51,8 @@ func TestCreateIsMutated(t *testing.T) {
 		t.Errorf("tolerations %+v", spec.Tolerations)
 	}
 	r := spec.Containers[0].Resources
-	if r.Requests.Cpu().String() != "50m" || r.Requests.Memory().String() != "64Mi" || r.Limits.Cpu().String() != "200m" || r.Limits.Memory().String() != "128Mi" {
+	// A memory limit with headroom and no CPU limit.
+	if _, cpuLimit := r.Limits[corev1.ResourceCPU]; r.Requests.Cpu().String() != "50m" || r.Requests.Memory().String() != "64Mi" || cpuLimit || r.Limits.Memory().String() != "512Mi" {
 		t.Errorf("resources %+v", r)
 	}
 	if a := stored.Annotations[policy.InjectedAnnotation]; !strings.Contains(a, "spec.template.spec.priorityClassName") {
@@ -78,7 +79,7 @@ func TestUpdateIsMutated(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := ds.Spec.Template.Spec.Containers[1].Resources
-	if got.Requests.Cpu().String() != "50m" || got.Limits.Memory().String() != "128Mi" {
+	if got.Requests.Cpu().String() != "50m" || got.Limits.Memory().String() != "512Mi" {
 		t.Fatalf("sidecar resources %+v", got)
 	}
 	// The author's own resources are untouched.
@@ -382,8 +383,47 @@ func TestWarningsReachTheClient(t *testing.T) {
 	if err := c.Create(ctx, priv); err != nil {
 		t.Fatal(err)
 	}
-	if got := warnings.take(); len(got) != 1 || !strings.HasPrefix(got[0], "[privileged-container] spec.template.spec.containers[0].securityContext.privileged") {
-		t.Fatalf("privileged warning: %q", got)
+	// The privileged finding, and the memory limit injected into "agent".
+	got = warnings.take()
+	if len(got) != 2 || !strings.HasPrefix(got[0], `resources: container "agent" gets limits.memory: 512Mi`) ||
+		!strings.HasPrefix(got[1], "[privileged-container] spec.template.spec.containers[0].securityContext.privileged") {
+		t.Fatalf("warnings: %q", got)
+	}
+}
+
+// TestInjectedLimitsHaveHeadroom: on a real API server, a memory limit is
+// twice a large request, never a CPU limit, each injected limit is a warning
+// naming its container, and system-node-critical pods are left alone.
+func TestInjectedLimitsHaveHeadroom(t *testing.T) {
+	ns := namespace(t)
+	warnings.take()
+	big := daemonSet(ns, "big", func(s *corev1.PodSpec) {
+		s.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi"), corev1.ResourceCPU: resource.MustParse("2")}
+		s.InitContainers = []corev1.Container{{Name: "setup", Image: "agent:1"}}
+	})
+	if err := c.Create(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	r := big.Spec.Template.Spec.Containers[0].Resources
+	if _, cpu := r.Limits[corev1.ResourceCPU]; cpu || r.Limits.Memory().String() != "2Gi" {
+		t.Errorf("container limits %v, want memory 2Gi and no CPU limit", r.Limits)
+	}
+	if l := big.Spec.Template.Spec.InitContainers[0].Resources.Limits; l.Memory().String() != "512Mi" {
+		t.Errorf("init container limits %v, want memory 512Mi", l)
+	}
+	got := strings.Join(warnings.take(), "\n")
+	for _, want := range []string{`init container "setup" gets limits.memory: 512Mi`, `container "agent" gets limits.memory: 2Gi (the larger of 512Mi and 2× its request 1Gi)`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings lack %q:\n%s", want, got)
+		}
+	}
+
+	critical := daemonSet(ns, "critical", func(s *corev1.PodSpec) { s.PriorityClassName = "system-node-critical" })
+	if err := c.Create(ctx, critical); err != nil {
+		t.Fatal(err)
+	}
+	if r := critical.Spec.Template.Spec.Containers[0].Resources; len(r.Requests)+len(r.Limits) != 0 {
+		t.Errorf("system-node-critical pod got resources %+v", r)
 	}
 	// The new warn rules: a read-only / as a container that may run as
 	// root, a writable /var/log, hostPID with SYS_PTRACE.

@@ -56,11 +56,32 @@ type PriorityClassMutation struct {
 	Name    string `json:"name,omitempty"`
 }
 
-// ResourcesMutation fills missing container requests and limits.
+// ResourcesMutation fills missing container requests, and limits sized from
+// each container's own request so that a default never OOM-kills or
+// throttles an agent that needs more than a typical one.
 type ResourcesMutation struct {
-	Enabled  *bool               `json:"enabled,omitempty"`
+	Enabled *bool `json:"enabled,omitempty"`
+	// Requests are filled per resource name when a container has none.
 	Requests corev1.ResourceList `json:"requests,omitempty"`
-	Limits   corev1.ResourceList `json:"limits,omitempty"`
+	// MemoryLimit sizes a missing memory limit (on by default).
+	MemoryLimit LimitDefault `json:"memoryLimit"`
+	// CPULimit sizes a missing CPU limit (off by default: throttling a node
+	// agent is latency, and its request already protects its neighbours).
+	CPULimit LimitDefault `json:"cpuLimit"`
+	// SkipPriorityClasses are the priorityClassNames whose pods get no
+	// resources at all. Absent means the two system classes; [] means none.
+	SkipPriorityClasses []string `json:"skipPriorityClasses,omitempty"`
+}
+
+// LimitDefault sizes an injected limit as the larger of Minimum and
+// RequestMultiplier times the container's request for the same resource
+// (the author's or the injected one). With a multiplier of at least 2 the
+// limit is never pinned to the request.
+type LimitDefault struct {
+	Enabled *bool              `json:"enabled,omitempty"`
+	Minimum *resource.Quantity `json:"minimum,omitempty"`
+	// RequestMultiplier is a whole number, at least 2.
+	RequestMultiplier int32 `json:"requestMultiplier,omitempty"`
 }
 
 // Validation configures the rules.
@@ -128,13 +149,29 @@ func SetDefaults(p *Policy) {
 			corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
 		}
 	}
-	if m.Resources.Limits == nil {
-		m.Resources.Limits = corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
-		}
+	setLimitDefault(&m.Resources.MemoryLimit, true, "512Mi")
+	setLimitDefault(&m.Resources.CPULimit, false, "1")
+	if m.Resources.SkipPriorityClasses == nil {
+		m.Resources.SkipPriorityClasses = []string{"system-node-critical", "system-cluster-critical"}
 	}
 	if p.Exemptions == nil {
 		p.Exemptions = []Exemption{{Namespaces: []string{"kube-system"}, Reason: "cluster components"}}
+	}
+}
+
+// DefaultRequestMultiplier is the multiplier of both limit defaults.
+const DefaultRequestMultiplier = 2
+
+func setLimitDefault(l *LimitDefault, enabled bool, minimum string) {
+	if l.Enabled == nil {
+		l.Enabled = &enabled
+	}
+	if l.Minimum == nil {
+		q := resource.MustParse(minimum)
+		l.Minimum = &q
+	}
+	if l.RequestMultiplier == 0 {
+		l.RequestMultiplier = DefaultRequestMultiplier
 	}
 }
 
@@ -159,6 +196,9 @@ func Parse(data []byte) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding policy: %w", err)
 	}
+	if errs := removedFields(js); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
+	}
 	var p Policy
 	strict, err := kjson.UnmarshalStrict(js, &p)
 	if err != nil {
@@ -175,21 +215,20 @@ func Parse(data []byte) (*Policy, error) {
 		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
 	}
 	SetDefaults(&p)
-	// Requests set in the file must also fit the default limits (and the
-	// other way round): the mutator would otherwise quietly raise a limit.
-	if errs := validateRequestsFitLimits(&p.Mutation.Resources, field.NewPath("mutation", "resources")); len(errs) > 0 {
-		return nil, fmt.Errorf("invalid policy: %w", errs.ToAggregate())
-	}
 	return &p, nil
 }
 
-// quantityErrors names the default requests and limits that do not parse.
+// quantityErrors names the default requests and limit minimums that do not parse.
 func quantityErrors(js []byte) field.ErrorList {
+	type limit struct {
+		Minimum any `json:"minimum"`
+	}
 	var doc struct {
 		Mutation struct {
 			Resources struct {
-				Requests map[string]any `json:"requests"`
-				Limits   map[string]any `json:"limits"`
+				Requests    map[string]any `json:"requests"`
+				MemoryLimit limit          `json:"memoryLimit"`
+				CPULimit    limit          `json:"cpuLimit"`
 			} `json:"resources"`
 		} `json:"mutation"`
 	}
@@ -198,15 +237,40 @@ func quantityErrors(js []byte) field.ErrorList {
 	}
 	var errs field.ErrorList
 	at := field.NewPath("mutation", "resources")
-	for list, values := range map[string]map[string]any{"requests": doc.Mutation.Resources.Requests, "limits": doc.Mutation.Resources.Limits} {
-		for _, name := range sortedKeys(values) {
-			s := fmt.Sprint(values[name])
-			if _, err := resource.ParseQuantity(s); err != nil {
-				errs = append(errs, field.Invalid(at.Child(list).Key(name), s, err.Error()))
-			}
+	r := &doc.Mutation.Resources
+	for _, name := range sortedKeys(r.Requests) {
+		s := fmt.Sprint(r.Requests[name])
+		if _, err := resource.ParseQuantity(s); err != nil {
+			errs = append(errs, field.Invalid(at.Child("requests").Key(name), s, err.Error()))
+		}
+	}
+	for name, l := range map[string]limit{"cpuLimit": r.CPULimit, "memoryLimit": r.MemoryLimit} {
+		if l.Minimum == nil {
+			continue
+		}
+		s := fmt.Sprint(l.Minimum)
+		if _, err := resource.ParseQuantity(s); err != nil {
+			errs = append(errs, field.Invalid(at.Child(name, "minimum"), s, err.Error()))
 		}
 	}
 	return errs
+}
+
+// removedFields refuses, with a pointer to their replacement, fields that
+// earlier versions of the file had: strict decoding would only say "unknown".
+func removedFields(js []byte) field.ErrorList {
+	var doc struct {
+		Mutation struct {
+			Resources struct {
+				Limits any `json:"limits"`
+			} `json:"resources"`
+		} `json:"mutation"`
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(js, &doc); err != nil || doc.Mutation.Resources.Limits == nil {
+		return nil
+	}
+	return field.ErrorList{field.Forbidden(field.NewPath("mutation", "resources", "limits"),
+		"fixed default limits were removed (a fixed memory limit OOM-kills agents that need more than it): use memoryLimit {minimum, requestMultiplier} and cpuLimit {enabled, minimum, requestMultiplier}, which size each limit from the container's own request")}
 }
 
 // countDocuments counts the non-empty YAML documents in data.

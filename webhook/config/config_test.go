@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,9 +33,18 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("priority class = %q", m.PriorityClass.Name)
 	}
 	wantReq := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
-	wantLim := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
-	if !equality.Semantic.DeepEqual(m.Resources.Requests, wantReq) || !equality.Semantic.DeepEqual(m.Resources.Limits, wantLim) {
-		t.Errorf("resources = %v / %v, want %v / %v", m.Resources.Requests, m.Resources.Limits, wantReq, wantLim)
+	if !equality.Semantic.DeepEqual(m.Resources.Requests, wantReq) {
+		t.Errorf("requests = %v, want %v", m.Resources.Requests, wantReq)
+	}
+	// A memory limit with headroom, no CPU limit, system-critical pods left alone.
+	if l := m.Resources.MemoryLimit; !*l.Enabled || l.Minimum.String() != "512Mi" || l.RequestMultiplier != 2 {
+		t.Errorf("memoryLimit = %s, want enabled, 512Mi, 2", jsonOf(l))
+	}
+	if l := m.Resources.CPULimit; *l.Enabled || l.Minimum.String() != "1" || l.RequestMultiplier != 2 {
+		t.Errorf("cpuLimit = %s, want disabled (1, 2 when enabled)", jsonOf(l))
+	}
+	if got := m.Resources.SkipPriorityClasses; !equality.Semantic.DeepEqual(got, []string{"system-node-critical", "system-cluster-critical"}) {
+		t.Errorf("skipPriorityClasses = %q", got)
 	}
 	if len(p.Validation.Rules) != 0 {
 		t.Errorf("rules = %v, want none (every rule at its default)", p.Validation.Rules)
@@ -126,8 +136,28 @@ func TestParseValid(t *testing.T) {
 				if p.Mutation.Resources.Requests == nil || len(p.Mutation.Resources.Requests) != 0 {
 					t.Errorf("requests = %v, want empty", p.Mutation.Resources.Requests)
 				}
-				if l := p.Mutation.Resources.Limits; l.Cpu().String() != "200m" || l.Memory().String() != "128Mi" {
-					t.Errorf("limits = %v, want the defaults", l)
+				if l := p.Mutation.Resources.MemoryLimit; !*l.Enabled || l.Minimum.String() != "512Mi" {
+					t.Errorf("memoryLimit = %s, want the default", jsonOf(l))
+				}
+			},
+		},
+		"a limit field set alone keeps the others' defaults": {
+			in: header + "mutation:\n  resources:\n    memoryLimit: {minimum: 1Gi}\n    cpuLimit: {enabled: true}\n",
+			check: func(t *testing.T, p *Policy) {
+				r := &p.Mutation.Resources
+				if l := r.MemoryLimit; !*l.Enabled || l.Minimum.String() != "1Gi" || l.RequestMultiplier != 2 {
+					t.Errorf("memoryLimit = %s", jsonOf(l))
+				}
+				if l := r.CPULimit; !*l.Enabled || l.Minimum.String() != "1" || l.RequestMultiplier != 2 {
+					t.Errorf("cpuLimit = %s", jsonOf(l))
+				}
+			},
+		},
+		"an empty skip list skips no class": {
+			in: header + "mutation:\n  resources:\n    skipPriorityClasses: []\n",
+			check: func(t *testing.T, p *Policy) {
+				if s := p.Mutation.Resources.SkipPriorityClasses; s == nil || len(s) != 0 {
+					t.Errorf("skipPriorityClasses = %#v, want empty", s)
 				}
 			},
 		},
@@ -140,10 +170,10 @@ func TestParseValid(t *testing.T) {
 				}
 			},
 		},
-		"request equal to limit": {
-			in: header + "mutation:\n  resources:\n    requests: {cpu: 200m}\n    limits: {cpu: 0.2}\n",
+		"a request above every old default limit": {
+			in: header + "mutation:\n  resources:\n    requests: {cpu: 2, memory: 1Gi}\n",
 			check: func(t *testing.T, p *Policy) {
-				if p.Mutation.Resources.Requests.Cpu().Cmp(*p.Mutation.Resources.Limits.Cpu()) != 0 {
+				if p.Mutation.Resources.Requests.Memory().String() != "1Gi" {
 					t.Errorf("resources = %+v", p.Mutation.Resources)
 				}
 			},
@@ -350,21 +380,33 @@ func TestParseErrors(t *testing.T) {
 		},
 
 		// Resources.
-		"request above limit": {
-			in:   resources("    requests: {cpu: 500m}\n    limits: {cpu: 200m}\n"),
-			want: []string{`mutation.resources.requests[cpu]: Invalid value: "500m": must not exceed limits[cpu] (200m`},
+		"the removed fixed limits point to their replacement": {
+			in:   resources("    limits: {cpu: 200m, memory: 128Mi}\n"),
+			want: []string{"mutation.resources.limits: Forbidden: fixed default limits were removed", "memoryLimit {minimum, requestMultiplier}"},
 		},
-		"request above limit in other units": {
-			in:   resources("    requests: {memory: 1Gi}\n    limits: {memory: 512Mi}\n"),
-			want: []string{`mutation.resources.requests[memory]: Invalid value: "1Gi": must not exceed limits[memory] (512Mi`},
+		"zero minimum": {
+			in:   resources("    memoryLimit: {minimum: 0}\n"),
+			want: []string{`mutation.resources.memoryLimit.minimum: Invalid value: "0": must be positive`},
+		},
+		"negative minimum": {
+			in:   resources("    cpuLimit: {minimum: -1}\n"),
+			want: []string{`mutation.resources.cpuLimit.minimum: Invalid value: "-1": must be positive`},
+		},
+		"a multiplier of 1 pins the limit to the request": {
+			in:   resources("    memoryLimit: {requestMultiplier: 1}\n"),
+			want: []string{"mutation.resources.memoryLimit.requestMultiplier: Invalid value: 1: must be at least 2"},
+		},
+		"a fractional multiplier": {
+			in:   resources("    memoryLimit: {requestMultiplier: 1.5}\n"),
+			want: []string{"requestMultiplier"},
+		},
+		"bad skip class": {
+			in:   resources("    skipPriorityClasses: [System_Critical]\n"),
+			want: []string{`mutation.resources.skipPriorityClasses[0]: Invalid value: "System_Critical"`},
 		},
 		"negative request": {
 			in:   resources("    requests: {memory: -1Mi}\n"),
 			want: []string{`mutation.resources.requests[memory]: Invalid value: "-1Mi": must not be negative`},
-		},
-		"negative limit": {
-			in:   resources("    limits: {cpu: -100m}\n"),
-			want: []string{`mutation.resources.limits[cpu]: Invalid value: "-100m": must not be negative`},
 		},
 		"bad resource name": {
 			in:   resources("    requests: {'bad name': 1}\n"),
@@ -489,11 +531,10 @@ func TestParseFull(t *testing.T) {
 	if m.PriorityClass.Name != "platform-agents" {
 		t.Errorf("priority class = %q", m.PriorityClass.Name)
 	}
-	if s := m.Resources.Requests.StorageEphemeral(); s.String() != "100Mi" || m.Resources.Limits.Cpu().String() != "1" {
-		t.Errorf("resources = %+v", m.Resources)
-	}
-	if _, ok := m.Resources.Limits[corev1.ResourceEphemeralStorage]; ok {
-		t.Errorf("limits gained ephemeral-storage: %v", m.Resources.Limits)
+	r := &m.Resources
+	if s := r.Requests.StorageEphemeral(); s.String() != "100Mi" || r.MemoryLimit.Minimum.String() != "256Mi" || r.MemoryLimit.RequestMultiplier != 3 ||
+		!*r.CPULimit.Enabled || r.CPULimit.Minimum.String() != "1" || r.CPULimit.RequestMultiplier != 2 || len(r.SkipPriorityClasses) != 1 {
+		t.Errorf("resources = %s", jsonOf(r))
 	}
 	if p.Action("privileged-container", Warn) != Off || p.Action("bidirectional-mount-propagation", Enforce) != Audit {
 		t.Errorf("rules = %v", p.Validation.Rules)
@@ -603,4 +644,12 @@ func TestParseOffSpellings(t *testing.T) {
 			}
 		})
 	}
+}
+
+func jsonOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }

@@ -30,7 +30,8 @@ func FuzzParse(f *testing.F) {
 	const h = "apiVersion: daemonguard.io/v1alpha1\nkind: Policy\n"
 	for _, s := range []string{
 		"", h, h + "exemptions: []\n", h + "validation: {sensitiveHostPaths: [], runtimeSockets: []}\n",
-		h + "mutation: {resources: {requests: {cpu: 1e3}, limits: {cpu: 1Ki}}}\n",
+		h + "mutation: {resources: {requests: {cpu: 1e3}, cpuLimit: {enabled: true, minimum: 1Ki, requestMultiplier: 3}}}\n",
+		h + "mutation: {resources: {memoryLimit: {minimum: 1Ei, requestMultiplier: 2147483647}, skipPriorityClasses: []}}\n",
 		h + "mutation: {tolerations: {defaults: [{key: a, operator: Equal, value: b, effect: NoExecute, tolerationSeconds: -1}]}}\n",
 		h + "exemptions: [{anyNamespace: true, selector: {matchExpressions: [{key: a, operator: NotIn, values: [b]}]}}]\n",
 		h + "validation: {rules: {privileged-container: off, hostpid-privileged: audit}}\n",
@@ -91,7 +92,7 @@ func FuzzParse(f *testing.F) {
 		ds.Spec.Template.Spec = corev1.PodSpec{
 			Volumes: []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/run/docker.sock"}}}},
 			Containers: []corev1.Container{{Name: "c", VolumeMounts: []corev1.VolumeMount{{Name: "v", MountPath: "/s"}},
-				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: m.Resources.Limits[corev1.ResourceCPU]}}}},
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: *m.Resources.CPULimit.Minimum}}}},
 		}
 		compiled.Mutate(t.Context(), "default", ds)
 		once := ds.DeepCopy()

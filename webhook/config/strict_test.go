@@ -28,20 +28,20 @@ func TestParseIsStrictAboutSpelling(t *testing.T) {
 			want: `unknown field "mutation.tolerations.defaults[0].Key"`,
 		},
 		"a quantity that does not parse names its field": {
-			file: head + "mutation:\n  resources:\n    limits: {memory: lots}\n",
-			want: `mutation.resources.limits[memory]: Invalid value: "lots"`,
+			file: head + "mutation:\n  resources:\n    requests: {memory: lots}\n",
+			want: `mutation.resources.requests[memory]: Invalid value: "lots"`,
+		},
+		"a limit minimum that does not parse names its field": {
+			file: head + "mutation:\n  resources:\n    memoryLimit: {minimum: lots}\n",
+			want: `mutation.resources.memoryLimit.minimum: Invalid value: "lots"`,
 		},
 		"two documents": {
 			file: head + "---\n" + head,
 			want: "the file holds 2 YAML documents; it must hold one Policy",
 		},
-		"a request above the default limit": {
-			file: head + "mutation:\n  resources:\n    requests: {cpu: 300m}\n",
-			want: "mutation.resources.requests[cpu]: Invalid value: \"300m\": must not exceed limits[cpu] (200m",
-		},
-		"a limit below the default request": {
+		"the removed limits field": {
 			file: head + "mutation:\n  resources:\n    limits: {memory: 32Mi}\n",
-			want: "mutation.resources.requests[memory]: Invalid value: \"64Mi\": must not exceed limits[memory] (32Mi",
+			want: "mutation.resources.limits: Forbidden: fixed default limits were removed",
 		},
 	}
 	for name, tc := range cases {

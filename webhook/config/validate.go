@@ -85,34 +85,35 @@ func validateTolerations(tols []corev1.Toleration, fp *field.Path) field.ErrorLi
 
 func validateResources(r *ResourcesMutation, fp *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for _, list := range []struct {
-		name string
-		rl   corev1.ResourceList
-	}{{"requests", r.Requests}, {"limits", r.Limits}} {
-		for _, name := range sortedKeys(list.rl) {
-			q := list.rl[name]
-			at := fp.Child(list.name).Key(string(name))
-			if q.Sign() < 0 {
-				errs = append(errs, field.Invalid(at, q.String(), "must not be negative"))
-			}
-			for _, msg := range utilvalidation.IsQualifiedName(string(name)) {
-				errs = append(errs, field.Invalid(at, string(name), msg))
-			}
+	for _, name := range sortedKeys(r.Requests) {
+		q := r.Requests[name]
+		at := fp.Child("requests").Key(string(name))
+		if q.Sign() < 0 {
+			errs = append(errs, field.Invalid(at, q.String(), "must not be negative"))
+		}
+		for _, msg := range utilvalidation.IsQualifiedName(string(name)) {
+			errs = append(errs, field.Invalid(at, string(name), msg))
 		}
 	}
-	return append(errs, validateRequestsFitLimits(r, fp)...)
+	errs = append(errs, validateLimitDefault(&r.MemoryLimit, fp.Child("memoryLimit"))...)
+	errs = append(errs, validateLimitDefault(&r.CPULimit, fp.Child("cpuLimit"))...)
+	for i, n := range r.SkipPriorityClasses {
+		for _, msg := range utilvalidation.IsDNS1123Subdomain(n) {
+			errs = append(errs, field.Invalid(fp.Child("skipPriorityClasses").Index(i), n, msg))
+		}
+	}
+	return errs
 }
 
-// validateRequestsFitLimits refuses a default request above the default limit
-// of the same resource.
-func validateRequestsFitLimits(r *ResourcesMutation, fp *field.Path) field.ErrorList {
+func validateLimitDefault(l *LimitDefault, fp *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for _, name := range sortedKeys(r.Requests) {
-		req := r.Requests[name]
-		if limit, ok := r.Limits[name]; ok && req.Cmp(limit) > 0 {
-			errs = append(errs, field.Invalid(fp.Child("requests").Key(string(name)), req.String(),
-				fmt.Sprintf("must not exceed limits[%s] (%s; set both, the built-in defaults apply to what is not set): a container's request above its limit is invalid", name, limit.String())))
-		}
+	if l.Minimum != nil && l.Minimum.Sign() <= 0 {
+		errs = append(errs, field.Invalid(fp.Child("minimum"), l.Minimum.String(),
+			"must be positive: it is the smallest limit injected, also for containers that request nothing"))
+	}
+	if l.RequestMultiplier != 0 && l.RequestMultiplier < 2 {
+		errs = append(errs, field.Invalid(fp.Child("requestMultiplier"), l.RequestMultiplier,
+			"must be at least 2: a limit at the request leaves an agent no headroom for a burst"))
 	}
 	return errs
 }

@@ -6,11 +6,13 @@ package policy
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -66,7 +68,13 @@ type exemption struct {
 	selector     labels.Selector // nil: no label condition
 	anyNamespace bool
 	names        []string // rule ids and mutator names; empty: all
+	index        int      // in the file's exemptions[]; OwnNamespaceExemption for the webhook's own
+	reason       string
 }
+
+// OwnNamespaceExemption is the index ExemptionMatch gives the built-in
+// exemption of the webhook's own namespace, which is not in the file.
+const OwnNamespaceExemption = -1
 
 // New compiles cfg. It also checks what only the registries know: the rule
 // ids and mutator names the file names, and the tolerations the DaemonSet
@@ -87,11 +95,12 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		mutators.ResourcesName:     *m.Resources.Enabled,
 	}
 	mopts := mutators.Options{
-		Tolerations:   m.Tolerations.Defaults,
-		PriorityClass: m.PriorityClass.Name,
-		ClassExists:   opts.ClassExists,
-		Requests:      m.Resources.Requests,
-		Limits:        m.Resources.Limits,
+		Tolerations:         m.Tolerations.Defaults,
+		PriorityClass:       m.PriorityClass.Name,
+		ClassExists:         opts.ClassExists,
+		Requests:            m.Resources.Requests,
+		Limits:              limitRules(&m.Resources),
+		SkipPriorityClasses: m.Resources.SkipPriorityClasses,
 	}
 	for _, d := range mutators.Registry() {
 		if enabled[d.Name] {
@@ -112,7 +121,7 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		}
 	}
 	for i, e := range cfg.Exemptions {
-		c := exemption{namespaces: e.Namespaces, anyNamespace: e.AnyNamespace, names: e.Rules}
+		c := exemption{namespaces: e.Namespaces, anyNamespace: e.AnyNamespace, names: e.Rules, index: i, reason: e.Reason}
 		if e.Selector != nil {
 			sel, err := metav1.LabelSelectorAsSelector(e.Selector)
 			if err != nil {
@@ -123,9 +132,21 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		p.exemptions = append(p.exemptions, c)
 	}
 	if opts.OwnNamespace != "" {
-		p.exemptions = append(p.exemptions, exemption{namespaces: []string{opts.OwnNamespace}})
+		p.exemptions = append(p.exemptions, exemption{namespaces: []string{opts.OwnNamespace},
+			index: OwnNamespaceExemption, reason: "the webhook's own namespace"})
 	}
 	return p, nil
+}
+
+// limitRules are the enabled limit defaults of r, per resource.
+func limitRules(r *config.ResourcesMutation) map[corev1.ResourceName]mutators.LimitRule {
+	rules := map[corev1.ResourceName]mutators.LimitRule{}
+	for name, l := range map[corev1.ResourceName]*config.LimitDefault{corev1.ResourceMemory: &r.MemoryLimit, corev1.ResourceCPU: &r.CPULimit} {
+		if *l.Enabled {
+			rules[name] = mutators.LimitRule{Minimum: l.Minimum.DeepCopy(), Multiplier: int64(l.RequestMultiplier)}
+		}
+	}
+	return rules
 }
 
 // Source returns the policy file this Policy was compiled from.
@@ -133,6 +154,12 @@ func (p *Policy) Source() *config.Policy { return p.source }
 
 // exempt reports whether the mutator or rule called name skips ds.
 func (p *Policy) exempt(name, namespace string, ds *appsv1.DaemonSet) bool {
+	return p.exemptionFor(name, namespace, ds) != nil
+}
+
+// exemptionFor is the first exemption that exempts ds from the mutator or
+// rule called name, or nil.
+func (p *Policy) exemptionFor(name, namespace string, ds *appsv1.DaemonSet) *exemption {
 	for i := range p.exemptions {
 		e := &p.exemptions[i]
 		if len(e.names) > 0 && !slices.Contains(e.names, name) {
@@ -144,9 +171,58 @@ func (p *Policy) exempt(name, namespace string, ds *appsv1.DaemonSet) bool {
 		if e.selector != nil && !e.selector.Matches(labels.Set(ds.Labels)) {
 			continue
 		}
-		return true
+		return e
 	}
-	return false
+	return nil
+}
+
+// ExemptionMatch is a policy exemption that applies to one DaemonSet.
+type ExemptionMatch struct {
+	// Index is the exemption's position in the policy file's exemptions[],
+	// or OwnNamespaceExemption.
+	Index  int    `json:"index"`
+	Reason string `json:"reason,omitempty"`
+	// Rules are the enabled rule ids and mutator names it exempts the
+	// DaemonSet from, in the order they run; a name an earlier exemption
+	// already covers is listed there only.
+	Rules []string `json:"rules"`
+}
+
+// Exemptions reports which exemptions apply to ds and what each exempts it
+// from: the same matching Mutate and Validate use, so it never disagrees
+// with a verdict. Nil when none applies.
+func (p *Policy) Exemptions(namespace string, ds *appsv1.DaemonSet) []ExemptionMatch {
+	var out []ExemptionMatch
+	at := map[*exemption]int{}
+	note := func(name string) {
+		e := p.exemptionFor(name, namespace, ds)
+		if e == nil {
+			return
+		}
+		i, ok := at[e]
+		if !ok {
+			i = len(out)
+			at[e] = i
+			out = append(out, ExemptionMatch{Index: e.index, Reason: e.reason})
+		}
+		out[i].Rules = append(out[i].Rules, name)
+	}
+	for _, m := range p.mutators {
+		note(m.name)
+	}
+	for _, r := range p.rules {
+		note(r.meta.ID)
+	}
+	// In the order the policy lists them (the own namespace's last).
+	slices.SortStableFunc(out, func(a, b ExemptionMatch) int { return position(a.Index) - position(b.Index) })
+	return out
+}
+
+func position(index int) int {
+	if index == OwnNamespaceExemption {
+		return math.MaxInt32
+	}
+	return index
 }
 
 // Mutation is what the mutators did to one DaemonSet.
@@ -158,6 +234,9 @@ type Mutation struct {
 	Patch []patch.Operation
 	// Warnings explain defaults that were deliberately not applied.
 	Warnings []string
+	// Notes tell the client about values that were applied (injected
+	// limits); like Warnings, they are returned as admission warnings.
+	Notes []string
 	// ByMutator counts changed fields per mutator, for metrics.
 	ByMutator map[string]int
 }
@@ -180,6 +259,7 @@ func (p *Policy) Mutate(ctx context.Context, namespace string, ds *appsv1.Daemon
 		r := m.Mutate(ctx, ds)
 		out.Patch = append(out.Patch, r.Patch...)
 		out.Warnings = append(out.Warnings, r.Warnings...)
+		out.Notes = append(out.Notes, r.Notes...)
 		if len(r.Patch) > 0 {
 			out.Changed = append(out.Changed, r.Changed()...)
 			if out.ByMutator == nil {

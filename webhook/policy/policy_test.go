@@ -429,11 +429,10 @@ func TestInjectedAnnotation(t *testing.T) {
 				"spec.template.spec.tolerations[0]",
 				"spec.template.spec.priorityClassName",
 				"spec.template.spec.containers[0].resources.requests.cpu",
-				"spec.template.spec.containers[0].resources.limits.cpu",
 				"spec.template.spec.containers[0].resources.requests.memory",
 				"spec.template.spec.containers[0].resources.limits.memory",
 			},
-			want: "spec.template.spec.containers[0].resources.limits.cpu,spec.template.spec.containers[0].resources.limits.memory," +
+			want: "spec.template.spec.containers[0].resources.limits.memory," +
 				"spec.template.spec.containers[0].resources.requests.cpu,spec.template.spec.containers[0].resources.requests.memory," +
 				"spec.template.spec.priorityClassName,spec.template.spec.tolerations[0]",
 		},
@@ -515,11 +514,16 @@ spec:
       containers: [{name: a, image: x}, {name: b, image: x, resources: {limits: {cpu: 10m}}}]
 `)
 	m := p.Mutate(t.Context(), "default", ds)
-	want := map[string]int{mutators.TolerationsName: 1, mutators.PriorityClassName: 1, mutators.ResourcesName: 11}
+	// 3 per container (requests cpu and memory, a memory limit), less
+	// container b's own CPU limit needing no CPU request raise: 3+3+3.
+	want := map[string]int{mutators.TolerationsName: 1, mutators.PriorityClassName: 1, mutators.ResourcesName: 9}
 	if !equality.Semantic.DeepEqual(m.ByMutator, want) {
 		t.Errorf("ByMutator = %v, want %v", m.ByMutator, want)
 	}
-	if len(m.Changed) != 13 {
+	if len(m.Notes) != 3 {
+		t.Errorf("Notes = %q, want one per injected memory limit", m.Notes)
+	}
+	if len(m.Changed) != 11 {
 		t.Errorf("Changed = %q", m.Changed)
 	}
 	// Mutators run in registry order: tolerations, priority class, resources.
@@ -561,8 +565,13 @@ func TestMutationSettings(t *testing.T) {
 			opts:         Options{ClassExists: func(context.Context, string) (bool, error) { return false, errors.New("forbidden") }},
 			wantWarnings: []string{`could not check that PriorityClass "infra-daemonset" exists (forbidden)`},
 		},
+		"CPU limit enabled": {
+			policy: "mutation: {tolerations: {enabled: false}, priorityClass: {enabled: false}, resources: {cpuLimit: {enabled: true, minimum: 500m}, memoryLimit: {enabled: false}}}\n",
+			wantChanged: []string{"spec.template.spec.containers[0].resources.requests.cpu", "spec.template.spec.containers[0].resources.limits.cpu",
+				"spec.template.spec.containers[0].resources.requests.memory"},
+		},
 		"requests only": {
-			policy:      "mutation: {tolerations: {enabled: false}, priorityClass: {enabled: false}, resources: {requests: {cpu: 10m}, limits: {}}}\n",
+			policy:      "mutation: {tolerations: {enabled: false}, priorityClass: {enabled: false}, resources: {requests: {cpu: 10m}, memoryLimit: {enabled: false}}}\n",
 			wantChanged: []string{"spec.template.spec.containers[0].resources.requests.cpu"},
 		},
 	}

@@ -3,8 +3,12 @@ package policy
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/validators"
@@ -53,6 +57,32 @@ func (v *Verdict) Denials() field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// ExemptionsURL is where the README explains exemptions, the admin's way
+// out of a denial.
+const ExemptionsURL = "https://github.com/daemonguard/daemonguard#exemptions"
+
+// DeniedRules are the ids of the rules that deny, each once, in the order
+// their findings appear: what an exemption must name to admit the DaemonSet.
+func (v *Verdict) DeniedRules() []string {
+	var ids []string
+	for _, x := range v.Violations {
+		if x.Action == Deny && !slices.Contains(ids, x.Rule) {
+			ids = append(ids, x.Rule)
+		}
+	}
+	return ids
+}
+
+// Status is the 422 Invalid error of a denial of the DaemonSet called name:
+// one cause per denying finding, and a closing sentence pointing to the
+// admin's way out, so a denied author knows whom to ask and for what.
+func (v *Verdict) Status(name string) *apierrors.StatusError {
+	err := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, name, v.Denials())
+	err.ErrStatus.Message += fmt.Sprintf(". An admin can exempt this DaemonSet from %s: `daemonguard check` prints the exemptions[] entry (%s)",
+		strings.Join(v.DeniedRules(), ", "), ExemptionsURL)
+	return err
 }
 
 // Warnings returns the warning findings as the lines kubectl prints.

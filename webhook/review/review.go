@@ -11,12 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	kjson "sigs.k8s.io/json"
 
@@ -153,7 +152,7 @@ func Mutate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 		return out
 	}
 	out.Mutation = p.Mutate(ctx, req.Namespace, req.daemonSet)
-	out.Response.Warnings = out.Mutation.Warnings
+	out.Response.Warnings = append(slices.Clip(out.Mutation.Warnings), out.Mutation.Notes...)
 	if len(out.Mutation.Patch) == 0 {
 		return out
 	}
@@ -186,7 +185,7 @@ func Validate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 	out.Response.AuditAnnotations = auditAnnotations(&out.Verdict)
 	if !out.Verdict.Allowed() {
 		out.Response.Allowed = false
-		status := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, objectName(req), out.Verdict.Denials()).ErrStatus
+		status := out.Verdict.Status(objectName(req)).ErrStatus
 		out.Response.Result = &status
 	}
 	return out

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"unicode/utf16"
+
+	"k8s.io/cli-runtime/pkg/resource"
+
+	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/policy"
+)
+
+// kubectlApplies is what `kubectl apply [-n NS] -f FILE...` would send for
+// the files: the builder chain of ApplyOptions.GetObjects, run as kubectl
+// runs it (FilenameParam over whole files, Flatten), offline. It is the
+// oracle check's reader must agree with; it returns "namespace/name" of the
+// apps/v1 DaemonSets, their JSON, and the error.
+func kubectlApplies(t *testing.T, namespace string, enforce bool, files ...string) (map[string]string, error) {
+	t.Helper()
+	infos, err := resource.NewBuilder(offlineGetter{}).
+		Unstructured().
+		ContinueOnError().
+		NamespaceParam(namespace).DefaultNamespace().
+		FilenameParam(enforce, &resource.FilenameOptions{Filenames: files}).
+		Flatten().
+		Do().
+		Infos()
+	out := map[string]string{}
+	for _, info := range infos {
+		gvk := info.Object.GetObjectKind().GroupVersionKind()
+		if gvk.Group == "apps" && gvk.Version == "v1" && gvk.Kind == "DaemonSet" {
+			js, _ := json.Marshal(info.Object)
+			out[info.Namespace+"/"+info.Name] = string(js)
+		}
+	}
+	return out, err
+}
+
+// checkReviews runs check over the files and returns "namespace/name" of
+// the DaemonSets it reviewed with the object it reviewed (before mutation).
+func checkReviews(t *testing.T, args ...string) (map[string]string, checkReport, int, string) {
+	t.Helper()
+	code, out, errOut := runCmd(t, "", append([]string{"check", "-o", "json", "--config", emptyPolicy(t)}, args...)...)
+	got := map[string]string{}
+	var r checkReport
+	if code == exitUsage {
+		return got, r, code, errOut
+	}
+	r = decodeReport(t, out)
+	for _, res := range r.Results {
+		got[res.Namespace+"/"+res.Name] = res.Source
+	}
+	return got, r, code, errOut
+}
+
+// emptyPolicy turns every mutator off, so check's object is the input.
+func emptyPolicy(t *testing.T) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(f, []byte("apiVersion: daemonguard.io/v1alpha1\nkind: Policy\nmutation: {tolerations: {enabled: false}, priorityClass: {enabled: false}, resources: {enabled: false}}\n"), 0o644)
+	return f
+}
+
+const dsYAML = `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: NAME, labels: {app: NAME}}
+spec:
+  selector: {matchLabels: {app: NAME}}
+  template:
+    metadata: {labels: {app: NAME}}
+    spec:
+      containers: [{name: c, image: i}]
+`
+
+func ds(name string) string { return strings.ReplaceAll(dsYAML, "NAME", name) }
+
+func dsJSON(name, extra string) string {
+	return `{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"` + name + `"` + extra + `},"spec":{"selector":{"matchLabels":{"app":"x"}},"template":{"metadata":{"labels":{"app":"x"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}`
+}
+
+func utf16File(s string, bigEndian bool) []byte {
+	var b []byte
+	if bigEndian {
+		b = []byte{0xFE, 0xFF}
+	} else {
+		b = []byte{0xFF, 0xFE}
+	}
+	for _, u := range utf16.Encode([]rune(s)) {
+		if bigEndian {
+			b = append(b, byte(u>>8), byte(u))
+		} else {
+			b = append(b, byte(u), byte(u>>8))
+		}
+	}
+	return b
+}
+
+// TestCheckReadsWhatKubectlApplies: for every file shape kubectl reads,
+// check reviews exactly the DaemonSets kubectl would apply, in the
+// namespaces kubectl would apply them to.
+func TestCheckReadsWhatKubectlApplies(t *testing.T) {
+	cases := map[string]struct {
+		files map[string][]byte // written into a directory; the first key sorted is passed unless args says otherwise
+		args  []string          // file arguments relative to the directory; default: every file
+		want  []string          // namespace/name, as a check on the oracle itself
+	}{
+		"multi-document YAML with comments, empty documents and other kinds": {
+			files: map[string][]byte{"a.yaml": []byte("# only a comment\n---\n---\n" + ds("one") + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n" + ds("two") + "...\n")},
+			want:  []string{"default/one", "default/two"},
+		},
+		"a v1 List": {
+			files: map[string][]byte{"l.yaml": []byte("apiVersion: v1\nkind: List\nitems:\n- " + strings.ReplaceAll(strings.TrimSpace(ds("in-list")), "\n", "\n  ") + "\n")},
+			want:  []string{"default/in-list"},
+		},
+		"a DaemonSetList with kindless items": {
+			files: map[string][]byte{"l.json": []byte(`{"apiVersion":"apps/v1","kind":"DaemonSetList","items":[{"metadata":{"name":"kindless"},"spec":{"template":{"spec":{"containers":[{"name":"c","image":"i"}]}}}}]}`)},
+			want:  []string{"default/kindless"},
+		},
+		"any kind with an items array is a list; a DaemonSet with items disappears": {
+			files: map[string][]byte{"w.yaml": []byte("apiVersion: example.com/v1\nkind: Whatever\nitems:\n- " + strings.ReplaceAll(strings.TrimSpace(ds("inner")), "\n", "\n  ") + "\n---\n" + ds("gone") + "items: []\n")},
+			want:  []string{"default/inner"},
+		},
+		"a JSON stream of concatenated objects": {
+			files: map[string][]byte{"s.json": []byte(dsJSON("j1", "") + dsJSON("j2", `,"namespace":"ops"`) + "\n" + dsJSON("j3", ""))},
+			want:  []string{"default/j1", "ops/j2", "default/j3"},
+		},
+		"JSON then YAML": {
+			files: map[string][]byte{"m.yaml": []byte(dsJSON("first", "") + "\n---\n" + ds("second"))},
+			want:  []string{"default/first", "default/second"},
+		},
+		"a UTF-8 byte-order mark": {
+			files: map[string][]byte{"bom.yaml": append([]byte{0xEF, 0xBB, 0xBF}, ds("bom8")...)},
+			want:  []string{"default/bom8"},
+		},
+		"UTF-16LE with a byte-order mark": {
+			files: map[string][]byte{"le.yaml": utf16File(ds("le16"), false)},
+			want:  []string{"default/le16"},
+		},
+		"UTF-16BE with a byte-order mark": {
+			files: map[string][]byte{"be.yaml": utf16File(ds("be16"), true)},
+			want:  []string{"default/be16"},
+		},
+		"YAML anchors and merge keys": {
+			files: map[string][]byte{"merge.yaml": []byte(`apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: merged
+  labels: &labels {app: merged}
+spec:
+  selector: {matchLabels: *labels}
+  template:
+    metadata: {labels: *labels}
+    spec:
+      containers:
+      - &base {name: c, image: i}
+      - <<: *base
+        name: d
+`)},
+			want: []string{"default/merged"},
+		},
+		"duplicate keys: the last wins, as kubectl sends it": {
+			files: map[string][]byte{"dup.yaml": []byte(strings.Replace(ds("dup1"), "name: dup1,", "name: dup1, name: dup2,", 1))},
+			want:  []string{"default/dup2"},
+		},
+		"a directory: its .yaml, .yml and .json files, not others, not subdirectories": {
+			files: map[string][]byte{"d/a.yaml": []byte(ds("ya")), "d/b.yml": []byte(ds("yb")), "d/c.json": []byte(dsJSON("jc", "")),
+				"d/notes.txt": []byte(ds("txt")), "d/sub/e.yaml": []byte(ds("deep"))},
+			args: []string{"d"},
+			want: []string{"default/ya", "default/yb", "default/jc"},
+		},
+		"a file named explicitly is read whatever its extension": {
+			files: map[string][]byte{"agent.txt": []byte(ds("txt"))},
+			want:  []string{"default/txt"},
+		},
+		"a glob": {
+			files: map[string][]byte{"g1.yaml": []byte(ds("g1")), "g2.yaml": []byte(ds("g2")), "h.yaml": []byte(ds("h"))},
+			args:  []string{"g*.yaml"},
+			want:  []string{"default/g1", "default/g2"},
+		},
+		"--namespace fills and agrees": {
+			files: map[string][]byte{"ns.yaml": []byte(ds("plain") + "---\n" + strings.Replace(ds("named"), "metadata: {", "metadata: {namespace: team-a, ", 1))},
+			args:  []string{"--namespace", "team-a", "ns.yaml"},
+			want:  []string{"team-a/plain", "team-a/named"},
+		},
+		"without --namespace, metadata.namespace wins": {
+			files: map[string][]byte{"ns.yaml": []byte(strings.Replace(ds("elsewhere"), "metadata: {", "metadata: {namespace: other, ", 1))},
+			want:  []string{"other/elsewhere"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			var all []string
+			for f, data := range tc.files {
+				p := filepath.Join(dir, f)
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				if err := os.WriteFile(p, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(f, "/") {
+					all = append(all, f)
+				}
+			}
+			sort.Strings(all)
+			args := tc.args
+			if args == nil {
+				args = all
+			}
+			var files, checkArgs []string
+			namespace, enforce := "default", false
+			for i := 0; i < len(args); i++ {
+				if args[i] == "--namespace" {
+					namespace, enforce = args[i+1], true
+					checkArgs = append(checkArgs, args[i], args[i+1])
+					i++
+					continue
+				}
+				files = append(files, filepath.Join(dir, args[i]))
+				checkArgs = append(checkArgs, filepath.Join(dir, args[i]))
+			}
+			want, err := kubectlApplies(t, namespace, enforce, files...)
+			if err != nil {
+				t.Fatalf("kubectl's reader: %v", err)
+			}
+			gotNames := sortedNames(want)
+			if strings.Join(gotNames, " ") != strings.Join(sorted(tc.want), " ") {
+				t.Fatalf("the oracle applies %v, the case expects %v", gotNames, tc.want)
+			}
+			got, r, code, errOut := checkReviews(t, checkArgs...)
+			if code == exitUsage {
+				t.Fatalf("check: exit 2: %s", errOut)
+			}
+			if strings.Join(sortedNames(got), " ") != strings.Join(gotNames, " ") {
+				t.Fatalf("check reviewed %v, kubectl applies %v", sortedNames(got), gotNames)
+			}
+			// The same objects: check reviews what kubectl sends.
+			for _, res := range r.Results {
+				var a, b any
+				json.Unmarshal(res.Object, &a)
+				json.Unmarshal([]byte(want[res.Namespace+"/"+res.Name]), &b)
+				ja, _ := json.Marshal(a)
+				jb, _ := json.Marshal(b)
+				if string(ja) != string(jb) {
+					t.Errorf("%s/%s: check reviewed\n %s\nkubectl sends\n %s", res.Namespace, res.Name, ja, jb)
+				}
+			}
+		})
+	}
+}
+
+func sortedNames(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+// TestCheckNamespaceConflict: like kubectl apply -n, a --namespace that
+// contradicts metadata.namespace is an error with kubectl's own words.
+func TestCheckNamespaceConflict(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ds.yaml")
+	os.WriteFile(f, []byte(ds("a")+"---\n"+strings.Replace(ds("b"), "metadata: {", "metadata: {namespace: other, ", 1)), 0o644)
+	_, err := kubectlApplies(t, "foo", true, f)
+	want := `the namespace from the provided object "other" does not match the namespace "foo". You must pass '--namespace=other' to perform this operation.`
+	if err == nil || err.Error() != want {
+		t.Fatalf("kubectl's reader says %v", err)
+	}
+	code, _, errOut := runCmd(t, "", "check", "--namespace", "foo", f)
+	if code != exitUsage || !strings.Contains(errOut, f+": document 2: "+want) {
+		t.Fatalf("exit %d, stderr %q; want exit 2 naming the file, the document and kubectl's message", code, errOut)
+	}
+	// Without --namespace the object's own namespace wins, as with kubectl.
+	if code, _, errOut := runCmd(t, "", "check", f); code != exitAllowed {
+		t.Fatalf("without --namespace: exit %d %s", code, errOut)
+	}
+}
+
+// TestCheckReadErrorsNameTheDocument: what kubectl refuses, check refuses
+// with exit 2, naming the file and the document.
+func TestCheckReadErrorsNameTheDocument(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(data), 0o644)
+		return p
+	}
+	cases := map[string]struct{ file, want string }{
+		"a list nested in a list":               {write("nested.yaml", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n  items: []\n"), "nested.yaml: document 1: "},
+		"an item with a kind and no apiVersion": {write("noapi.yaml", "apiVersion: v1\nkind: List\nitems:\n- kind: DaemonSet\n  metadata: {name: x}\n"), "noapi.yaml: document 1: "},
+		"items that are not a list":             {write("map.yaml", "apiVersion: v1\nkind: List\nitems: {a: b}\n"), "map.yaml: document 1: "},
+		"a bad document separator":              {write("sep.yaml", ds("a")+"--- foo\n"+ds("b")), "sep.yaml: document 1: invalid Yaml document separator: foo"},
+		"a top-level JSON array":                {write("arr.json", "["+dsJSON("a", "")+"]"), "arr.json: document 1: "},
+		"a glob that matches nothing":           {filepath.Join(dir, "none-*.yaml"), "does not exist"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := kubectlApplies(t, "default", false, tc.file); err == nil {
+				t.Fatalf("kubectl's reader accepts %s", tc.file)
+			}
+			code, _, errOut := runCmd(t, "", "check", tc.file)
+			if code != exitUsage || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 2 with %q", code, errOut, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckPrintsTheExemption: a denied DaemonSet comes with the
+// exemptions[] entry that admits it, scoped to it, and with that entry in
+// the policy it is admitted and reported as exempt.
+func TestCheckPrintsTheExemption(t *testing.T) {
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "cni.yaml")
+	os.WriteFile(manifest, []byte(`apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: cni
+  namespace: net
+  labels: {app.kubernetes.io/name: cni, app.kubernetes.io/version: "1.2", team: platform}
+spec:
+  template:
+    spec:
+      hostPID: true
+      initContainers:
+      - name: install
+        image: cni:1
+        volumeMounts: [{name: bin, mountPath: /host/opt/cni/bin}]
+      containers: [{name: agent, image: cni:1}]
+      volumes: [{name: bin, hostPath: {path: /opt/cni/bin}}]
+`), 0o644)
+	code, out, _ := runCmd(t, "", "check", "-o", "json", manifest)
+	if code != exitDenied {
+		t.Fatalf("exit %d", code)
+	}
+	res := decodeReport(t, out).Results[0]
+	e := res.Exemption
+	if e == nil {
+		t.Fatalf("no exemption for a denied DaemonSet: %s", out)
+	}
+	got, _ := json.Marshal(e)
+	want := `{"namespaces":["net"],"selector":{"matchLabels":{"app.kubernetes.io/name":"cni"}},"rules":["hostpid-writable-hostpath","writable-sensitive-hostpath"],"reason":"` + ReasonPlaceholder + `"}`
+	if string(got) != want {
+		t.Fatalf("exemption\n %s\nwant\n %s", got, want)
+	}
+	// Text output: the same entry, ready to paste.
+	_, text, _ := runCmd(t, "", "check", manifest)
+	for _, line := range []string{"  to admit it, an admin adds to the policy's exemptions: (see " + policy.ExemptionsURL + ")", "    - namespaces:", "      - net", "      - hostpid-writable-hostpath", "      reason: '" + ReasonPlaceholder + "'"} {
+		if !strings.Contains(text, line+"\n") {
+			t.Errorf("text output lacks %q:\n%s", line, text)
+		}
+	}
+
+	// Pasted into a policy (keeping kube-system), it admits the DaemonSet,
+	// which is reported as exempt by that entry.
+	var entry config.Exemption
+	json.Unmarshal(got, &entry)
+	entry.Reason = "the CNI installs its plugin"
+	ej, _ := json.Marshal([]any{map[string]any{"namespaces": []string{"kube-system"}}, entry})
+	policyFile := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policyFile, []byte("apiVersion: daemonguard.io/v1alpha1\nkind: Policy\nexemptions: "+string(ej)+"\n"), 0o644)
+	code, out, errOut := runCmd(t, "", "check", "-o", "json", "--config", policyFile, manifest)
+	if code != exitAllowed {
+		t.Fatalf("with the exemption: exit %d %s %s", code, out, errOut)
+	}
+	res = decodeReport(t, out).Results[0]
+	if res.Exemption != nil || len(res.ExemptedBy) != 1 || res.ExemptedBy[0].Index != 1 || res.ExemptedBy[0].Reason != "the CNI installs its plugin" ||
+		strings.Join(res.ExemptedBy[0].Rules, ",") != "hostpid-writable-hostpath,writable-sensitive-hostpath" {
+		t.Fatalf("exempt result %+v", res)
+	}
+	_, text, _ = runCmd(t, "", "check", "--config", policyFile, manifest)
+	if !strings.Contains(text, "  exempt    by exemptions[1] (the CNI installs its plugin): hostpid-writable-hostpath, writable-sensitive-hostpath\n") {
+		t.Fatalf("text output does not report the exemption:\n%s", text)
+	}
+	// Another DaemonSet in the namespace is still denied.
+	other := filepath.Join(dir, "other.yaml")
+	data, _ := os.ReadFile(manifest)
+	os.WriteFile(other, []byte(strings.ReplaceAll(string(data), "name: cni", "name: other")), 0o644)
+	if code, _, _ := runCmd(t, "", "check", "--config", policyFile, other); code != exitDenied {
+		t.Fatalf("an unrelated DaemonSet in the namespace: exit %d, want 1", code)
+	}
+}
+
+func TestCheckExemptionWithoutLabels(t *testing.T) {
+	code, out, _ := runCmd(t, "", "check", "-o", "json", examples+"cni-plugin.yaml")
+	if code != exitDenied {
+		t.Fatalf("exit %d", code)
+	}
+	e := decodeReport(t, out).Results[0].Exemption
+	if e == nil || e.Selector != nil || !strings.Contains(e.Reason, "it has no labels: this exempts every DaemonSet in networking") {
+		t.Fatalf("exemption %+v", e)
+	}
+}
