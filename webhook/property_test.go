@@ -185,7 +185,7 @@ func onTypedObject(t *testing.T, p *policy.Policy, object []byte) outcome {
 	}
 	m := p.Mutate(t.Context(), "monitoring", ds)
 	v := p.Validate(t.Context(), "monitoring", nil, ds)
-	o := outcome{Allowed: v.Allowed(), MutationWarnings: m.Warnings, Warnings: v.Warnings(), Object: ds}
+	o := outcome{Allowed: v.Allowed(), MutationWarnings: append(m.Warnings, m.Notes...), Warnings: v.Warnings(), Object: ds}
 	for _, e := range v.Denials() {
 		o.Causes = append(o.Causes, e.Field+": "+e.ErrorBody())
 	}
