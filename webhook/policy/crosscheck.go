@@ -2,8 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -23,7 +23,7 @@ func crossCheck(cfg *config.Policy, registry []validators.Definition) field.Erro
 		ids.Insert(d.ID)
 	}
 	rules := field.NewPath("validation", "rules")
-	for _, id := range sortedKeys(cfg.Validation.Rules) {
+	for _, id := range slices.Sorted(maps.Keys(cfg.Validation.Rules)) {
 		if !ids.Has(id) {
 			errs = append(errs, field.NotSupported(rules.Key(id), id, sets.List(ids)))
 		}
@@ -47,13 +47,4 @@ func crossCheck(cfg *config.Policy, registry []validators.Definition) field.Erro
 		}
 	}
 	return errs
-}
-
-func sortedKeys[K ~string, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	return slices.Clip(keys)
 }
