@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/semaphore"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 )
@@ -42,6 +43,14 @@ type Limits struct {
 	// before any of it is read; a body without Content-Length is refused
 	// (the API server always sends one).
 	MaxRequestBytes int64
+	// MaxInFlightBodyBytes bounds the declared bytes of the review bodies
+	// being read and decoded at once, counting only bodies over
+	// smallBodyBytes (the API server's usual reviews are a few KiB and never
+	// wait). A body that finds no room within bodyWait is answered 503 with
+	// Retry-After. Memory per body is about three times its size (buffer
+	// growth and decoding), so this is what keeps a flood of maximum-size
+	// bodies from growing the process.
+	MaxInFlightBodyBytes int64
 	// MaxConnections bounds open connections. When it is reached, a new
 	// connection displaces the oldest one that has not yet sent a complete
 	// request (an idle or slowloris client), so the API server's fresh
@@ -61,8 +70,10 @@ func DefaultLimits() Limits {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		MaxRequestBytes:   DefaultMaxRequestBytes,
-		MaxConnections:    2048,
-		DrainTimeout:      10 * time.Second,
+		// One maximum-size review at a time, or several ordinary large ones.
+		MaxInFlightBodyBytes: 8 << 20,
+		MaxConnections:       2048,
+		DrainTimeout:         10 * time.Second,
 	}
 }
 
@@ -88,6 +99,9 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxConnections <= 0 {
 		l.MaxConnections = d.MaxConnections
 	}
+	if l.MaxInFlightBodyBytes <= 0 {
+		l.MaxInFlightBodyBytes = d.MaxInFlightBodyBytes
+	}
 	return l
 }
 
@@ -96,7 +110,7 @@ func (l Limits) Validate() error {
 	switch {
 	case l.ReadHeaderTimeout < 0 || l.ReadTimeout < 0 || l.WriteTimeout < 0 || l.IdleTimeout < 0 || l.DrainTimeout < 0:
 		return errors.New("server timeouts must not be negative")
-	case l.MaxHeaderBytes < 0 || l.MaxRequestBytes < 0 || l.MaxConnections < 0:
+	case l.MaxHeaderBytes < 0 || l.MaxRequestBytes < 0 || l.MaxConnections < 0 || l.MaxInFlightBodyBytes < 0:
 		return errors.New("server size and connection limits must not be negative")
 	}
 	return nil
@@ -118,6 +132,7 @@ type server struct {
 	closing *atomic.Bool
 
 	mux     *http.ServeMux
+	bodies  *semaphore.Weighted
 	mu      sync.Mutex
 	started bool
 	addr    string
@@ -126,7 +141,9 @@ type server struct {
 var _ crwebhook.Server = (*server)(nil)
 
 func newServer(host string, port int, tlsOpts []func(*tls.Config), limits Limits, closing *atomic.Bool, log logr.Logger) *server {
-	return &server{host: host, port: port, tlsOpts: tlsOpts, limits: limits.withDefaults(), closing: closing, log: log, mux: http.NewServeMux()}
+	limits = limits.withDefaults()
+	return &server{host: host, port: port, tlsOpts: tlsOpts, limits: limits, closing: closing, log: log, mux: http.NewServeMux(),
+		bodies: semaphore.NewWeighted(limits.MaxInFlightBodyBytes)}
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every replica serves.
@@ -134,7 +151,7 @@ func (s *server) NeedLeaderElection() bool { return false }
 
 // Register serves hook at path, behind the body limits.
 func (s *server) Register(path string, hook http.Handler) {
-	s.mux.Handle(path, limitBody(hook, s.limits.MaxRequestBytes))
+	s.mux.Handle(path, limitBody(hook, s.limits.MaxRequestBytes, s.bodies, s.limits.MaxInFlightBodyBytes))
 }
 
 // WebhookMux implements webhook.Server.
@@ -237,9 +254,19 @@ func containsProto(protos []string, p string) bool {
 	return false
 }
 
+// smallBodyBytes is the size under which a body does not count against
+// Limits.MaxInFlightBodyBytes: the API server's reviews of ordinary
+// DaemonSets are a few KiB.
+const smallBodyBytes = 64 << 10
+
+// bodyWait is how long a large body waits for room among the bodies in flight.
+const bodyWait = 2 * time.Second
+
 // limitBody refuses a body the API server would never send before reading
-// any of it: one over max bytes (413) or of unknown length (411).
-func limitBody(next http.Handler, max int64) http.Handler {
+// any of it: one over max bytes (413) or of unknown length (411); and holds
+// large bodies to a budget of bytes in flight (503 with Retry-After when
+// there is no room).
+func limitBody(next http.Handler, max int64, inFlight *semaphore.Weighted, budget int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.ContentLength > max:
@@ -252,6 +279,18 @@ func limitBody(next http.Handler, max int64) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, r.ContentLength)
+		if n := min(r.ContentLength, budget); inFlight != nil && n > smallBodyBytes {
+			ctx, cancel := context.WithTimeout(r.Context(), bodyWait)
+			err := inFlight.Acquire(ctx, n)
+			cancel()
+			if err != nil {
+				w.Header().Set("Retry-After", "1")
+				w.Header().Set("Connection", "close")
+				http.Error(w, "too many large admission reviews in flight; retry", http.StatusServiceUnavailable)
+				return
+			}
+			defer inFlight.Release(n)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

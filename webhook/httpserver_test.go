@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Bodies the API server never sends are refused before a byte of them is
@@ -22,7 +24,7 @@ func TestLimitBody(t *testing.T) {
 			return
 		}
 		_, _ = w.Write(b)
-	}), 10)
+	}), 10, nil, 0)
 	cases := map[string]struct {
 		body   io.Reader
 		length int64
@@ -112,5 +114,42 @@ func TestConnLimiterEvictsUnservedFirst(t *testing.T) {
 	}
 	if n := l.open(); n != 2 {
 		t.Errorf("%d open, want 2", n)
+	}
+}
+
+// Large bodies wait for room in the in-flight budget and are turned away
+// with 503 and Retry-After when none comes; small ones never wait.
+func TestLimitBodyBudget(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	h := limitBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		if r.ContentLength > smallBodyBytes {
+			<-release
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+	}), 1<<20, semaphore.NewWeighted(200<<10), 200<<10)
+	send := func(size int) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, ValidatePath, strings.NewReader(strings.Repeat("x", size)))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	first := make(chan int)
+	go func() { first <- send(150 << 10).Code }()
+	<-entered
+	start := time.Now()
+	if w := send(150 << 10); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("second large body: %d %v, want 503 with Retry-After", w.Code, w.Header())
+	}
+	if waited := time.Since(start); waited < bodyWait/2 {
+		t.Errorf("refused after %s, want a wait of about %s first", waited, bodyWait)
+	}
+	if w := send(1 << 10); w.Code != http.StatusOK {
+		t.Errorf("small body while the budget is spent: %d, want 200", w.Code)
+	}
+	close(release)
+	if code := <-first; code != http.StatusOK {
+		t.Errorf("first large body: %d", code)
 	}
 }

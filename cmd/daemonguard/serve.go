@@ -73,6 +73,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.DurationVar(&lim.IdleTimeout, "idle-timeout", lim.IdleTimeout, "webhook server: keep-alive connections idle this long are closed (longer than the API server's 90s, so the client closes first)")
 	fs.IntVar(&lim.MaxHeaderBytes, "max-header-bytes", lim.MaxHeaderBytes, "webhook server: largest request header block")
 	fs.Int64Var(&lim.MaxRequestBytes, "max-request-bytes", lim.MaxRequestBytes, "webhook server: largest admission review body, refused by its Content-Length before it is read")
+	fs.Int64Var(&lim.MaxInFlightBodyBytes, "max-inflight-body-bytes", lim.MaxInFlightBodyBytes, "webhook server: most bytes of large review bodies (over 64 KiB) read and decoded at once; a body that finds no room within 2s gets 503 with Retry-After")
 	fs.IntVar(&lim.MaxConnections, "max-connections", lim.MaxConnections, "webhook server: most open connections; at the cap a new connection displaces the oldest one that never sent a complete request")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
