@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-.PHONY: all build test unit integration bench demo dev-up dev-down tools control-plane fmt vet lint generate clean
+.PHONY: all build test unit integration soak bench demo dev-up dev-down tools control-plane fmt vet lint generate clean
 
 all: build
 
@@ -43,6 +43,11 @@ integration: tools ## the suite on a real kube-apiserver + etcd
 	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) HELM=$$(hack/tools.sh helm) $(GO) test -count=1 -timeout 30m ./test/...
 
 test: fmt vet lint unit integration ## everything: what .ci/run calls
+
+soak: control-plane ## test/faults at the chart's real shutdown timings, longer floods, more restarts (minutes; not in CI); ends with BENCH lines
+	@mkdir -p $(CACHE)
+	DAEMONGUARD_SOAK=1 KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) test -count=1 -timeout 60m -v ./test/faults/ | tee $(CACHE)/soak.txt
+	@grep '^BENCH ' $(CACHE)/soak.txt
 
 bench: ## admission benchmarks against controller-runtime's generic handlers
 	@mkdir -p $(CACHE)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -53,18 +55,42 @@ type Options struct {
 	PolicyPollInterval time.Duration
 	// Namespace is the webhook's own namespace, always exempt.
 	Namespace string
-	// MetricsAddr and HealthAddr are plain-HTTP listeners ("0" disables).
+	// MetricsAddr serves /metrics ("0" disables); HealthAddr serves
+	// /healthz and /readyz over plain HTTP for the kubelet.
 	MetricsAddr string
 	HealthAddr  string
+	// MetricsSecure serves /metrics over HTTPS (the webhook's serving
+	// certificate) to clients that authenticate with a bearer token the API
+	// server accepts (TokenReview) and may get /metrics (SubjectAccessReview).
+	// False serves plain, unauthenticated HTTP.
+	MetricsSecure bool
+	// Limits bound the webhook server's connections, requests and drain; zero
+	// fields take DefaultLimits.
+	Limits Limits
+	// ShutdownDelay is how long the webhook keeps serving once ctx ends:
+	// /readyz fails at once, every response asks the client to close its
+	// connection, and only then does the server stop accepting and drain
+	// (Limits.DrainTimeout). It covers the time endpoints take to drop the
+	// pod and the API server's pooled connections to move elsewhere.
+	ShutdownDelay time.Duration
 	// MetricsRegistry receives daemonguard's own metrics; nil means
 	// controller-runtime's metrics.Registry, which MetricsAddr serves. Tests
 	// running several webhooks in one process give each its own.
 	MetricsRegistry prometheus.Registerer
 }
 
-// Run serves both webhooks against the cluster at cfg until ctx ends.
+// Run serves both webhooks against the cluster at cfg until ctx ends, then
+// shuts down gracefully: not ready and closing connections for
+// opts.ShutdownDelay, then draining in-flight reviews.
 func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	log := ctrl.Log.WithName("daemonguard")
+	if err := opts.Limits.Validate(); err != nil {
+		return err
+	}
+	if opts.ShutdownDelay < 0 {
+		return errors.New("the shutdown delay must not be negative")
+	}
+	limits := opts.Limits.withDefaults()
 	scheme := runtime.NewScheme()
 	if err := schedulingv1.AddToScheme(scheme); err != nil {
 		return err
@@ -113,15 +139,45 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if !opts.EnableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
-	server := crwebhook.NewServer(crwebhook.Options{
-		Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, CertName: opts.CertName, KeyName: opts.KeyName, TLSOpts: tlsOpts,
-	})
+	// The manager runs on its own context: when ctx ends, the webhook first
+	// serves through the shutdown delay (closing is set), and only then are
+	// the manager and its servers stopped.
+	closing := &atomic.Bool{}
+	mgrCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopManager()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-mgrCtx.Done():
+			return
+		}
+		closing.Store(true)
+		log.Info("shutting down: not ready, asking clients to reconnect elsewhere", "shutdownDelay", opts.ShutdownDelay, "drainTimeout", limits.DrainTimeout)
+		t := time.NewTimer(opts.ShutdownDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-mgrCtx.Done():
+		}
+		stopManager()
+	}()
+	var server crwebhook.Server = newServer(opts.Host, opts.Port, tlsOpts, limits, closing, log.WithName("server"))
+	metricsOpts := metricsserver.Options{BindAddress: opts.MetricsAddr}
+	if opts.MetricsSecure {
+		metricsOpts.SecureServing = true
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.TLSOpts = tlsOpts
+	}
+	// The manager's own bound on stopping: the drain plus room for the
+	// informers and the health server.
+	graceful := limits.DrainTimeout + 5*time.Second
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
-		HealthProbeBindAddress: opts.HealthAddr,
-		WebhookServer:          server,
-		Cache:                  cache.Options{ByObject: byObject},
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  opts.HealthAddr,
+		WebhookServer:           server,
+		Cache:                   cache.Options{ByObject: byObject},
+		GracefulShutdownTimeout: &graceful,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -130,7 +186,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	classes, err := mgr.GetCache().GetInformer(ctx, &schedulingv1.PriorityClass{})
+	classes, err := mgr.GetCache().GetInformer(mgrCtx, &schedulingv1.PriorityClass{})
 	if err != nil {
 		return fmt.Errorf("watching PriorityClasses: %w", err)
 	}
@@ -163,6 +219,14 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := mgr.AddReadyzCheck("serving-certificate", certWatcher.Checker); err != nil {
 		return err
 	}
+	if err := mgr.AddReadyzCheck("shutdown", func(*http.Request) error {
+		if closing.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	if err := mgr.Add(certWatcher); err != nil {
 		return err
 	}
@@ -185,8 +249,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	})); err != nil {
 		return err
 	}
-	log.Info("starting", "port", opts.Port, "certDir", opts.CertDir, "certificates", mode, "policy", opts.PolicyFile, "namespace", opts.Namespace)
-	return mgr.Start(ctx)
+	log.Info("starting", "port", opts.Port, "certDir", opts.CertDir, "certificates", mode, "policy", opts.PolicyFile, "namespace", opts.Namespace,
+		"metricsSecure", opts.MetricsSecure, "shutdownDelay", opts.ShutdownDelay)
+	return mgr.Start(mgrCtx)
 }
 
 // classLookup asks the informer cache whether a PriorityClass exists.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -16,10 +18,20 @@ import (
 	"github.com/daemonguard/daemonguard/webhook"
 )
 
+// serveOptions is everything serve is told: the webhook's options and where
+// the cluster is.
+type serveOptions struct {
+	webhook.Options
+	// Kubeconfig is the kubeconfig file; empty means $KUBECONFIG, then the
+	// in-cluster configuration, then ~/.kube/config.
+	Kubeconfig string
+}
+
 func runServe(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("daemonguard serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	opts := webhook.Options{}
+	so := serveOptions{}
+	opts := &so.Options
 	fs.StringVar(&opts.Host, "host", "", "address the webhook server listens on (all addresses when empty)")
 	fs.IntVar(&opts.Port, "port", 9443, "port of the HTTPS webhook server")
 	fs.StringVar(&opts.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory holding the serving certificate and key; reloaded when they change")
@@ -49,14 +61,27 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.DurationVar(&opts.PolicyPollInterval, "config-poll-interval", 5*time.Second, "how often the policy file is checked for changes")
 	fs.StringVar(&opts.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the webhook's own namespace, always exempt (default $POD_NAMESPACE)")
 	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", `address of the Prometheus metrics endpoint ("0" disables it)`)
+	fs.BoolVar(&opts.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS to clients authenticated by a bearer token (TokenReview) and authorized to get the /metrics non-resource URL (SubjectAccessReview); false serves plain, unauthenticated HTTP")
 	fs.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	lim := &opts.Limits
+	*lim = webhook.DefaultLimits()
+	fs.DurationVar(&opts.ShutdownDelay, "shutdown-delay", 5*time.Second, "after SIGTERM, keep serving this long with /readyz failing and every response closing its connection, before draining; covers endpoint propagation and moves the API server's pooled connections to other replicas")
+	fs.DurationVar(&lim.DrainTimeout, "drain-timeout", lim.DrainTimeout, "after the shutdown delay, how long in-flight reviews may take to finish")
+	fs.DurationVar(&lim.ReadHeaderTimeout, "read-header-timeout", lim.ReadHeaderTimeout, "webhook server: time allowed for the TLS handshake and the request headers (slow clients are cut off)")
+	fs.DurationVar(&lim.ReadTimeout, "read-timeout", lim.ReadTimeout, "webhook server: time allowed to read a whole request, body included")
+	fs.DurationVar(&lim.WriteTimeout, "write-timeout", lim.WriteTimeout, "webhook server: time allowed from the end of the request headers to the end of the response")
+	fs.DurationVar(&lim.IdleTimeout, "idle-timeout", lim.IdleTimeout, "webhook server: keep-alive connections idle this long are closed (longer than the API server's 90s, so the client closes first)")
+	fs.IntVar(&lim.MaxHeaderBytes, "max-header-bytes", lim.MaxHeaderBytes, "webhook server: largest request header block")
+	fs.Int64Var(&lim.MaxRequestBytes, "max-request-bytes", lim.MaxRequestBytes, "webhook server: largest admission review body, refused by its Content-Length before it is read")
+	fs.Int64Var(&lim.MaxInFlightBodyBytes, "max-inflight-body-bytes", lim.MaxInFlightBodyBytes, "webhook server: most bytes of large review bodies (over 64 KiB) read and decoded at once; a body that finds no room within 2s gets 503 with Retry-After")
+	fs.IntVar(&lim.MaxConnections, "max-connections", lim.MaxConnections, "webhook server: most open connections; at the cap a new connection displaces the oldest one that never sent a complete request")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: daemonguard serve [flags]\n\nRuns the mutating and validating admission webhooks for apps/v1 DaemonSets.\nThe cluster is found as kubectl finds it: --kubeconfig, $KUBECONFIG, or in-cluster.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (in-cluster configuration when empty and $KUBECONFIG is unset)")
+	fs.StringVar(&so.Kubeconfig, "kubeconfig", "", "kubeconfig file (in-cluster configuration when empty and $KUBECONFIG is unset)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -69,6 +94,14 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	if opts.PolicyPollInterval <= 0 {
 		fmt.Fprintln(stderr, "daemonguard serve: --config-poll-interval must be positive")
+		return 2
+	}
+	if opts.ShutdownDelay < 0 {
+		fmt.Fprintln(stderr, "daemonguard serve: --shutdown-delay must not be negative")
+		return 2
+	}
+	if err := lim.Validate(); err != nil {
+		fmt.Fprintf(stderr, "daemonguard serve: %v\n", err)
 		return 2
 	}
 	mode, err := certs.ParseMode(*certMode)
@@ -88,19 +121,35 @@ func runServe(args []string, stderr io.Writer) int {
 		}
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	if *kubeconfig != "" {
-		os.Setenv("KUBECONFIG", *kubeconfig)
-	}
-	cfg, err := ctrl.GetConfig()
+	cfg, err := restConfig(so.Kubeconfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemonguard serve: finding the cluster: %v\n", err)
 		return 1
 	}
-	if err := webhook.Run(ctrl.SetupSignalHandler(), cfg, opts); err != nil {
+	if err := webhook.Run(ctrl.SetupSignalHandler(), cfg, so.Options); err != nil {
 		fmt.Fprintf(stderr, "daemonguard serve: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// restConfig loads the kubeconfig at path, or, when path is empty, finds the
+// cluster as controller-runtime does ($KUBECONFIG, in-cluster, ~/.kube/config).
+// The path is passed explicitly: changing the process environment would leak
+// into everything else that reads it.
+func restConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		return ctrl.GetConfig()
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: path}, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.QPS == 0 {
+		cfg.QPS = -1 // as ctrl.GetConfig: rely on API priority and fairness
+	}
+	return cfg, nil
 }
 
 // durationFlag is a time.Duration flag that also takes days ("90d").

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,6 +21,9 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		"bad duration":                     {[]string{"--cert-validity", "soon"}, "cert-validity"},
 		"zero poll interval":               {[]string{"--config-poll-interval", "0s"}, "--config-poll-interval must be positive"},
 		"stray argument":                   {[]string{"extra"}, `unexpected argument "extra"`},
+		"negative shutdown delay":          {[]string{"--shutdown-delay", "-1s"}, "--shutdown-delay must not be negative"},
+		"negative read timeout":            {[]string{"--read-timeout", "-1s"}, "must not be negative"},
+		"negative connection cap":          {[]string{"--max-connections", "-1"}, "must not be negative"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -27,5 +32,32 @@ func TestServeRefusesBadFlags(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want exit 2 mentioning %q", code, errOut, tc.want)
 			}
 		})
+	}
+}
+
+// The kubeconfig path reaches the client config directly; serve never sets
+// $KUBECONFIG for the rest of the process.
+func TestRestConfigExplicitPath(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	const kubeconfig = `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`
+	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := restConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != "https://127.0.0.1:6443" || cfg.BearerToken != "t" || cfg.QPS != -1 {
+		t.Errorf("config = host %q token %q qps %v; want the file's server and token, client-side rate limit off", cfg.Host, cfg.BearerToken, cfg.QPS)
+	}
+	if v := os.Getenv("KUBECONFIG"); v != "" {
+		t.Errorf("KUBECONFIG = %q after loading; serve must not change the environment", v)
 	}
 }

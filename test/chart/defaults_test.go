@@ -405,7 +405,12 @@ func TestDefaultPriorityClass(t *testing.T) {
 // TestRBAC: no wildcards anywhere, and exactly what the binary uses in each
 // certificate mode.
 func TestRBAC(t *testing.T) {
-	common := []string{"ClusterRole daemonguard: scheduling.k8s.io/priorityclasses [get list watch]"}
+	common := []string{
+		"ClusterRole daemonguard: scheduling.k8s.io/priorityclasses [get list watch]",
+		// Authenticated metrics (metrics.secure): who is scraping, and may they.
+		"ClusterRole daemonguard-metrics-auth: authentication.k8s.io/tokenreviews [create]",
+		"ClusterRole daemonguard-metrics-auth: authorization.k8s.io/subjectaccessreviews [create]",
+	}
 	selfManaged := append(slices.Clone(common),
 		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get list watch patch]",
 		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/validatingwebhookconfigurations[daemonguard] [get list watch patch]",
@@ -463,6 +468,14 @@ func TestRBAC(t *testing.T) {
 				checkSubjects(t, b.Name, b.Subjects)
 				bound[b.RoleRef.Kind+" "+b.RoleRef.Name] = true
 			}
+			// The metrics reader is for the user to bind to their scraper, and
+			// grants only GET /metrics.
+			reader := "ClusterRole daemonguard-metrics-reader"
+			if rules := roles[reader]; len(rules) != 1 || !slices.Equal(rules[0].NonResourceURLs, []string{"/metrics"}) ||
+				!slices.Equal(rules[0].Verbs, []string{"get"}) || len(rules[0].Resources) != 0 {
+				t.Errorf("%s = %+v, want only get on the /metrics non-resource URL", reader, rules)
+			}
+			delete(roles, reader)
 			for role := range roles {
 				if !bound[role] {
 					t.Errorf("%s is bound by no binding", role)
