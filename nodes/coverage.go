@@ -108,9 +108,11 @@ func (c CoverageResult) MatchesNoNode() bool {
 
 // String summarises the result, e.g. "covers 17 of 20 nodes; 3 nodes tainted
 // node-role.kubernetes.io/control-plane:NoSchedule are not tolerated".
-func (c CoverageResult) String() string {
+func (c CoverageResult) String() string { return c.summary("covers") }
+
+func (c CoverageResult) summary(verb string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "covers %d of %s", len(c.Covered), plural(c.Total, "node", "nodes"))
+	fmt.Fprintf(&b, "%s %d of %s", verb, len(c.Covered), plural(c.Total, "node", "nodes"))
 	for _, u := range c.Uncovered {
 		b.WriteString("; ")
 		b.WriteString(u.String())
