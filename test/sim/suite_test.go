@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,14 +32,14 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "sim: KUBEBUILDER_ASSETS is not set; run `make integration`, which builds kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kwok from the Go module proxy")
 		return 1
 	}
-	// Logs stay after the run (a failure names them); the next run replaces them.
-	dir := filepath.Join(os.TempDir(), "daemonguard-sim-suite")
-	if err := os.RemoveAll(dir); err != nil {
+	// The state directory (logs of every component) is removed after a
+	// passing run and kept after a failing one.
+	dir, err := os.MkdirTemp("", "daemonguard-sim-suite-")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	start := time.Now()
-	var err error
 	cluster, err = sim.Start(context.Background(), sim.Options{Nodes: suiteNodes, StateDir: dir, ReadyTimeout: 2 * time.Minute})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sim: %v\n(logs in %s)\n", err, dir)
@@ -53,6 +52,11 @@ func runSuite(m *testing.M) int {
 		if code == 0 {
 			code = 1
 		}
+	}
+	if code == 0 {
+		_ = os.RemoveAll(dir)
+	} else {
+		fmt.Fprintf(os.Stderr, "sim: logs kept in %s\n", dir)
 	}
 	return code
 }
