@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/daemonguard/daemonguard/nodes"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 )
@@ -329,4 +331,66 @@ func show(ts []corev1.Toleration) string {
 		fmt.Fprintf(&b, "  key=%q op=%s value=%q effect=%s seconds=%s\n", t.Key, t.Operator, t.Value, t.Effect, s)
 	}
 	return b.String()
+}
+
+// TestCordonedNodeStillCovered: a cordoned node is tainted
+// node.kubernetes.io/unschedulable:NoSchedule by the node lifecycle
+// controller; the DaemonSet controller's own toleration covers it, so a daemon
+// pod lands there anyway, as nodes.Coverage says. Not parallel: it changes a
+// node every other test lists.
+func TestCordonedNodeStillCovered(t *testing.T) {
+	ctx := context.Background()
+	const name = "large-000"
+	setUnschedulable := func(v bool) error {
+		n := &corev1.Node{}
+		if err := cluster.Client.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
+			return err
+		}
+		patch := client.MergeFrom(n.DeepCopy())
+		n.Spec.Unschedulable = v
+		return cluster.Client.Patch(ctx, n, patch)
+	}
+	if err := setUnschedulable(true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := setUnschedulable(false); err != nil {
+			t.Errorf("uncordoning %s: %v", name, err)
+		}
+		eventually(t, "the unschedulable taint to go", func() (bool, string) {
+			n := &corev1.Node{}
+			if err := cluster.Client.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
+				return false, err.Error()
+			}
+			return !hasTaint(n, corev1.TaintNodeUnschedulable), fmt.Sprintf("taints %v", n.Spec.Taints)
+		})
+	})
+	eventually(t, "the node lifecycle controller to taint the cordoned node", func() (bool, string) {
+		n := &corev1.Node{}
+		if err := cluster.Client.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
+			return false, err.Error()
+		}
+		return hasTaint(n, corev1.TaintNodeUnschedulable), fmt.Sprintf("taints %v", n.Spec.Taints)
+	})
+
+	ns := namespace(t)
+	ds := daemonSet(ns, "agent", pool("large"))
+	create(t, ds)
+	cur := waitSettled(t, ds)
+	cov := nodes.Coverage(cur, listNodes(t))
+	if !slices.Contains(cov.CoveredNames(), name) {
+		t.Errorf("nodes.Coverage leaves the cordoned node out: %s", cov)
+	}
+	if got := podNodes(t, ds); !slices.Contains(got, name) || !slices.Equal(got, sorted(cov.CoveredNames())) {
+		t.Errorf("pods run on %v\nnodes.Coverage predicted %v", got, sorted(cov.CoveredNames()))
+	}
+}
+
+func hasTaint(n *corev1.Node, key string) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == key {
+			return true
+		}
+	}
+	return false
 }
