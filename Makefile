@@ -56,9 +56,11 @@ dev-down: ## stop what dev-up started and remove .dev/
 	$(GO) build -o $(DEMO) ./test/demo
 	$(DEMO) --dev-down
 
-sim-up: sim-tools ## leave a simulated 100-node cluster (real controller-manager, scheduler; kwok nodes) and the webhook running; kubeconfig in .sim/kubeconfig
+SIM_NODES ?= 100
+
+sim-up: sim-tools ## leave a simulated cluster of SIM_NODES (100) kwok nodes, the real controller-manager and scheduler, and the webhook running; kubeconfig in .sim/kubeconfig
 	$(GO) build -o $(DEMO) ./test/demo
-	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(DEMO) --sim-up
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(DEMO) --sim-up --sim-nodes=$(SIM_NODES)
 
 sim-down: ## stop what sim-up started and remove .sim/
 	$(GO) build -o $(DEMO) ./test/demo

@@ -34,6 +34,8 @@ type env struct {
 	start func(ctx context.Context, dir, policyFile string) (stop func() error, err error)
 	// readyNote is printed under the ready line.
 	readyNote string
+	// runArgs are passed on to the background process.
+	runArgs []string
 }
 
 var devEnv = env{
@@ -60,34 +62,40 @@ var devEnv = env{
 	readyNote: "a DaemonSet create was mutated end to end",
 }
 
-// simNodes is the size of the simulated cluster make sim-up leaves running.
-const simNodes = 100
+// defaultSimNodes is the size of the simulated cluster make sim-up leaves
+// running; SIM_NODES=n overrides it.
+const defaultSimNodes = 100
 
-var simEnv = env{
-	name:    "sim",
-	what:    fmt.Sprintf("a simulated cluster (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kwok with %d nodes) and the daemonguard webhook", simNodes),
-	timeout: 4 * time.Minute,
-	start: func(ctx context.Context, dir, policyFile string) (func() error, error) {
-		c, err := sim.Start(ctx, sim.Options{
-			Nodes: simNodes, StateDir: dir, Webhook: true,
-			PolicyFile: policyFile, PolicyPollInterval: 500 * time.Millisecond, Log: os.Stdout,
-		})
-		if err != nil {
-			return nil, err
-		}
-		return c.Stop, nil
-	},
-	readyNote: simReadyNote(),
+// simEnv is the simulated cluster of n nodes with the webhook registered.
+func simEnv(n int) env {
+	return env{
+		name:    "sim",
+		what:    fmt.Sprintf("a simulated cluster (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kwok with %d nodes) and the daemonguard webhook", n),
+		timeout: 4*time.Minute + time.Duration(n)*100*time.Millisecond,
+		start: func(ctx context.Context, dir, policyFile string) (func() error, error) {
+			c, err := sim.Start(ctx, sim.Options{
+				Nodes: n, StateDir: dir, Webhook: true,
+				PolicyFile: policyFile, PolicyPollInterval: 500 * time.Millisecond, Log: os.Stdout,
+				ReadyTimeout: 3*time.Minute + time.Duration(n)*100*time.Millisecond,
+			})
+			if err != nil {
+				return nil, err
+			}
+			return c.Stop, nil
+		},
+		readyNote: simReadyNote(n),
+		runArgs:   []string{"--sim-nodes=" + strconv.Itoa(n)},
+	}
 }
 
-func simReadyNote() string {
+func simReadyNote(n int) string {
 	shapes := sim.Shapes()
-	counts := sim.Counts(shapes, simNodes)
+	counts := sim.Counts(shapes, n)
 	parts := make([]string, len(shapes))
 	for i, s := range shapes {
 		parts[i] = fmt.Sprintf("%d %s", counts[i], s.Pool)
 	}
-	return fmt.Sprintf("%d nodes Ready (%s), the webhook mutating DaemonSets", simNodes, strings.Join(parts, ", "))
+	return fmt.Sprintf("%d nodes Ready (%s), the webhook mutating DaemonSets", n, strings.Join(parts, ", "))
 }
 
 func (e env) dir() (string, error) {
@@ -122,7 +130,7 @@ func (e env) up() error {
 		return err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(self, "--"+e.name+"-run")
+	cmd := exec.Command(self, append([]string{"--" + e.name + "-run"}, e.runArgs...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own session: it outlives this command, and <name>-down can stop
 	// the whole group (kube-apiserver and etcd are its children).

@@ -21,6 +21,7 @@ func main() {
 	simUp := fs.Bool("sim-up", false, "start the simulated cluster and webhook in the background; ready when this exits 0")
 	simDown := fs.Bool("sim-down", false, "stop what --sim-up started and remove its state")
 	simRun := fs.Bool("sim-run", false, "internal: the background process --sim-up starts")
+	simNodes := fs.Int("sim-nodes", defaultSimNodes, "how many fake nodes --sim-up creates")
 	_ = fs.Parse(os.Args[1:])
 	var err error
 	switch {
@@ -31,11 +32,11 @@ func main() {
 	case *devRun:
 		err = devEnv.run()
 	case *simUp:
-		err = simEnv.up()
+		err = simEnv(*simNodes).up()
 	case *simDown:
-		err = simEnv.down()
+		err = simEnv(*simNodes).down()
 	case *simRun:
-		err = simEnv.run()
+		err = simEnv(*simNodes).run()
 	default:
 		err = runDemo(os.Stdout)
 	}
