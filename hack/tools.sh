@@ -190,6 +190,7 @@ case "${cmd}" in
     ;;
   bin)
     [[ $# -eq 1 ]] || die "usage: hack/tools.sh bin TOOL"
+    tool_version "$1" >/dev/null  # validate the name (dies here, not in a subshell)
     bin="$(bin_dir "$1")/$1"
     [[ -x "${bin}" ]] || echo "hack/tools.sh: warning: $1 is not built yet; run: hack/tools.sh ensure $1" >&2
     echo "${bin}"
