@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-.PHONY: all build test unit integration soak bench demo dev-up dev-down tools control-plane fmt vet lint generate clean
+.PHONY: all build test unit integration soak bench demo dev-up dev-down sim-up sim-down tools control-plane sim-tools fmt vet lint generate clean
 
 all: build
 
@@ -33,13 +33,16 @@ generate: ## regenerate the docs and schema enums from the rule and mutator regi
 unit: ## unit, handler and fuzz-seed tests, with the race detector (no control plane)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
-tools: ## build kube-apiserver, etcd and helm from the Go module proxy (cached)
-	hack/tools.sh ensure
+tools: ## build kube-apiserver, etcd, helm and the sim tools from the Go module proxy (cached)
+	hack/tools.sh ensure kube-apiserver etcd helm sim
 
 control-plane: ## build only kube-apiserver and etcd (what demo and dev-up need)
 	hack/tools.sh ensure kube-apiserver etcd
 
-integration: tools ## the suite on a real kube-apiserver + etcd
+sim-tools: ## build what the simulated cluster needs: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kwok
+	hack/tools.sh ensure sim
+
+integration: tools ## the suites on a real kube-apiserver + etcd, and on the simulated cluster (test/sim)
 	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) HELM=$$(hack/tools.sh helm) $(GO) test -count=1 -timeout 30m ./test/...
 
 test: fmt vet lint unit integration ## everything: what .ci/run calls
@@ -68,5 +71,15 @@ dev-down: ## stop what dev-up started and remove .dev/
 	$(GO) build -o $(DEMO) ./test/demo
 	$(DEMO) --dev-down
 
+SIM_NODES ?= 100
+
+sim-up: sim-tools ## leave a simulated cluster of SIM_NODES (100) kwok nodes, the real controller-manager and scheduler, and the webhook running; kubeconfig in .sim/kubeconfig
+	$(GO) build -o $(DEMO) ./test/demo
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(DEMO) --sim-up --sim-nodes=$(SIM_NODES)
+
+sim-down: ## stop what sim-up started and remove .sim/
+	$(GO) build -o $(DEMO) ./test/demo
+	$(DEMO) --sim-down
+
 clean:
-	rm -rf bin .dev
+	rm -rf bin .dev .sim

@@ -55,6 +55,22 @@ type Options struct {
 	PolicyPollInterval time.Duration
 	// Log receives the webhook's and envtest's logs; nil discards them.
 	Log io.Writer
+
+	// NoWebhook starts only kube-apiserver and etcd (with the shipped
+	// PriorityClasses): no webhook server, no webhook configurations.
+	NoWebhook bool
+	// ServiceAccountAdmission turns the ServiceAccount admission plugin back
+	// on (envtest disables it): pods then need their ServiceAccount to exist,
+	// as in a real cluster, and something (kube-controller-manager) must
+	// create each namespace's default account.
+	ServiceAccountAdmission bool
+	// EtcdDataDir is where etcd keeps its data; empty means a temporary
+	// directory envtest creates and removes. The caller owns a directory it
+	// names here.
+	EtcdDataDir string
+	// ProcessLog receives kube-apiserver's and etcd's own output; nil keeps
+	// envtest's default (this process's stdout and stderr).
+	ProcessLog io.Writer
 }
 
 // Env is a running control plane with daemonguard registered.
@@ -85,7 +101,8 @@ func RepoRoot() (string, error) {
 }
 
 // Start brings everything up and returns once a DaemonSet dry-run create is
-// mutated end to end through the API server.
+// mutated end to end through the API server (with NoWebhook: once
+// kube-apiserver answers and the shipped PriorityClasses exist).
 func Start(ctx context.Context, opts Options) (*Env, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run through make (it builds kube-apiserver and etcd with hack/tools.sh) or export KUBEBUILDER_ASSETS=$(hack/tools.sh path)")
@@ -107,29 +124,24 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Manifest, err)
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	for _, hook := range objs.mutating {
-		for i := range hook.Webhooks {
-			PointAt(&hook.Webhooks[i].ClientConfig, fmt.Sprintf("https://127.0.0.1:%d", port))
+	e := &Env{env: &envtest.Environment{ErrorIfCRDPathMissing: false}}
+	if !opts.NoWebhook {
+		if err := e.withWebhook(objs); err != nil {
+			return nil, err
 		}
 	}
-	for _, hook := range objs.validating {
-		for i := range hook.Webhooks {
-			PointAt(&hook.Webhooks[i].ClientConfig, fmt.Sprintf("https://127.0.0.1:%d", port))
-		}
+	if opts.EtcdDataDir != "" || opts.ProcessLog != nil {
+		e.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: opts.EtcdDataDir, Out: opts.ProcessLog, Err: opts.ProcessLog}
 	}
-	e := &Env{env: &envtest.Environment{
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			LocalServingHost:   "127.0.0.1",
-			LocalServingPort:   port,
-			MutatingWebhooks:   objs.mutating,
-			ValidatingWebhooks: objs.validating,
-		},
-		ErrorIfCRDPathMissing: false,
-	}}
+	apiServer := e.env.ControlPlane.GetAPIServer()
+	if opts.ProcessLog != nil {
+		apiServer.Out, apiServer.Err = opts.ProcessLog, opts.ProcessLog
+	}
+	if opts.ServiceAccountAdmission {
+		// envtest's default is --disable-admission-plugins=ServiceAccount;
+		// without the flag kube-apiserver runs its default plugin set.
+		apiServer.Configure().Disable("disable-admission-plugins")
+	}
 	e.Config, err = e.env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
@@ -152,10 +164,47 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			return nil, fmt.Errorf("creating PriorityClass %s: %w", pc.Name, err)
 		}
 	}
-	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: WebhookNamespace}}); err != nil {
-		return nil, err
+	if !opts.NoWebhook {
+		if err := e.serveWebhook(ctx, opts); err != nil {
+			return nil, err
+		}
 	}
+	ok = true
+	return e, nil
+}
 
+// withWebhook points the shipped webhook configurations at a free local port
+// and has envtest install them with a serving certificate.
+func (e *Env) withWebhook(objs *shipped) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	for _, hook := range objs.mutating {
+		for i := range hook.Webhooks {
+			PointAt(&hook.Webhooks[i].ClientConfig, fmt.Sprintf("https://127.0.0.1:%d", port))
+		}
+	}
+	for _, hook := range objs.validating {
+		for i := range hook.Webhooks {
+			PointAt(&hook.Webhooks[i].ClientConfig, fmt.Sprintf("https://127.0.0.1:%d", port))
+		}
+	}
+	e.env.WebhookInstallOptions = envtest.WebhookInstallOptions{
+		LocalServingHost:   "127.0.0.1",
+		LocalServingPort:   port,
+		MutatingWebhooks:   objs.mutating,
+		ValidatingWebhooks: objs.validating,
+	}
+	return nil
+}
+
+// serveWebhook runs daemonguard's webhook server in this process and waits
+// until the API server mutates a DaemonSet through it.
+func (e *Env) serveWebhook(ctx context.Context, opts Options) error {
+	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: WebhookNamespace}}); err != nil {
+		return err
+	}
 	serveCtx, cancel := context.WithCancel(context.Background())
 	e.stop, e.served = cancel, make(chan error, 1)
 	wo := &e.env.WebhookInstallOptions
@@ -167,11 +216,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			Namespace: WebhookNamespace, MetricsAddr: "0", HealthAddr: "0",
 		})
 	}()
-	if err := e.waitMutating(ctx); err != nil {
-		return nil, err
-	}
-	ok = true
-	return e, nil
+	return e.waitMutating(ctx)
 }
 
 // waitMutating dry-run creates a DaemonSet until the API server returns it
