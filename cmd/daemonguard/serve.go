@@ -50,6 +50,9 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.StringVar(&opts.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the webhook's own namespace, always exempt (default $POD_NAMESPACE)")
 	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", `address of the Prometheus metrics endpoint ("0" disables it)`)
 	fs.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.BoolVar(&opts.Reports.Enabled, "reports", false, "keep an OpenReports Report (openreports.io/v1alpha1) per namespace for the DaemonSets already running; one replica writes them, elected with a Lease in --namespace")
+	fs.Float64Var(&opts.Reports.WritesPerSecond, "reports-writes-per-second", 5, "reports: at most this many Report writes per second (burst twice that)")
+	fs.IntVar(&opts.Reports.MaxResults, "reports-max-results", 2500, "reports: at most this many results in one Report; past it pass, then skip results are left out (the summary still counts them)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	fs.Usage = func() {
@@ -77,6 +80,11 @@ func runServe(args []string, stderr io.Writer) int {
 		return 2
 	}
 	opts.Certificates = mode
+	opts.Reports.Burst = int(2 * opts.Reports.WritesPerSecond)
+	if opts.Reports.Enabled && opts.Namespace == "" {
+		fmt.Fprintln(stderr, "daemonguard serve: --reports needs --namespace (or $POD_NAMESPACE) for its leader-election Lease")
+		return 2
+	}
 	if mode == certs.ModeSelfManaged {
 		if err := sm.Lifetimes.Validate(); err != nil {
 			fmt.Fprintf(stderr, "daemonguard serve: %v\n", err)
