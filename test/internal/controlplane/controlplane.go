@@ -55,6 +55,11 @@ type Options struct {
 	PolicyPollInterval time.Duration
 	// Log receives the webhook's and envtest's logs; nil discards them.
 	Log io.Writer
+	// CRDPaths are CRD files or directories installed before the webhook
+	// starts (OpenReportsCRD for the Reporter).
+	CRDPaths []string
+	// Reports configures the webhook's OpenReports Reporter.
+	Reports webhook.ReportsOptions
 }
 
 // Env is a running control plane with daemonguard registered.
@@ -128,7 +133,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			MutatingWebhooks:   objs.mutating,
 			ValidatingWebhooks: objs.validating,
 		},
-		ErrorIfCRDPathMissing: false,
+		ErrorIfCRDPathMissing: len(opts.CRDPaths) > 0,
+		CRDDirectoryPaths:     opts.CRDPaths,
 	}}
 	e.Config, err = e.env.Start()
 	if err != nil {
@@ -165,6 +171,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			CertName: "tls.crt", KeyName: "tls.key",
 			PolicyFile: opts.PolicyFile, PolicyPollInterval: opts.PolicyPollInterval,
 			Namespace: WebhookNamespace, MetricsAddr: "0", HealthAddr: "0",
+			Reports: opts.Reports,
 		})
 	}()
 	if err := e.waitMutating(ctx); err != nil {
