@@ -58,10 +58,11 @@ type Reporter struct {
 	cache   cache.Cache
 	client  client.Client
 
-	mu        sync.Mutex
-	counts    map[string]map[ruleAction]int // namespace -> DaemonSets with findings
-	writes    int
-	evaluated *policy.Policy
+	mu         sync.Mutex
+	counts     map[string]map[ruleAction]int // namespace -> DaemonSets with findings
+	writes     int
+	reconciles int
+	evaluated  *policy.Policy
 }
 
 type ruleAction struct{ rule, action string }
@@ -92,6 +93,13 @@ func (r *Reporter) Writes() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.writes
+}
+
+// Reconciles is how many namespace evaluations the Reporter has finished.
+func (r *Reporter) Reconciles() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reconciles
 }
 
 // Scheme is what the Reporter reads and writes.
@@ -273,13 +281,16 @@ func (r *Reporter) processNext(ctx context.Context) bool {
 	}
 	defer r.queue.Done(ns)
 	if err := r.reconcile(ctx, ns); err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !apierrors.IsConflict(err) {
 			r.opts.Log.Error(err, "updating report", "namespace", ns)
 		}
 		r.queue.AddRateLimited(ns)
 		return true
 	}
 	r.queue.Forget(ns)
+	r.mu.Lock()
+	r.reconciles++
+	r.mu.Unlock()
 	return true
 }
 
