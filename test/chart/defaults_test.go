@@ -405,7 +405,15 @@ func TestDefaultPriorityClass(t *testing.T) {
 // TestRBAC: no wildcards anywhere, and exactly what the binary uses in each
 // certificate mode.
 func TestRBAC(t *testing.T) {
-	common := []string{"ClusterRole daemonguard: scheduling.k8s.io/priorityclasses [get list watch]"}
+	common := []string{"ClusterRole daemonguard: scheduling.k8s.io/priorityclasses [get list watch]",
+		// reports.enabled (the default): the Reporter and its leader election.
+		"ClusterRole daemonguard-reports: apps/daemonsets [list watch]",
+		"ClusterRole daemonguard-reports: openreports.io/reports [get list watch create update delete]",
+		"Role daemonguard-leader-election: coordination.k8s.io/leases[daemonguard-reports] [get update]",
+		"Role daemonguard-leader-election: coordination.k8s.io/leases [create]",
+		"Role daemonguard-leader-election: /events [create patch]",
+		"Role daemonguard-leader-election: events.k8s.io/events [create patch]",
+	}
 	selfManaged := append(slices.Clone(common),
 		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get list watch patch]",
 		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/validatingwebhookconfigurations[daemonguard] [get list watch patch]",
