@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+	"github.com/daemonguard/daemonguard/webhook"
 	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
@@ -82,6 +83,8 @@ func startDev() error {
   kubeconfig: %[2]s/kubeconfig   (export KUBECONFIG=%[2]s/kubeconfig)
   policy:     %[2]s/policy.yaml  (edit it; the webhook reloads it within a second)
   log:        %[2]s/dev.log
+  reports:    kubectl get reports -A   (one OpenReports Report per namespace with DaemonSets)
+  scan:       go run ./cmd/daemonguard scan --kubeconfig %[2]s/kubeconfig
 stop with: make dev-down
 `, cmd.Process.Pid, dir)
 	return nil
@@ -102,8 +105,15 @@ func runDev() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	crd, err := controlplane.OpenReportsCRDPath()
+	if err != nil {
+		return err
+	}
+	// The Reporter runs too, with the OpenReports CRD installed: the
+	// Reports appear as DaemonSets do (kubectl get reports -A).
 	env, err := controlplane.Start(ctx, controlplane.Options{
 		PolicyFile: policyFile, PolicyPollInterval: 500 * time.Millisecond, Log: os.Stdout,
+		CRDPaths: []string{crd}, Reports: webhook.ReportsOptions{Enabled: true},
 	})
 	if err != nil {
 		return err
