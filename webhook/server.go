@@ -77,6 +77,8 @@ type Options struct {
 	// controller-runtime's metrics.Registry, which MetricsAddr serves. Tests
 	// running several webhooks in one process give each its own.
 	MetricsRegistry prometheus.Registerer
+	// Reports turns on the OpenReports Reporter (see ReportsOptions).
+	Reports ReportsOptions
 }
 
 // Run serves both webhooks against the cluster at cfg until ctx ends, then
@@ -178,6 +180,13 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		WebhookServer:           server,
 		Cache:                   cache.Options{ByObject: byObject},
 		GracefulShutdownTimeout: &graceful,
+		// Only the Reporter needs a leader; the webhook server, the
+		// certificate watcher and rotator and the policy reload run on
+		// every replica (NeedLeaderElection false).
+		LeaderElection:                opts.Reports.Enabled,
+		LeaderElectionID:              "daemonguard-reports",
+		LeaderElectionNamespace:       opts.Namespace,
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -243,10 +252,13 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		source.Watch(ctx, opts.PolicyPollInterval)
 		return nil
 	})); err != nil {
+		return err
+	}
+	if err := addReporter(mgr, cfg, opts, source, registry, log); err != nil {
 		return err
 	}
 	log.Info("starting", "port", opts.Port, "certDir", opts.CertDir, "certificates", mode, "policy", opts.PolicyFile, "namespace", opts.Namespace,

@@ -24,6 +24,7 @@ need and rejects unsafe host access.
 Usage:
   daemonguard serve [flags]      run the admission webhook server
   daemonguard check [flags] FILE...  review DaemonSet manifests offline ("-" reads stdin)
+  daemonguard scan [flags]       review the DaemonSets already in a cluster
   daemonguard version            print the version
 
 Run "daemonguard COMMAND --help" for a command's flags.
@@ -39,6 +40,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runServe(args[1:], stderr)
 	case "check":
 		return runCheck(args[1:], stdin, stdout, stderr)
+	case "scan":
+		return runScan(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "daemonguard %s\n", version)
 		return 0

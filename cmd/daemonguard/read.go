@@ -38,6 +38,15 @@ type document struct {
 	}
 }
 
+// newDocument is the object js read from source.
+func newDocument(source string, js []byte) (*document, error) {
+	d := &document{source: source, json: js}
+	if err := json.Unmarshal(js, &d.meta); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	return d, nil
+}
+
 func (d *document) isDaemonSet() bool {
 	return d.meta.APIVersion == "apps/v1" && d.meta.Kind == "DaemonSet"
 }
@@ -180,12 +189,13 @@ func (r *reader) objects(source string, raw []byte) ([]*document, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
-		d := &document{source: source, json: bytes.TrimSpace(js)}
+		name := source
 		if list {
-			d.source = fmt.Sprintf("%s item %d", source, j+1)
+			name = fmt.Sprintf("%s item %d", source, j+1)
 		}
-		if err := json.Unmarshal(d.json, &d.meta); err != nil {
-			return nil, fmt.Errorf("%s: %w", d.source, err)
+		d, err := newDocument(name, bytes.TrimSpace(js))
+		if err != nil {
+			return nil, err
 		}
 		docs = append(docs, d)
 	}

@@ -75,6 +75,9 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.Int64Var(&lim.MaxRequestBytes, "max-request-bytes", lim.MaxRequestBytes, "webhook server: largest admission review body, refused by its Content-Length before it is read")
 	fs.Int64Var(&lim.MaxInFlightBodyBytes, "max-inflight-body-bytes", lim.MaxInFlightBodyBytes, "webhook server: most bytes of large review bodies (over 64 KiB) read and decoded at once; a body that finds no room within 2s gets 503 with Retry-After")
 	fs.IntVar(&lim.MaxConnections, "max-connections", lim.MaxConnections, "webhook server: most open connections; at the cap a new connection displaces the oldest one that never sent a complete request")
+	fs.BoolVar(&opts.Reports.Enabled, "reports", false, "keep an OpenReports Report (openreports.io/v1alpha1) per namespace for the DaemonSets already running; one replica writes them, elected with a Lease in --namespace")
+	fs.Float64Var(&opts.Reports.WritesPerSecond, "reports-writes-per-second", 5, "reports: at most this many Report writes per second (burst twice that)")
+	fs.IntVar(&opts.Reports.MaxResults, "reports-max-results", 2500, "reports: at most this many results in one Report; past it pass, then skip results are left out (the summary still counts them)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	fs.Usage = func() {
@@ -110,6 +113,11 @@ func runServe(args []string, stderr io.Writer) int {
 		return 2
 	}
 	opts.Certificates = mode
+	opts.Reports.Burst = int(2 * opts.Reports.WritesPerSecond)
+	if opts.Reports.Enabled && opts.Namespace == "" {
+		fmt.Fprintln(stderr, "daemonguard serve: --reports needs --namespace (or $POD_NAMESPACE) for its leader-election Lease")
+		return 2
+	}
 	if mode == certs.ModeSelfManaged {
 		if err := sm.Lifetimes.Validate(); err != nil {
 			fmt.Fprintf(stderr, "daemonguard serve: %v\n", err)

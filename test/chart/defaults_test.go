@@ -410,6 +410,13 @@ func TestRBAC(t *testing.T) {
 		// Authenticated metrics (metrics.secure): who is scraping, and may they.
 		"ClusterRole daemonguard-metrics-auth: authentication.k8s.io/tokenreviews [create]",
 		"ClusterRole daemonguard-metrics-auth: authorization.k8s.io/subjectaccessreviews [create]",
+		// reports.enabled (the default): the Reporter and its leader election.
+		"ClusterRole daemonguard-reports: apps/daemonsets [list watch]",
+		"ClusterRole daemonguard-reports: openreports.io/reports [get list watch create update delete]",
+		"Role daemonguard-leader-election: coordination.k8s.io/leases[daemonguard-reports] [get update]",
+		"Role daemonguard-leader-election: coordination.k8s.io/leases [create]",
+		"Role daemonguard-leader-election: /events [create patch]",
+		"Role daemonguard-leader-election: events.k8s.io/events [create patch]",
 	}
 	selfManaged := append(slices.Clone(common),
 		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get list watch patch]",

@@ -75,8 +75,15 @@ func TestRBACOnRealAPIServer(t *testing.T) {
 		{hook("validatingwebhookconfigurations", "delete", fullname), false},
 		{hook("mutatingwebhookconfigurations", "create", ""), false},
 		{hook("mutatingwebhookconfigurations", "list", ""), false},
-		{attr{Group: "coordination.k8s.io", Namespace: releaseNamespace, Verb: "create", Resource: "leases"}, false},
+		// reports.enabled (the default): leader election and the Reporter.
+		{attr{Group: "coordination.k8s.io", Namespace: releaseNamespace, Verb: "create", Resource: "leases"}, true},
+		{attr{Group: "coordination.k8s.io", Namespace: releaseNamespace, Verb: "update", Resource: "leases", Name: "daemonguard-reports"}, true},
+		{attr{Group: "coordination.k8s.io", Namespace: releaseNamespace, Verb: "update", Resource: "leases", Name: "someone-elses"}, false},
+		{attr{Group: "coordination.k8s.io", Namespace: "default", Verb: "create", Resource: "leases"}, false},
+		{attr{Group: "apps", Verb: "list", Resource: "daemonsets"}, true},
 		{attr{Group: "apps", Namespace: "default", Verb: "get", Resource: "daemonsets"}, false},
+		{attr{Group: "apps", Namespace: "default", Verb: "update", Resource: "daemonsets"}, false},
+		{attr{Group: "openreports.io", Namespace: "default", Verb: "update", Resource: "reports"}, true},
 	} {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNamespace, "system:authenticated"},

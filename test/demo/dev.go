@@ -16,6 +16,7 @@ import (
 
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
+	"github.com/daemonguard/daemonguard/webhook"
 	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
@@ -43,8 +44,15 @@ var devEnv = env{
 	what:    "kube-apiserver, etcd and the daemonguard webhook",
 	timeout: 3 * time.Minute,
 	start: func(ctx context.Context, dir, policyFile string) (func() error, error) {
+		crd, err := controlplane.OpenReportsCRDPath()
+		if err != nil {
+			return nil, err
+		}
+		// The Reporter runs too, with the OpenReports CRD installed: the
+		// Reports appear as DaemonSets do (kubectl get reports -A).
 		e, err := controlplane.Start(ctx, controlplane.Options{
 			PolicyFile: policyFile, PolicyPollInterval: 500 * time.Millisecond, Log: os.Stdout,
+			CRDPaths: []string{crd}, Reports: webhook.ReportsOptions{Enabled: true},
 		})
 		if err != nil {
 			return nil, err
@@ -161,6 +169,8 @@ func (e env) up() error {
   kubeconfig: %[4]s/kubeconfig   (export KUBECONFIG=%[4]s/kubeconfig)
   policy:     %[4]s/policy.yaml  (edit it; the webhook reloads it within a second)
   log:        %[5]s
+  reports:    kubectl get reports -A   (one OpenReports Report per namespace with DaemonSets)
+  scan:       go run ./cmd/daemonguard scan --kubeconfig %[4]s/kubeconfig
 stop with: make %[6]s-down
 `, time.Since(start).Round(100*time.Millisecond), e.readyNote, cmd.Process.Pid, dir, logFile.Name(), e.name)
 	return nil

@@ -71,6 +71,11 @@ type Options struct {
 	// ProcessLog receives kube-apiserver's and etcd's own output; nil keeps
 	// envtest's default (this process's stdout and stderr).
 	ProcessLog io.Writer
+	// CRDPaths are CRD files or directories installed before the webhook
+	// starts (OpenReportsCRD for the Reporter).
+	CRDPaths []string
+	// Reports configures the webhook's OpenReports Reporter.
+	Reports webhook.ReportsOptions
 }
 
 // Env is a running control plane with daemonguard registered.
@@ -124,7 +129,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Manifest, err)
 	}
-	e := &Env{env: &envtest.Environment{ErrorIfCRDPathMissing: false}}
+	e := &Env{env: &envtest.Environment{
+		ErrorIfCRDPathMissing: len(opts.CRDPaths) > 0,
+		CRDDirectoryPaths:     opts.CRDPaths,
+	}}
 	if !opts.NoWebhook {
 		if err := e.withWebhook(objs); err != nil {
 			return nil, err
@@ -214,6 +222,7 @@ func (e *Env) serveWebhook(ctx context.Context, opts Options) error {
 			CertName: "tls.crt", KeyName: "tls.key",
 			PolicyFile: opts.PolicyFile, PolicyPollInterval: opts.PolicyPollInterval,
 			Namespace: WebhookNamespace, MetricsAddr: "0", HealthAddr: "0",
+			Reports: opts.Reports,
 		})
 	}()
 	return e.waitMutating(ctx)
