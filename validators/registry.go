@@ -23,6 +23,11 @@ func Registry() []Definition {
 		defineHostPIDPtraceUnconfined(),
 		defineUnmaskedProcMount(),
 		defineIneffectiveToleration(),
+		defineHostPortSurge(),
+		definePriorityClassMissing(),
+		defineNodeCoverage(),
+		defineMatchesNoNode(),
+		defineDoesNotFit(),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/daemonguard/daemonguard/validators/nodes"
 	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
@@ -57,6 +58,11 @@ type Definition struct {
 type Target struct {
 	DaemonSet  *appsv1.DaemonSet
 	HostMounts []HostMount
+
+	// The node-aware rules share one review of the DaemonSet against the
+	// nodes: it is computed by the first of them to run.
+	nodeReviewed bool
+	nodeFindings []nodes.Finding
 }
 
 // NewTarget inspects ds for the rules.
@@ -64,8 +70,20 @@ func NewTarget(ds *appsv1.DaemonSet) *Target {
 	return &Target{DaemonSet: ds, HostMounts: hostMounts(&ds.Spec.Template.Spec)}
 }
 
+// NodeLister lists the cluster's nodes (from an informer cache in the
+// webhook, from --nodes in check). The nodes are shared: read them only.
+type NodeLister func(ctx context.Context) ([]*corev1.Node, error)
+
+// ClassLookup reports whether a PriorityClass exists.
+type ClassLookup func(ctx context.Context, name string) (bool, error)
+
 // Options carries the admin-configured inputs some rules need.
 type Options struct {
+	// Nodes is the node view of the node-aware rules; nil means there is
+	// none (an offline check without --nodes) and those rules stay silent.
+	Nodes NodeLister
+	// ClassExists checks PriorityClasses; nil means they are not checked.
+	ClassExists ClassLookup
 	// SensitiveHostPaths may not be mounted writable (nor an ancestor, nor
 	// anything under them); nil means the built-in list.
 	SensitiveHostPaths []string

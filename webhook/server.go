@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,11 +29,16 @@ import (
 
 	"github.com/daemonguard/daemonguard/certs"
 	"github.com/daemonguard/daemonguard/mutators"
+	"github.com/daemonguard/daemonguard/validators"
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
 // Options configure the webhook server.
 type Options struct {
+	// NodeChecks watches Nodes for the node-aware rules (node-coverage,
+	// matches-no-node, does-not-fit); off, those rules find nothing and the
+	// webhook needs no access to Nodes.
+	NodeChecks bool
 	// Port and CertDir are the TLS listener and the directory holding
 	// CertName and KeyName (reloaded when they change).
 	Host              string
@@ -97,9 +103,16 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := schedulingv1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	// The only object daemonguard reads is PriorityClass; self-managed
-	// certificates add their Secret and webhook configurations.
+	if err := corev1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	// daemonguard reads PriorityClasses and, for the node-aware rules,
+	// Nodes; self-managed certificates add their Secret and webhook
+	// configurations.
 	byObject := map[client.Object]cache.ByObject{&schedulingv1.PriorityClass{}: {}}
+	if opts.NodeChecks {
+		byObject[&corev1.Node{}] = cache.ByObject{Transform: slimNode}
+	}
 	mode, err := certs.ParseMode(string(opts.Certificates))
 	if err != nil {
 		return err
@@ -200,10 +213,15 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return fmt.Errorf("watching PriorityClasses: %w", err)
 	}
 	reader := mgr.GetCache()
-	source, err := NewPolicySource(opts.PolicyFile, policy.Options{
-		OwnNamespace: opts.Namespace,
-		ClassExists:  classLookup(reader),
-	}, metrics, log)
+	popts := policy.Options{OwnNamespace: opts.Namespace, ClassExists: classLookup(reader)}
+	var nodeInformer cache.Informer
+	if opts.NodeChecks {
+		if nodeInformer, err = mgr.GetCache().GetInformer(mgrCtx, &corev1.Node{}); err != nil {
+			return fmt.Errorf("watching Nodes: %w", err)
+		}
+		popts.Nodes = nodeLister(reader)
+	}
+	source, err := NewPolicySource(opts.PolicyFile, popts, metrics, log)
 	if err != nil {
 		return err
 	}
@@ -220,6 +238,14 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := mgr.AddReadyzCheck("priorityclass-cache", func(*http.Request) error {
 		if !classes.HasSynced() {
 			return errors.New("PriorityClass cache not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("node-cache", func(*http.Request) error {
+		if nodeInformer != nil && !nodeInformer.HasSynced() {
+			return errors.New("Node cache not synced")
 		}
 		return nil
 	}); err != nil {
@@ -264,6 +290,34 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	log.Info("starting", "port", opts.Port, "certDir", opts.CertDir, "certificates", mode, "policy", opts.PolicyFile, "namespace", opts.Namespace,
 		"metricsSecure", opts.MetricsSecure, "shutdownDelay", opts.ShutdownDelay)
 	return mgr.Start(mgrCtx)
+}
+
+// nodeLister lists the Nodes in the informer cache, without copying them:
+// the node-aware rules only read, and a copy per node per admission would
+// cost more than the checks at a thousand nodes.
+func nodeLister(r client.Reader) validators.NodeLister {
+	return func(ctx context.Context) ([]*corev1.Node, error) {
+		var list corev1.NodeList
+		if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		out := make([]*corev1.Node, len(list.Items))
+		for i := range list.Items {
+			out[i] = &list.Items[i]
+		}
+		return out, nil
+	}
+}
+
+// slimNode keeps in the cache only what the node-aware rules read: the
+// images a node holds and the managed fields are most of a Node's size.
+func slimNode(obj any) (any, error) {
+	if n, ok := obj.(*corev1.Node); ok {
+		n.ManagedFields = nil
+		n.Status.Images = nil
+		n.Annotations = nil
+	}
+	return obj, nil
 }
 
 // classLookup asks the informer cache whether a PriorityClass exists.

@@ -10,6 +10,7 @@ import (
 	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
 
@@ -28,6 +29,9 @@ const (
 
 type checkOptions struct {
 	config, namespace, old, output string
+	// nodes is a file of Nodes (kubectl get nodes -o yaml) for the
+	// node-aware rules; without it they find nothing.
+	nodes string
 	// namespaceSet is true when --namespace was given: kubectl then refuses
 	// objects whose metadata.namespace says otherwise.
 	namespaceSet bool
@@ -75,10 +79,11 @@ func parseCheckFlags(args []string, stderr io.Writer) (*checkOptions, error) {
 	o := &checkOptions{}
 	fs.StringVar(&o.config, "config", "", "policy file (daemonguard.io/v1alpha1 Policy); the built-in defaults when empty")
 	fs.StringVar(&o.namespace, "namespace", "default", "namespace of objects that name none, as kubectl apply -n; when given, an object naming another namespace is an error, as with kubectl")
+	fs.StringVar(&o.nodes, "nodes", "", "file with the cluster's Nodes (kubectl get nodes -o yaml): the node-aware rules (node-coverage, matches-no-node, does-not-fit) judge the DaemonSets against them")
 	fs.StringVar(&o.old, "old", "", "file with the DaemonSets as they are now; a DaemonSet found there (by namespace and name) is reviewed as an UPDATE, with ratcheting")
 	fs.StringVar(&o.output, "o", "text", "output: text, json, or yaml (the input with DaemonSets mutated; denied ones left out)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: daemonguard check [--config FILE] [--namespace NS] [--old FILE] [-o json|yaml|text] FILE...
+		fmt.Fprint(fs.Output(), `Usage: daemonguard check [--config FILE] [--namespace NS] [--old FILE] [--nodes FILE] [-o json|yaml|text] FILE...
 
 Reviews the apps/v1 DaemonSets that "kubectl apply -f FILE..." would send, read by
 kubectl's own reader (files, directories, globs, "-" for stdin; YAML or JSON streams;
@@ -166,7 +171,15 @@ func check(o *checkOptions, stdin io.Reader) (*checkReport, []*document, error) 
 			return nil, nil, err
 		}
 	}
-	p, err := policy.New(cfg, policy.Options{})
+	popts := policy.Options{}
+	if o.nodes != "" {
+		list, err := readNodes(&reader{stdin: stdin}, o.nodes)
+		if err != nil {
+			return nil, nil, err
+		}
+		popts.Nodes = func(context.Context) ([]*corev1.Node, error) { return list, nil }
+	}
+	p, err := policy.New(cfg, popts)
 	if err != nil {
 		if o.config != "" {
 			err = fmt.Errorf("%s: %w", o.config, err)
@@ -208,6 +221,29 @@ func check(o *checkOptions, stdin io.Reader) (*checkReport, []*document, error) 
 		report.Results = append(report.Results, *r)
 	}
 	return report, all, nil
+}
+
+// readNodes reads the Nodes in a file: a NodeList, a List, or documents.
+func readNodes(r *reader, name string) ([]*corev1.Node, error) {
+	docs, err := r.read(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []*corev1.Node
+	for _, d := range docs {
+		if d.meta.APIVersion != "v1" || d.meta.Kind != "Node" {
+			continue
+		}
+		n := &corev1.Node{}
+		if err := json.Unmarshal(d.json, n); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.source, err)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--nodes %s: no v1 Node in it (kubectl get nodes -o yaml writes one)", name)
+	}
+	return out, nil
 }
 
 func namespaceOf(d *document, def string) string {

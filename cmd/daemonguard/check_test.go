@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/daemonguard/daemonguard/webhook/policy"
 	"os"
 	"path/filepath"
 	"strings"
@@ -297,5 +298,72 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 	if code != 0 {
 		t.Fatalf("serve --help: exit %d", code)
+	}
+}
+
+// TestCheckNodes: with --nodes, the node-aware rules judge the DaemonSet
+// against those nodes, as the webhook does against its node cache.
+func TestCheckNodes(t *testing.T) {
+	dir := t.TempDir()
+	nodes := filepath.Join(dir, "nodes.yaml")
+	os.WriteFile(nodes, []byte(`apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Node
+  metadata: {name: cp-1}
+  spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}
+  status: {allocatable: {cpu: "4", memory: 8Gi, pods: "110"}}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: worker-1}
+  spec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}
+  status: {allocatable: {cpu: "4", memory: 8Gi, pods: "110"}}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: worker-2}
+  status: {allocatable: {cpu: "4", memory: 8Gi, pods: "110"}}
+`), 0o644)
+	ds := filepath.Join(dir, "ds.yaml")
+	os.WriteFile(ds, []byte(`apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: monitoring}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: agent:1}]
+`), 0o644)
+
+	code, out, errOut := runCmd(t, "", "check", "-o", "json", "--nodes", nodes, ds)
+	if code != exitAllowed {
+		t.Fatalf("exit %d, want 0; stderr %s", code, errOut)
+	}
+	var report checkReport
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatal(err)
+	}
+	var coverage []policy.Violation
+	for _, v := range report.Results[0].Violations {
+		if v.Rule == "node-coverage" {
+			coverage = append(coverage, v)
+		}
+	}
+	// The control-plane toleration daemonguard injects counts: only the
+	// GPU node is missed.
+	if len(coverage) != 1 || !strings.Contains(coverage[0].Message, "runs on 2 of 3 nodes") ||
+		!strings.Contains(coverage[0].Message, "dedicated=gpu:NoSchedule") || coverage[0].Action != policy.Warn {
+		t.Fatalf("node-coverage findings %+v", coverage)
+	}
+
+	// Without --nodes the node-aware rules stay silent.
+	_, out, _ = runCmd(t, "", "check", "-o", "json", ds)
+	if strings.Contains(out, "node-coverage") {
+		t.Fatalf("node-coverage without --nodes:\n%s", out)
+	}
+	// A --nodes file without Nodes is a usage error.
+	if code, _, errOut := runCmd(t, "", "check", "--nodes", ds, ds); code != exitUsage || !strings.Contains(errOut, "no v1 Node") {
+		t.Fatalf("--nodes without nodes: exit %d, %s", code, errOut)
 	}
 }

@@ -75,6 +75,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.Int64Var(&lim.MaxRequestBytes, "max-request-bytes", lim.MaxRequestBytes, "webhook server: largest admission review body, refused by its Content-Length before it is read")
 	fs.Int64Var(&lim.MaxInFlightBodyBytes, "max-inflight-body-bytes", lim.MaxInFlightBodyBytes, "webhook server: most bytes of large review bodies (over 64 KiB) read and decoded at once; a body that finds no room within 2s gets 503 with Retry-After")
 	fs.IntVar(&lim.MaxConnections, "max-connections", lim.MaxConnections, "webhook server: most open connections; at the cap a new connection displaces the oldest one that never sent a complete request")
+	fs.BoolVar(&opts.NodeChecks, "node-checks", true, "watch Nodes for the node-aware rules (node-coverage, matches-no-node, does-not-fit); needs get/list/watch on nodes")
 	fs.BoolVar(&opts.Reports.Enabled, "reports", false, "keep an OpenReports Report (openreports.io/v1alpha1) per namespace for the DaemonSets already running; one replica writes them, elected with a Lease in --namespace")
 	fs.Float64Var(&opts.Reports.WritesPerSecond, "reports-writes-per-second", 5, "reports: at most this many Report writes per second (burst twice that)")
 	fs.IntVar(&opts.Reports.MaxResults, "reports-max-results", 2500, "reports: at most this many results in one Report; past it pass, then skip results are left out (the summary still counts them)")

@@ -407,6 +407,7 @@ func TestDefaultPriorityClass(t *testing.T) {
 func TestRBAC(t *testing.T) {
 	common := []string{
 		"ClusterRole daemonguard: scheduling.k8s.io/priorityclasses [get list watch]",
+		"ClusterRole daemonguard: /nodes [get list watch]",
 		// Authenticated metrics (metrics.secure): who is scraping, and may they.
 		"ClusterRole daemonguard-metrics-auth: authentication.k8s.io/tokenreviews [create]",
 		"ClusterRole daemonguard-metrics-auth: authorization.k8s.io/subjectaccessreviews [create]",

@@ -59,6 +59,8 @@ func TestRBACOnRealAPIServer(t *testing.T) {
 	}{
 		{attr{Group: "scheduling.k8s.io", Verb: "watch", Resource: "priorityclasses"}, true},
 		{attr{Group: "scheduling.k8s.io", Verb: "create", Resource: "priorityclasses"}, false},
+		{attr{Verb: "watch", Resource: "nodes"}, true},
+		{attr{Verb: "patch", Resource: "nodes"}, false},
 		{secret("get", "daemonguard-tls"), true},
 		{secret("update", "daemonguard-tls"), true},
 		{secret("watch", "daemonguard-tls"), true}, // a watch with a metadata.name field selector

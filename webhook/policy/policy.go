@@ -35,6 +35,9 @@ type Options struct {
 	ClassExists mutators.ClassLookup
 	// OwnNamespace is the webhook's own namespace, always exempt.
 	OwnNamespace string
+	// Nodes lists the cluster's nodes for the node-aware rules; nil means
+	// no node view, and those rules find nothing.
+	Nodes validators.NodeLister
 	// Rules replaces the rule registry (validators.Registry); for tests that
 	// add a rule of their own.
 	Rules []validators.Definition
@@ -108,6 +111,9 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		}
 	}
 	ropts := validators.Options{
+		Nodes: opts.Nodes,
+		// Unlike the mutator, the rule checks only against a real cluster.
+		ClassExists:        validators.ClassLookup(opts.ClassExists),
 		SensitiveHostPaths: cfg.Validation.SensitiveHostPaths,
 		RuntimeSockets:     cfg.Validation.RuntimeSockets,
 	}
