@@ -245,7 +245,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	if err := mgr.AddReadyzCheck("node-cache", func(*http.Request) error {
 		if nodeInformer != nil && !nodeInformer.HasSynced() {
-			return errors.New("Node cache not synced")
+			return errors.New("node cache not synced")
 		}
 		return nil
 	}); err != nil {
