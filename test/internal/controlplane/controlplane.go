@@ -222,7 +222,7 @@ func (e *Env) serveWebhook(ctx context.Context, opts Options) error {
 			CertName: "tls.crt", KeyName: "tls.key",
 			PolicyFile: opts.PolicyFile, PolicyPollInterval: opts.PolicyPollInterval,
 			Namespace: WebhookNamespace, MetricsAddr: "0", HealthAddr: "0",
-			Reports: opts.Reports,
+			Reports: opts.Reports, NodeChecks: true,
 		})
 	}()
 	return e.waitMutating(ctx)
