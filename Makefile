@@ -59,7 +59,7 @@ bench: ## admission benchmarks against controller-runtime's generic handlers
 
 DEMO := bin/daemonguard-demo
 
-demo: control-plane ## local control plane + webhook + example DaemonSets, then clean up
+demo: sim-tools ## local control plane + webhook + example DaemonSets, then clean up
 	$(GO) build -o $(DEMO) ./test/demo
 	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(DEMO)
 

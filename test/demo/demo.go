@@ -61,6 +61,20 @@ func runDemo(out io.Writer) error {
 	}
 	defer logFile.Close()
 
+	if err := runControlPlaneDemo(ctx, out, root, logFile, logPath); err != nil {
+		return err
+	}
+	// One webhook per process (its metrics registry is global): the
+	// control plane above is stopped before the simulated cluster starts.
+	if err := runSimDemo(ctx, out, logFile); err != nil {
+		return fmt.Errorf("simulated cluster: %w (log: %s)", err, logPath)
+	}
+	fmt.Fprintf(out, "\nWebhook log: %s\n", logPath)
+	return nil
+}
+
+// runControlPlaneDemo is sections 1 to 3, on kube-apiserver and etcd alone.
+func runControlPlaneDemo(ctx context.Context, out io.Writer, root string, logFile io.Writer, logPath string) error {
 	fmt.Fprintln(out, "daemonguard demo")
 	fmt.Fprintln(out, "================")
 	fmt.Fprintln(out, "Starting a local kube-apiserver + etcd and the daemonguard webhook (TLS),")
@@ -115,7 +129,6 @@ func runDemo(out io.Writer) error {
 	}
 	fmt.Fprintf(out, "  monitoring/gpu-monitor: resourceVersion %s → %s, generation %d (no rollout)\n", before, ds.ResourceVersion, ds.Generation)
 
-	fmt.Fprintf(out, "\nWebhook log: %s\n", logPath)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net"
 	"os"
@@ -223,6 +224,9 @@ func (e *Env) serveWebhook(ctx context.Context, opts Options) error {
 			PolicyFile: opts.PolicyFile, PolicyPollInterval: opts.PolicyPollInterval,
 			Namespace: WebhookNamespace, MetricsAddr: "0", HealthAddr: "0",
 			Reports: opts.Reports, NodeChecks: true,
+			// A registry of its own: a process may run one Env after another
+			// (the demo), and the global one takes each metric once.
+			MetricsRegistry: prometheus.NewRegistry(),
 		})
 	}()
 	return e.waitMutating(ctx)
