@@ -18,20 +18,26 @@ func Anchor(doc []byte, ops []Operation) ([]Operation, error) {
 	return NewDocument(doc).Anchor(ops)
 }
 
-// Document is a JSON document that paths are resolved in. It remembers the
-// values along the last path it resolved, so that operations in document
-// order (the mutators' order) scan each part of the document once.
+// Document is a JSON document that paths are resolved in. It remembers
+// every object and list it has resolved (a few per review), so that each
+// part of the document is scanned once however many operations go there.
 type Document struct {
 	raw []byte
-	// last are the tokens of the last path resolved, values[i] the value at
-	// last[:i] (values[0] is the whole document).
-	last   []string
-	values [][]byte
+	// seen maps a resolved pointer ("" is the whole document) to its value.
+	seen []resolved
 }
 
-// NewDocument returns doc, ready for Exists and Anchor.
+type resolved struct {
+	pointer string
+	value   []byte
+}
+
+// NewDocument returns doc, ready for Exists and Anchor. doc must not hold
+// duplicate keys (the API server serializes objects itself, and check's
+// reader collapses them as kubectl does): the first of two is the one
+// resolved.
 func NewDocument(doc []byte) *Document {
-	return &Document{raw: doc, values: [][]byte{trimValue(doc)}}
+	return &Document{raw: doc, seen: make([]resolved, 1, 8)}
 }
 
 // Anchor is the package's Anchor on d.
@@ -61,7 +67,7 @@ func (d *Document) Anchor(ops []Operation) ([]Operation, error) {
 			}
 			continue
 		}
-		depth, err := d.existing(tokens[:len(tokens)-1])
+		depth, err := d.existing(op.Path[:strings.LastIndexByte(op.Path, '/')], tokens[:len(tokens)-1])
 		if err != nil {
 			return nil, fmt.Errorf("patch operation at %s: %w", op.Path, err)
 		}
@@ -95,15 +101,31 @@ func enclosing(ops []Operation, path string) int {
 // document, to an object or array that is not null. A token past an array's
 // end, or an array index where an object is, is an error: the typed object
 // and the document then disagree.
-func (d *Document) existing(parent []string) (int, error) {
-	// Start from the longest prefix shared with the last path resolved.
-	k := 0
-	for k < len(parent) && k < len(d.last) && k+1 < len(d.values) && parent[k] == d.last[k] {
-		k++
+// pointer is parent as a JSON pointer: its prefixes name the values on the
+// way without building a string.
+func (d *Document) existing(pointer string, parent []string) (int, error) {
+	if d.seen[0].value == nil {
+		d.seen[0].value = trimValue(d.raw)
 	}
-	d.last = append(d.last[:0], parent[:k]...)
-	d.values = d.values[:k+1]
-	v := d.values[k]
+	// ends[i] is where the pointer of parent[:i+1] ends.
+	var buf [16]int
+	ends := buf[:0]
+	for i := 1; i <= len(pointer); i++ {
+		if i == len(pointer) || pointer[i] == '/' {
+			ends = append(ends, i)
+		}
+	}
+	if len(ends) != len(parent) {
+		return 0, fmt.Errorf("JSON pointer %q does not match its tokens", pointer)
+	}
+	// Start from the longest prefix of parent already resolved.
+	k, v := 0, d.seen[0].value
+	for i := len(parent); i > 0; i-- {
+		if found, ok := d.lookup(pointer[:ends[i-1]]); ok {
+			k, v = i, found
+			break
+		}
+	}
 	for i := k; i < len(parent); i++ {
 		tok := parent[i]
 		switch {
@@ -129,13 +151,23 @@ func (d *Document) existing(parent []string) (int, error) {
 		default:
 			return 0, fmt.Errorf("%s is not an object or a list in the original object", join(parent[:i]))
 		}
-		d.last = append(d.last, tok)
-		d.values = append(d.values, v)
+		if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
+			d.seen = append(d.seen, resolved{pointer: pointer[:ends[i]], value: v})
+		}
 	}
 	if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
 		return 0, fmt.Errorf("%s is not an object or a list in the original object", join(parent))
 	}
 	return len(parent), nil
+}
+
+func (d *Document) lookup(pointer string) ([]byte, bool) {
+	for i := range d.seen {
+		if d.seen[i].pointer == pointer && d.seen[i].value != nil {
+			return d.seen[i].value, true
+		}
+	}
+	return nil, false
 }
 
 // insert puts value at tokens below container, creating the objects and

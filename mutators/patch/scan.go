@@ -24,14 +24,23 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipString returns the index after the string starting at b[i] ('"').
+// It jumps from quote to quote (IndexByte is vectorised): a quote ends the
+// string unless an odd number of backslashes stands before it.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	for i++; i < len(b); {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return -1
+		}
+		i += q
+		n := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
 			return i + 1
 		}
+		i++
 	}
 	return -1
 }
@@ -72,8 +81,8 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// member returns the value of key in the object obj. With duplicate keys the
-// last one wins, as when the document is decoded.
+// member returns the value of key in the object obj: the first, should the
+// object hold the key twice (see NewDocument).
 func member(obj []byte, key string) (value []byte, found bool) {
 	i := skipSpace(obj, 1)
 	for i < len(obj) && obj[i] == '"' {
@@ -92,7 +101,7 @@ func member(obj []byte, key string) (value []byte, found bool) {
 			return nil, false
 		}
 		if keyEquals(name, key) {
-			value, found = obj[i:vend], true
+			return obj[i:vend], true
 		}
 		i = skipSpace(obj, vend)
 		if i < len(obj) && obj[i] == ',' {
@@ -143,7 +152,7 @@ func (d *Document) Exists(pointer string) bool {
 	if err != nil {
 		return false
 	}
-	depth, err := d.existing(tokens)
+	depth, err := d.existing(pointer, tokens)
 	return err == nil && depth == len(tokens)
 }
 

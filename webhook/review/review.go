@@ -33,22 +33,39 @@ type Request struct {
 	Operation   admissionv1.Operation   `json:"operation"`
 	DryRun      bool                    `json:"dryRun"` // only logged: absent or null is false, and no pointer to allocate
 	// Object and OldObject are the JSON the API server sent: the patch is
-	// fitted to Object exactly as it is.
+	// fitted to Object exactly as it is. A decoded review finds Object in
+	// its body only when a patch needs it.
 	Object    json.RawMessage `json:"object"`
 	OldObject json.RawMessage `json:"oldObject"`
 
 	// daemonSet and oldDaemonSet are Object and OldObject decoded whole.
 	daemonSet, oldDaemonSet *appsv1.DaemonSet
+	// body is the review Decode read, where Object's JSON lies.
+	body []byte
+}
+
+// wireRequest is a DaemonSet review as it is decoded: in one pass, the
+// objects straight into typed DaemonSets.
+type wireRequest struct {
+	UID         types.UID               `json:"uid"`
+	Kind        metav1.GroupVersionKind `json:"kind"`
+	SubResource string                  `json:"subResource"`
+	Name        string                  `json:"name"`
+	Namespace   string                  `json:"namespace"`
+	Operation   admissionv1.Operation   `json:"operation"`
+	DryRun      bool                    `json:"dryRun"`
+	Object      *appsv1.DaemonSet       `json:"object"`
+	OldObject   *appsv1.DaemonSet       `json:"oldObject"`
 }
 
 // reviewAPIVersion is admissionv1.SchemeGroupVersion.String(), without
 // building it on every request.
 const reviewAPIVersion = "admission.k8s.io/v1"
 
-type reviewEnvelope struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Request    *Request `json:"request"`
+type reviewEnvelope[R any] struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Request    *R     `json:"request"`
 }
 
 // DecodeError is a review daemonguard cannot read. UID is set when the
@@ -65,10 +82,34 @@ func (e *DecodeError) Error() string { return e.Err.Error() }
 // check uses; those of anything else are left as they are, so the caller can
 // answer without guessing at an unknown shape.
 func Decode(body []byte) (*Request, error) {
-	var env reviewEnvelope
+	// The common case in one pass: a DaemonSet review, its objects decoded
+	// straight into typed DaemonSets.
+	var env reviewEnvelope[wireRequest]
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &env); err != nil {
-		// The objects failed to decode: try for the uid alone so the API
-		// server gets a proper denial rather than a transport error.
+		return decodeOther(body, err)
+	}
+	if err := checkEnvelope(env.APIVersion, env.Kind, env.Request == nil); err != nil {
+		return nil, err
+	}
+	w := env.Request
+	req := &Request{UID: w.UID, Kind: w.Kind, SubResource: w.SubResource, Name: w.Name, Namespace: w.Namespace,
+		Operation: w.Operation, DryRun: w.DryRun, body: body}
+	if req.UID == "" {
+		return nil, &DecodeError{Err: errors.New("AdmissionReview request has no uid")}
+	}
+	if req.IsDaemonSet() {
+		req.daemonSet, req.oldDaemonSet = w.Object, w.OldObject
+	}
+	return req, nil
+}
+
+// decodeOther reads a review whose objects are not DaemonSets (a
+// misconfigured webhook sends them: they are let through unread), or
+// reports why a DaemonSet review cannot be read, with its uid when it has
+// one so the API server gets a proper denial rather than a transport error.
+func decodeOther(body []byte, typedErr error) (*Request, error) {
+	var env reviewEnvelope[Request]
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &env); err != nil {
 		var idOnly struct {
 			Request struct {
 				UID types.UID `json:"uid"`
@@ -77,20 +118,37 @@ func Decode(body []byte) (*Request, error) {
 		_ = kjson.UnmarshalCaseSensitivePreserveInts(body, &idOnly)
 		return nil, &DecodeError{UID: idOnly.Request.UID, Err: fmt.Errorf("decoding AdmissionReview: %w", err)}
 	}
-	if env.APIVersion != reviewAPIVersion || env.Kind != "AdmissionReview" {
-		return nil, &DecodeError{Err: fmt.Errorf("expected an admission.k8s.io/v1 AdmissionReview, got apiVersion %q kind %q", env.APIVersion, env.Kind)}
+	if err := checkEnvelope(env.APIVersion, env.Kind, env.Request == nil); err != nil {
+		return nil, err
 	}
 	req := env.Request
-	if req == nil {
-		return nil, &DecodeError{Err: errors.New("AdmissionReview has no request")}
-	}
 	if req.UID == "" {
 		return nil, &DecodeError{Err: errors.New("AdmissionReview request has no uid")}
 	}
-	if err := req.decodeObjects(); err != nil {
-		return nil, &DecodeError{UID: req.UID, Err: fmt.Errorf("decoding AdmissionReview: %w", err)}
+	if req.IsDaemonSet() {
+		return nil, &DecodeError{UID: req.UID, Err: fmt.Errorf("decoding AdmissionReview: %w", typedErr)}
 	}
 	return req, nil
+}
+
+func checkEnvelope(apiVersion, kind string, noRequest bool) error {
+	if apiVersion != reviewAPIVersion || kind != "AdmissionReview" {
+		return &DecodeError{Err: fmt.Errorf("expected an admission.k8s.io/v1 AdmissionReview, got apiVersion %q kind %q", apiVersion, kind)}
+	}
+	if noRequest {
+		return &DecodeError{Err: errors.New("AdmissionReview has no request")}
+	}
+	return nil
+}
+
+// object returns Object's JSON, found in the review's body if need be.
+func (r *Request) object() []byte {
+	if r.Object == nil && r.body != nil {
+		if start, end, ok := patch.Locate(r.body, "/request/object"); ok {
+			r.Object = r.body[start:end]
+		}
+	}
+	return r.Object
 }
 
 // decodeObjects decodes the objects of a DaemonSet review.
@@ -144,14 +202,19 @@ func Mutate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 	if !review {
 		return out
 	}
+	mutation := p.Mutate(ctx, req.Namespace, req.daemonSet)
+	if len(mutation.Patch) == 0 && len(mutation.Warnings) == 0 && len(mutation.Notes) == 0 {
+		// Nothing to say: the JSON is not read again.
+		return out
+	}
 	// The API server validates DaemonSets only after mutating webhooks run,
 	// so this webhook can be sent objects without metadata or a pod
 	// template; those are left for the API server to reject.
-	doc := patch.NewDocument(req.Object)
+	doc := patch.NewDocument(req.object())
 	if !doc.Exists("/metadata") || !doc.Exists("/spec/template/spec") {
 		return out
 	}
-	out.Mutation = p.Mutate(ctx, req.Namespace, req.daemonSet)
+	out.Mutation = mutation
 	out.Response.Warnings = append(slices.Clip(out.Mutation.Warnings), out.Mutation.Notes...)
 	if len(out.Mutation.Patch) == 0 {
 		return out
