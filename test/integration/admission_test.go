@@ -362,11 +362,11 @@ func assertDenied(t *testing.T, err error, rule, field string) {
 
 func TestWarningsReachTheClient(t *testing.T) {
 	ns := namespace(t)
-	warnings.take()
+	warnings.Take()
 	if err := c.Create(ctx, example(t, "tolerations.yaml", ns)); err != nil {
 		t.Fatal(err)
 	}
-	got := warnings.take()
+	got := warnings.Take()
 	n := 0
 	for _, w := range got {
 		if strings.HasPrefix(w, "[ineffective-toleration] spec.template.spec.tolerations[") && strings.Contains(w, "tolerationSeconds: 300 is ignored") {
@@ -376,7 +376,7 @@ func TestWarningsReachTheClient(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("want 2 ineffective-toleration warnings, got %q", got)
 	}
-	warnings.take()
+	warnings.Take()
 	priv := daemonSet(ns, "privileged", func(s *corev1.PodSpec) {
 		s.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 	})
@@ -384,7 +384,7 @@ func TestWarningsReachTheClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The privileged finding, and the memory limit injected into "agent".
-	got = warnings.take()
+	got = warnings.Take()
 	if len(got) != 2 || !strings.HasPrefix(got[0], `resources: container "agent" gets limits.memory: 512Mi`) ||
 		!strings.HasPrefix(got[1], "[privileged-container] spec.template.spec.containers[0].securityContext.privileged") {
 		t.Fatalf("warnings: %q", got)
@@ -396,7 +396,7 @@ func TestWarningsReachTheClient(t *testing.T) {
 // naming its container, and system-node-critical pods are left alone.
 func TestInjectedLimitsHaveHeadroom(t *testing.T) {
 	ns := namespace(t)
-	warnings.take()
+	warnings.Take()
 	big := daemonSet(ns, "big", func(s *corev1.PodSpec) {
 		s.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi"), corev1.ResourceCPU: resource.MustParse("2")}
 		s.InitContainers = []corev1.Container{{Name: "setup", Image: "agent:1"}}
@@ -411,7 +411,7 @@ func TestInjectedLimitsHaveHeadroom(t *testing.T) {
 	if l := big.Spec.Template.Spec.InitContainers[0].Resources.Limits; l.Memory().String() != "512Mi" {
 		t.Errorf("init container limits %v, want memory 512Mi", l)
 	}
-	got := strings.Join(warnings.take(), "\n")
+	got := strings.Join(warnings.Take(), "\n")
 	for _, want := range []string{`init container "setup" gets limits.memory: 512Mi`, `container "agent" gets limits.memory: 2Gi (the larger of 512Mi and 2× its request 1Gi)`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("warnings lack %q:\n%s", want, got)
@@ -437,7 +437,7 @@ func TestInjectedLimitsHaveHeadroom(t *testing.T) {
 		"log-shipper": {hostPathVolume("log", "/var/log"), corev1.VolumeMount{Name: "log", MountPath: "/var/log"},
 			"[writable-var-log] spec.template.spec.containers[0].volumeMounts[0]"},
 	} {
-		warnings.take()
+		warnings.Take()
 		ds := daemonSet(ns, name, func(s *corev1.PodSpec) {
 			s.Volumes = []corev1.Volume{want.volume}
 			s.Containers[0].VolumeMounts = []corev1.VolumeMount{want.mount}
@@ -445,11 +445,11 @@ func TestInjectedLimitsHaveHeadroom(t *testing.T) {
 		if err := c.Create(ctx, ds); err != nil {
 			t.Fatal(err)
 		}
-		if got := warnings.take(); !slices.ContainsFunc(got, func(w string) bool { return strings.HasPrefix(w, want.warning) }) {
+		if got := warnings.Take(); !slices.ContainsFunc(got, func(w string) bool { return strings.HasPrefix(w, want.warning) }) {
 			t.Errorf("%s: no warning %q in %q", name, want.warning, got)
 		}
 	}
-	warnings.take()
+	warnings.Take()
 	tracer := daemonSet(ns, "tracer", func(s *corev1.PodSpec) {
 		s.HostPID = true
 		s.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}}
@@ -458,7 +458,7 @@ func TestInjectedLimitsHaveHeadroom(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Besides the note on the injected memory limit, exactly one finding.
-	findings := slices.DeleteFunc(warnings.take(), func(w string) bool { return strings.HasPrefix(w, "resources: ") })
+	findings := slices.DeleteFunc(warnings.Take(), func(w string) bool { return strings.HasPrefix(w, "resources: ") })
 	if len(findings) != 1 || !strings.HasPrefix(findings[0], "[hostpid-ptrace] spec.template.spec.containers[0].securityContext.capabilities.add[0]") {
 		t.Fatalf("hostpid-ptrace warning: %q", findings)
 	}
@@ -543,12 +543,12 @@ func TestUpdateRatchets(t *testing.T) {
 		return c.Create(ctx, fresh, client.DryRunAll) != nil
 	})
 
-	warnings.take()
+	warnings.Take()
 	legacy.Spec.Template.Spec.Containers[0].Image = "agent:2"
 	if err := c.Update(ctx, legacy); err != nil {
 		t.Fatalf("image bump of a DaemonSet with a pre-existing violation: %v", err)
 	}
-	got := warnings.take()
+	got := warnings.Take()
 	if len(got) != 1 || !strings.Contains(got[0], "[container-runtime-socket]") || !strings.Contains(got[0], "already present before this update") {
 		t.Fatalf("want the ratcheted finding as a warning, got %q", got)
 	}
@@ -560,10 +560,10 @@ func TestUpdateRatchets(t *testing.T) {
 func TestMissingPriorityClassIsSkipped(t *testing.T) {
 	ns := namespace(t)
 	setPolicy(t, basePolicy+"mutation:\n  priorityClass:\n    name: no-such-class\n", func() bool {
-		warnings.take()
+		warnings.Take()
 		ds := daemonSet(ns, "probe", nil)
 		return c.Create(ctx, ds, client.DryRunAll) == nil && ds.Spec.Template.Spec.PriorityClassName == "" &&
-			strings.Contains(strings.Join(warnings.take(), "\n"), `PriorityClass "no-such-class" does not exist`)
+			strings.Contains(strings.Join(warnings.Take(), "\n"), `PriorityClass "no-such-class" does not exist`)
 	})
 	ds := daemonSet(ns, "agent", nil)
 	if err := c.Create(ctx, ds); err != nil {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +27,7 @@ var (
 	// that change the policy file restore it before they return.
 	env        *controlplane.Env
 	policyFile string
-	warnings   = &warningRecorder{}
+	warnings   = &controlplane.WarningRecorder{}
 	// c sends requests through the API server with its warnings recorded.
 	c client.Client
 )
@@ -83,27 +82,6 @@ func runSuite(m *testing.M) int {
 const basePolicy = `apiVersion: daemonguard.io/v1alpha1
 kind: Policy
 `
-
-// warningRecorder collects the Warning headers the API server relays.
-type warningRecorder struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (w *warningRecorder) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.seen = append(w.seen, text)
-}
-
-// take returns and clears the warnings seen so far.
-func (w *warningRecorder) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.seen
-	w.seen = nil
-	return out
-}
 
 // namespace creates a fresh namespace for one test.
 func namespace(t *testing.T) string {

@@ -23,11 +23,11 @@ var runsOn = regexp.MustCompile(`runs on (\d+) of (\d+) nodes`)
 func TestCoverageWarningIsWhatHappens(t *testing.T) {
 	ns := namespace(t)
 	ds := daemonSet(ns, "agent")
-	warnings.take()
+	warnings.Take()
 	if err := c.Create(ctx, ds); err != nil {
 		t.Fatal(err)
 	}
-	w := finding(warnings.take(), "node-coverage")
+	w := finding(warnings.Take(), "node-coverage")
 	m := runsOn.FindStringSubmatch(w)
 	if m == nil || !strings.Contains(w, "dedicated=gpu:NoSchedule are not tolerated") || strings.Contains(w, "control-plane") {
 		t.Fatalf("node-coverage warning %q: want the GPU pool named and the control plane covered (its toleration is injected)", w)
@@ -49,11 +49,11 @@ func TestCoverageWarningIsWhatHappens(t *testing.T) {
 func TestMissingClassWarningIsWhatHappens(t *testing.T) {
 	ns := namespace(t)
 	ds := daemonSet(ns, "classless", func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.PriorityClassName = "node-agents-typo" })
-	warnings.take()
+	warnings.Take()
 	if err := c.Create(ctx, ds); err != nil {
 		t.Fatal(err)
 	}
-	if w := finding(warnings.take(), "priority-class-missing"); !strings.Contains(w, `"node-agents-typo" does not exist`) {
+	if w := finding(warnings.Take(), "priority-class-missing"); !strings.Contains(w, `"node-agents-typo" does not exist`) {
 		t.Fatalf("priority-class-missing warning %q", w)
 	}
 	eventually(t, "FailedCreate event", func() (bool, string) {
@@ -83,11 +83,11 @@ func TestDoesNotFitWarningIsWhatHappens(t *testing.T) {
 		s.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
 		s.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3")}
 	})
-	warnings.take()
+	warnings.Take()
 	if err := c.Create(ctx, ds); err != nil {
 		t.Fatal(err)
 	}
-	w := finding(warnings.take(), "does-not-fit")
+	w := finding(warnings.Take(), "does-not-fit")
 	m := regexp.MustCompile(`(\d+) nodes? in pool node.kubernetes.io/pool=([a-z-]+)`).FindStringSubmatch(w)
 	if m == nil {
 		t.Fatalf("does-not-fit warning %q: want a count and a pool", w)

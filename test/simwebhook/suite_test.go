@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 )
 
@@ -31,7 +31,7 @@ const suiteNodes = 20
 var (
 	cluster  *sim.Cluster
 	c        client.Client
-	warnings = &warningRecorder{}
+	warnings = &controlplane.WarningRecorder{}
 	ctx      = context.Background()
 )
 
@@ -84,27 +84,6 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "simwebhook: logs kept in %s\n", dir)
 	}
 	return code
-}
-
-// warningRecorder collects the Warning headers the API server relays.
-type warningRecorder struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (w *warningRecorder) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.seen = append(w.seen, text)
-}
-
-// take returns and clears the warnings seen so far.
-func (w *warningRecorder) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.seen
-	w.seen = nil
-	return out
 }
 
 // finding returns the warning of rule, or "".

@@ -1,10 +1,7 @@
 package policy
 
 import (
-	"slices"
-
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
 )
@@ -57,21 +54,12 @@ func (p *Policy) MutatorExemptions(namespace string, ds *appsv1.DaemonSet) map[s
 // called name for ds in namespace: the same matching as Mutate and Validate
 // use.
 func (p *Policy) ExemptionFor(name, namespace string, ds *appsv1.DaemonSet) (Exemption, bool) {
-	for i := range p.exemptions {
-		e := &p.exemptions[i]
-		if len(e.names) > 0 && !slices.Contains(e.names, name) {
-			continue
-		}
-		if !e.anyNamespace && !slices.Contains(e.namespaces, namespace) {
-			continue
-		}
-		if e.selector != nil && !e.selector.Matches(labels.Set(ds.Labels)) {
-			continue
-		}
-		if i >= len(p.source.Exemptions) {
-			return Exemption{Index: -1, Reason: "the webhook's own namespace"}, true
-		}
-		return Exemption{Index: i, Reason: p.source.Exemptions[i].Reason}, true
+	e := p.exemptionFor(name, namespace, ds)
+	switch {
+	case e == nil:
+		return Exemption{}, false
+	case e.index == OwnNamespaceExemption:
+		return Exemption{Index: -1, Reason: "the webhook's own namespace"}, true
 	}
-	return Exemption{}, false
+	return Exemption{Index: e.index, Reason: e.reason}, true
 }
