@@ -33,8 +33,9 @@ type env struct {
 	// webhook serving policyFile, and returns a stop function once it is
 	// ready; it writes the admin kubeconfig into dir.
 	start func(ctx context.Context, dir, policyFile string) (stop func() error, err error)
-	// readyNote is printed under the ready line.
+	// readyNote is printed on the ready line; hints under it.
 	readyNote string
+	hints     string
 	// runArgs are passed on to the background process.
 	runArgs []string
 }
@@ -68,6 +69,9 @@ var devEnv = env{
 		return e.Stop, nil
 	},
 	readyNote: "a DaemonSet create was mutated end to end",
+	hints: `  reports:    kubectl get reports -A   (one OpenReports Report per namespace with DaemonSets)
+  scan:       go run ./cmd/daemonguard scan --kubeconfig DIR/kubeconfig
+`,
 }
 
 // defaultSimNodes is the size of the simulated cluster make sim-up leaves
@@ -169,10 +173,8 @@ func (e env) up() error {
   kubeconfig: %[4]s/kubeconfig   (export KUBECONFIG=%[4]s/kubeconfig)
   policy:     %[4]s/policy.yaml  (edit it; the webhook reloads it within a second)
   log:        %[5]s
-  reports:    kubectl get reports -A   (one OpenReports Report per namespace with DaemonSets)
-  scan:       go run ./cmd/daemonguard scan --kubeconfig %[4]s/kubeconfig
-stop with: make %[6]s-down
-`, time.Since(start).Round(100*time.Millisecond), e.readyNote, cmd.Process.Pid, dir, logFile.Name(), e.name)
+%[7]sstop with: make %[6]s-down
+`, time.Since(start).Round(100*time.Millisecond), e.readyNote, cmd.Process.Pid, dir, logFile.Name(), e.name, strings.ReplaceAll(e.hints, "DIR", dir))
 	return nil
 }
 
