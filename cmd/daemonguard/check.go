@@ -141,9 +141,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch o.output {
 	case "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(report)
+		err = writeJSON(stdout, report)
 	case "yaml":
 		err = writeMutatedYAML(stdout, stderr, report, docs)
 	default:
@@ -153,12 +151,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "daemonguard check: writing output: %v\n", err)
 		return exitUsage
 	}
-	for _, r := range report.Results {
-		if !r.Allowed {
-			return exitDenied
-		}
-	}
-	return exitAllowed
+	return exitStatus(report.Results, func(r *checkResult) bool { return r.Allowed })
 }
 
 // check reviews every DaemonSet in the inputs. It returns the documents too,

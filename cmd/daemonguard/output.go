@@ -142,3 +142,21 @@ func writeExemption(w io.Writer, e *config.Exemption) {
 		fmt.Fprintf(w, "    %s\n", line)
 	}
 }
+
+// writeJSON writes v as indented JSON: the json output of check and scan.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// exitStatus is check's and scan's contract: exitDenied when some result is
+// not allowed, else exitAllowed.
+func exitStatus[R any](results []R, allowed func(*R) bool) int {
+	for i := range results {
+		if !allowed(&results[i]) {
+			return exitDenied
+		}
+	}
+	return exitAllowed
+}

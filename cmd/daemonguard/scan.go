@@ -135,9 +135,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	}
 	switch o.output {
 	case "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(report)
+		err = writeJSON(stdout, report)
 	case "openreports":
 		err = writeOpenReports(stdout, report)
 	default:
@@ -147,12 +145,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "daemonguard scan: writing output: %v\n", err)
 		return exitUsage
 	}
-	for _, r := range report.Results {
-		if !r.Allowed {
-			return exitDenied
-		}
-	}
-	return exitAllowed
+	return exitStatus(report.Results, func(r *scanResult) bool { return r.Allowed })
 }
 
 // scan lists the DaemonSets once, page by page, and reviews each.
