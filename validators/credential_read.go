@@ -2,6 +2,7 @@ package validators
 
 import (
 	"context"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -17,10 +18,20 @@ import (
 // etcd's data (every Secret), root's home (kubeconfigs, cloud CLI
 // credentials, ssh keys), k3s's admin kubeconfig in /etc/rancher, the
 // k3s/RKE2 server token and TLS keys, k0s's PKI, and the password hashes.
+// From a red-team pass over the v2 model: the k3s/RKE2 agent directories
+// (the kubelet's client key and kubeconfigs), the kubelet's bootstrap
+// kubeconfig (a token that gets node certificates signed where they are
+// auto-approved), root's home on ostree systems, the Azure agent's state
+// (certificates that decrypt the bootstrap secrets), Talos's machine state
+// (the machine config with the cluster's tokens) and the rest of k0s's
+// kubelet and etcd credentials.
 var defaultCredentialPaths = [...]string{
 	"/etc/kubernetes", "/var/lib/kubelet/pods", "/var/lib/kubelet/pki", "/var/lib/kubelet/kubeconfig",
 	"/var/lib/etcd", "/root", "/etc/rancher", "/var/lib/rancher/k3s/server", "/var/lib/rancher/rke2/server",
 	"/var/lib/k0s/pki", "/etc/shadow", "/etc/gshadow",
+	"/var/lib/rancher/k3s/agent", "/var/lib/rancher/rke2/agent", "/var/lib/kubelet/bootstrap-kubeconfig",
+	"/var/roothome", "/var/lib/waagent", "/system/state", "/var/lib/k0s/kubelet.conf",
+	"/var/lib/k0s/kubelet-bootstrap.conf", "/var/lib/k0s/kubelet/pki", "/var/lib/k0s/etcd",
 }
 
 // windowsCredentialPaths are the same on Windows nodes: kubeadm's
@@ -104,9 +115,14 @@ func (m *HostMount) genericAncestor() bool {
 // settings override the pod's).
 func mayRunAsRoot(pod *corev1.PodSecurityContext, c *corev1.SecurityContext) bool {
 	var nonRoot *bool
-	var user *int64
+	var user, group *int64
 	if pod != nil {
-		nonRoot, user = pod.RunAsNonRoot, pod.RunAsUser
+		nonRoot, user, group = pod.RunAsNonRoot, pod.RunAsUser, pod.RunAsGroup
+		// Group 0 reads and connects to what root's group may: the
+		// runtime sockets are root:root 0660.
+		if (pod.FSGroup != nil && *pod.FSGroup == 0) || slices.Contains(pod.SupplementalGroups, 0) {
+			return true
+		}
 	}
 	if c != nil {
 		if c.RunAsNonRoot != nil {
@@ -115,9 +131,18 @@ func mayRunAsRoot(pod *corev1.PodSecurityContext, c *corev1.SecurityContext) boo
 		if c.RunAsUser != nil {
 			user = c.RunAsUser
 		}
+		if c.RunAsGroup != nil {
+			group = c.RunAsGroup
+		}
+	}
+	if group != nil && *group == 0 {
+		// runAsNonRoot checks the uid only.
+		return true
 	}
 	if nonRoot != nil && *nonRoot {
 		return false
 	}
+	// Without a runAsGroup a non-root uid gets the group the image gives
+	// it (the node-exporter image: nobody, 65534): judged by the uid.
 	return user == nil || *user == 0
 }

@@ -115,23 +115,25 @@ func (m *HostMount) writably() string {
 // subPathExpr was treated, and the mode. Not the volume's name nor the
 // mount path: renaming a volume or moving its mountPath grants nothing new.
 func (m *HostMount) key() string {
+	// Every part the author writes is quoted, so that no host path or
+	// expression can spell out the rest of another key.
 	var b strings.Builder
 	if m.Unmounted {
 		b.WriteString("unmounted volume")
 	} else {
 		b.WriteString(containerKind(m.ContainerList))
 		b.WriteString(" ")
-		b.WriteString(m.Container)
+		b.WriteString(strconv.Quote(m.Container))
 	}
 	b.WriteString(" host path ")
-	b.WriteString(m.HostPath)
+	b.WriteString(strconv.Quote(m.HostPath))
 	if m.Windows != "" {
 		b.WriteString(" windows ")
-		b.WriteString(m.Windows)
+		b.WriteString(strconv.Quote(m.Windows))
 	}
 	if m.Opaque {
 		b.WriteString(" whole volume by subPathExpr ")
-		b.WriteString(m.Mount.SubPathExpr)
+		b.WriteString(strconv.Quote(m.Mount.SubPathExpr))
 	}
 	if m.Writable {
 		b.WriteString(" rw")

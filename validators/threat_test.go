@@ -135,13 +135,24 @@ func TestCredentialRead(t *testing.T) {
 		// The warning tier: generic ancestors by a container that may run as root.
 		"read-only root as root warns": {ds: ro("/"),
 			want: []expect{{ruleCredAncestor, m0(), []string{"may run as root", `"/etc/kubernetes"`, `"/var/lib/kubelet/pods"`, `"/root"`, "set runAsNonRoot: true"}}}},
-		"read-only etc as root warns":                         {ds: ro("/etc"), want: []expect{{ruleCredAncestor, m0(), []string{`"/etc/kubernetes", "/etc/rancher", "/etc/shadow", "/etc/gshadow"`}}}},
-		"read-only var lib as root":                           {ds: ro("/var/lib"), want: []expect{{ruleCredAncestor, m0(), nil}}},
-		"read-only root, pod runAsNonRoot":                    {ds: with(ro("/"), nonRoot)},
-		"read-only root, pod uid 65534":                       {ds: with(ro("/"), uid(65534))},
-		"read-only root, pod uid 0":                           {ds: with(ro("/"), uid(0)), want: []expect{{ruleCredAncestor, m0(), nil}}},
-		"container uid 0 overrides pod uid":                   {ds: with(ro("/"), uid(65534), ctrUID(0)), want: []expect{{ruleCredAncestor, m0(), nil}}},
-		"container uid overrides pod root":                    {ds: with(ro("/"), uid(0), ctrUID(1000))},
+		"read-only etc as root warns":       {ds: ro("/etc"), want: []expect{{ruleCredAncestor, m0(), []string{`"/etc/kubernetes", "/etc/rancher", "/etc/shadow", "/etc/gshadow"`}}}},
+		"read-only var lib as root":         {ds: ro("/var/lib"), want: []expect{{ruleCredAncestor, m0(), nil}}},
+		"read-only root, pod runAsNonRoot":  {ds: with(ro("/"), nonRoot)},
+		"read-only root, pod uid 65534":     {ds: with(ro("/"), uid(65534))},
+		"read-only root, pod uid 0":         {ds: with(ro("/"), uid(0)), want: []expect{{ruleCredAncestor, m0(), nil}}},
+		"container uid 0 overrides pod uid": {ds: with(ro("/"), uid(65534), ctrUID(0)), want: []expect{{ruleCredAncestor, m0(), nil}}},
+		"container uid overrides pod root":  {ds: with(ro("/"), uid(0), ctrUID(1000))},
+		"uid 65534 in group 0 can reach root's group files": {ds: with(ro("/"), uid(65534), func(s *corev1.PodSpec) {
+			g := int64(0)
+			s.SecurityContext.RunAsGroup = &g
+		}), want: []expect{{ruleCredAncestor, m0(), nil}}},
+		"runAsNonRoot with supplemental group 0": {ds: with(ro("/"), nonRoot, func(s *corev1.PodSpec) {
+			s.SecurityContext.SupplementalGroups = []int64{0}
+		}), want: []expect{{ruleCredAncestor, m0(), nil}}},
+		"runAsNonRoot with fsGroup 0": {ds: with(ro("/"), nonRoot, func(s *corev1.PodSpec) {
+			g := int64(0)
+			s.SecurityContext.FSGroup = &g
+		}), want: []expect{{ruleCredAncestor, m0(), nil}}},
 		"pod runAsNonRoot, container root uid still non-root": {ds: with(ro("/"), nonRoot, ctrUID(0))},
 		"writable root is left to the sensitive-path rule":    {ds: rw("/")},
 		"read-only var log is no ancestor":                    {ds: ro("/var/log")},

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,8 +25,24 @@ func podOnWindows(spec *corev1.PodSpec) bool {
 	if spec.OS != nil && spec.OS.Name == corev1.Windows {
 		return true
 	}
-	return spec.NodeSelector[corev1.LabelOSStable] == "windows"
+	if isWindowsLabel(spec.NodeSelector[corev1.LabelOSStable]) || isWindowsLabel(spec.NodeSelector["beta.kubernetes.io/os"]) {
+		return true
+	}
+	// Required node affinity on the OS label pins the pod as surely: one
+	// term naming windows is enough (terms are ORed).
+	if a := spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			for _, r := range term.MatchExpressions {
+				if (r.Key == corev1.LabelOSStable || r.Key == "beta.kubernetes.io/os") && r.Operator == corev1.NodeSelectorOpIn && slices.ContainsFunc(r.Values, isWindowsLabel) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
+
+func isWindowsLabel(v string) bool { return strings.EqualFold(v, "windows") }
 
 // windowsPath returns raw as a Windows kubelet reads it: a named pipe as
 // `\\.\pipe\name` in lower case; any other path in lower case with "/"

@@ -38,6 +38,12 @@ var defaultSensitiveHostPaths = [...]string{
 	"/run/systemd/system", "/run/systemd/transient", "/opt/nri", "/opt/bin",
 	"/var/lib/k0s", "/snap", "/var/snap", "/system", "/local", "/sysroot", "/ostree",
 	"/var/usrlocal",
+	// From a red-team pass: ostree systems keep /opt and /home under /var
+	// (so the CNI binaries are /var/opt/cni/bin); systemd also loads units
+	// from /run/systemd/system.control and system.attached; CRI-O on
+	// OpenShift and Multus take CNI binaries from /var/lib/cni/bin.
+	"/var/opt/cni/bin", "/var/home", "/run/systemd/system.control", "/run/systemd/system.attached",
+	"/var/lib/cni/bin",
 }
 
 // windowsSensitiveHostPaths are the same on Windows nodes: the system
