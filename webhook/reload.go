@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 	"time"
@@ -43,14 +44,35 @@ func NewPolicySource(path string, opts policy.Options, m *Metrics, log logr.Logg
 		m.reloaded(true, float64(time.Now().Unix()))
 		return s, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := readPolicy(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading policy: %w", err)
+		return nil, err
 	}
 	if err := s.apply(data); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// MaxPolicyBytes bounds a policy file: a ConfigMap holds at most 1 MiB, and
+// a larger file is neither read whole nor parsed at every poll.
+const MaxPolicyBytes = 1 << 20
+
+// readPolicy reads the policy file, refusing one over MaxPolicyBytes.
+func readPolicy(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxPolicyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	if len(data) > MaxPolicyBytes {
+		return nil, fmt.Errorf("reading policy: %s is over %d bytes (a ConfigMap holds at most 1 MiB)", path, MaxPolicyBytes)
+	}
+	return data, nil
 }
 
 // Current returns the policy in force.
@@ -86,7 +108,7 @@ func (s *PolicySource) Watch(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		data, err := os.ReadFile(s.path)
+		data, err := readPolicy(s.path)
 		if err != nil {
 			if s.lastRead != nil {
 				s.log.Error(err, "policy file unreadable; keeping the policy in force")

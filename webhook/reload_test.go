@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +105,39 @@ func TestPolicySourceRefusesABadFirstFile(t *testing.T) {
 	}
 	if _, err := NewPolicySource(filepath.Join(t.TempDir(), "missing.yaml"), policy.Options{}, nil, logr.Discard()); err == nil {
 		t.Fatal("a missing policy file at start must be an error")
+	}
+}
+
+// TestPolicySourceRefusesAnOversizedFile: a file over MaxPolicyBytes is
+// refused at start and, later, keeps the policy in force, without being
+// parsed.
+func TestPolicySourceRefusesAnOversizedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	const head = "apiVersion: daemonguard.io/v1alpha1\nkind: Policy\n"
+	huge := head + "# " + strings.Repeat("x", MaxPolicyBytes) + "\n"
+	os.WriteFile(path, []byte(huge), 0o644)
+	_, err := NewPolicySource(path, policy.Options{}, nil, logr.Discard())
+	if err == nil || !strings.Contains(err.Error(), "over 1048576 bytes") {
+		t.Fatalf("start with an oversized file: %v", err)
+	}
+
+	os.WriteFile(path, []byte(head+"validation:\n  rules:\n    privileged-container: enforce\n"), 0o644)
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewPolicySource(path, policy.Options{}, m, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := src.Current()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go src.Watch(ctx, 5*time.Millisecond)
+	os.WriteFile(path, []byte(huge), 0o644)
+	time.Sleep(100 * time.Millisecond)
+	if src.Current() != good {
+		t.Fatal("an oversized file replaced the policy in force")
 	}
 }
