@@ -26,11 +26,13 @@ type Admission struct {
 // patch code as the webhook, and applies the real patch.
 func Admit(ctx context.Context, p *policy.Policy, namespace string, object, old []byte) (*Admission, error) {
 	req := &Request{
-		UID:       "offline",
-		Kind:      metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
-		Namespace: namespace,
-		Operation: admissionv1.Create,
-		Object:    object,
+		Header: Header{
+			UID:       "offline",
+			Kind:      metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
+			Namespace: namespace,
+			Operation: admissionv1.Create,
+		},
+		Object: object,
 	}
 	if old != nil {
 		req.Operation, req.OldObject = admissionv1.Update, old

@@ -23,8 +23,9 @@ import (
 	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
-// Request is the part of an admission.k8s.io/v1 AdmissionRequest daemonguard reads.
-type Request struct {
+// Header is what daemonguard reads of an admission.k8s.io/v1
+// AdmissionRequest besides its objects.
+type Header struct {
 	UID         types.UID               `json:"uid"`
 	Kind        metav1.GroupVersionKind `json:"kind"`
 	SubResource string                  `json:"subResource"`
@@ -32,6 +33,11 @@ type Request struct {
 	Namespace   string                  `json:"namespace"`
 	Operation   admissionv1.Operation   `json:"operation"`
 	DryRun      bool                    `json:"dryRun"` // only logged: absent or null is false, and no pointer to allocate
+}
+
+// Request is the part of an admission.k8s.io/v1 AdmissionRequest daemonguard reads.
+type Request struct {
+	Header
 	// Object and OldObject are the JSON the API server sent: the patch is
 	// fitted to Object exactly as it is. A decoded review finds Object in
 	// its body only when a patch needs it.
@@ -47,15 +53,9 @@ type Request struct {
 // wireRequest is a DaemonSet review as it is decoded: in one pass, the
 // objects straight into typed DaemonSets.
 type wireRequest struct {
-	UID         types.UID               `json:"uid"`
-	Kind        metav1.GroupVersionKind `json:"kind"`
-	SubResource string                  `json:"subResource"`
-	Name        string                  `json:"name"`
-	Namespace   string                  `json:"namespace"`
-	Operation   admissionv1.Operation   `json:"operation"`
-	DryRun      bool                    `json:"dryRun"`
-	Object      *appsv1.DaemonSet       `json:"object"`
-	OldObject   *appsv1.DaemonSet       `json:"oldObject"`
+	Header
+	Object    *appsv1.DaemonSet `json:"object"`
+	OldObject *appsv1.DaemonSet `json:"oldObject"`
 }
 
 // reviewAPIVersion is admissionv1.SchemeGroupVersion.String(), without
@@ -92,8 +92,7 @@ func Decode(body []byte) (*Request, error) {
 		return nil, err
 	}
 	w := env.Request
-	req := &Request{UID: w.UID, Kind: w.Kind, SubResource: w.SubResource, Name: w.Name, Namespace: w.Namespace,
-		Operation: w.Operation, DryRun: w.DryRun, body: body}
+	req := &Request{Header: w.Header, body: body}
 	if req.UID == "" {
 		return nil, &DecodeError{Err: errors.New("AdmissionReview request has no uid")}
 	}
