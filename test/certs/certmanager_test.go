@@ -40,7 +40,7 @@ func TestCertManagerMode(t *testing.T) {
 	const apps = "apps-cert-manager"
 	createNamespace(t, apps)
 	lb := newBalancer(t)
-	m := loadManifest(t, "daemonguard.yaml", lb.url())
+	m := loadManifest(t, "daemonguard.yaml", lb.URL())
 
 	ref := m.mutating.Annotations[cmapi.WantInjectAnnotation]
 	if ref == "" || m.validating.Annotations[cmapi.WantInjectAnnotation] != ref {
@@ -82,7 +82,7 @@ func TestCertManagerMode(t *testing.T) {
 
 	create(t, m.mutating, m.validating)
 	r := startReplica(t, "a", asServiceAccount(restCfg), webhook.Options{CertDir: certDir})
-	lb.set(r.port)
+	lb.Set(r.port)
 	eventually(t, 30*time.Second, "webhook ready", r.ready)
 	if err := dryRunCreate(ctx, apps); err == nil {
 		t.Fatal("a DaemonSet was admitted before any caBundle was injected")

@@ -71,7 +71,7 @@ func TestSelfManaged(t *testing.T) {
 	const apps = "apps-self-managed"
 	createNamespace(t, apps)
 	lb := newBalancer(t)
-	m := loadManifest(t, selfManagedManifest, lb.url())
+	m := loadManifest(t, selfManagedManifest, lb.URL())
 	deleteAtEnd(t, &corev1.Secret{ObjectMeta: metaName(webhookNamespace, tlsSecret)})
 	if err := k8s.Get(ctx, client.ObjectKey{Namespace: webhookNamespace, Name: tlsSecret}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("the Secret exists before the webhook starts: %v", err)
@@ -90,7 +90,7 @@ func TestSelfManaged(t *testing.T) {
 	create(t, m.objects...)
 	create(t, m.mutating, m.validating)
 	b := startReplica(t, "b", sa, opts)
-	lb.set(a.port, b.port)
+	lb.Set(a.port, b.port)
 	start := time.Now()
 	for _, r := range []*replica{a, b} {
 		eventually(t, 30*time.Second, "replica "+r.name+" ready", r.ready)
@@ -128,7 +128,7 @@ func TestSelfManaged(t *testing.T) {
 		before, _ := getTLSSecret(t)
 		// A new pod: a new, empty emptyDir.
 		c := startReplica(t, "c", sa, opts)
-		lb.set(c.port)
+		lb.Set(c.port)
 		eventually(t, 30*time.Second, "restarted replica ready", c.ready)
 		if err := servesStored(c, stored); err != nil {
 			t.Error(err)
@@ -161,13 +161,13 @@ func TestSelfManagedRotationUnderLoad(t *testing.T) {
 		RolloverDelay: 1500 * time.Millisecond,
 	}
 	lb := newBalancer(t)
-	m := loadManifest(t, selfManagedManifest, lb.url())
+	m := loadManifest(t, selfManagedManifest, lb.URL())
 	create(t, m.objects...)
 	create(t, m.mutating, m.validating)
 	deleteAtEnd(t, &corev1.Secret{ObjectMeta: metaName(webhookNamespace, tlsSecret)})
 	sa := asServiceAccount(restCfg)
 	replicas := []*replica{startReplica(t, "a", sa, selfManaged(l)), startReplica(t, "b", sa, selfManaged(l))}
-	lb.set(replicas[0].port, replicas[1].port)
+	lb.Set(replicas[0].port, replicas[1].port)
 	for _, r := range replicas {
 		eventually(t, 30*time.Second, "replica "+r.name+" ready", r.ready)
 	}

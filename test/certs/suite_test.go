@@ -436,60 +436,15 @@ func allCABundles(ctx context.Context, want []byte) error {
 	return nil
 }
 
-// balancer stands in for the webhook's Service: it spreads TCP connections
-// over the replicas, TLS passing through.
-type balancer struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	ports []int
-	next  int
-}
-
-func newBalancer(t testing.TB, ports ...int) *balancer {
+// newBalancer spreads connections over the replicas' ports, as the
+// webhook Service does, TLS passing through; it stops with the test.
+func newBalancer(t testing.TB, ports ...int) *controlplane.Balancer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	b, err := controlplane.NewBalancer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &balancer{ln: ln, ports: ports}
-	go b.serve()
-	t.Cleanup(func() { ln.Close() })
+	b.Set(ports...)
+	t.Cleanup(func() { b.Close() })
 	return b
-}
-
-// set replaces the replicas new connections go to.
-func (b *balancer) set(ports ...int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.ports = ports
-}
-
-func (b *balancer) url() string { return "https://" + b.ln.Addr().String() }
-
-func (b *balancer) serve() {
-	for {
-		in, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		if len(b.ports) == 0 {
-			b.mu.Unlock()
-			in.Close()
-			continue
-		}
-		port := b.ports[b.next%len(b.ports)]
-		b.next++
-		b.mu.Unlock()
-		go func() {
-			defer in.Close()
-			out, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err != nil {
-				return
-			}
-			defer out.Close()
-			go func() { _, _ = io.Copy(out, in); out.Close() }()
-			_, _ = io.Copy(in, out)
-		}()
-	}
 }

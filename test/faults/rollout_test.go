@@ -34,12 +34,12 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 			next := startReplica(t, fmt.Sprintf("round%d-r%d", round, i), replicaOptions{})
 			next.waitReady(t)
 			time.Sleep(tm.MinReady)
-			lb.add(next.port)
+			lb.Add(next.port)
 
 			// The old pod is deleted: preStop runs, endpoints follow.
 			go func() {
 				time.Sleep(propagation)
-				lb.remove(old.port)
+				lb.Remove(old.port)
 			}()
 			time.Sleep(tm.PreStop)
 			sigterm := time.Now()
@@ -111,14 +111,14 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	// the endpoint controller; about a second).
 	detection := pick(time.Second, 2*time.Second)
 	time.Sleep(detection)
-	lb.remove(victim.port)
+	lb.Remove(victim.port)
 	removed := time.Now()
 	time.Sleep(pick(2*time.Second, 10*time.Second))
 	l.finish()
 	l.report(t)
 
 	failed := l.failed.Load() - before
-	dials := lb.failedDials(victim.port)
+	dials := lb.FailedDials(victim.port)
 	after := l.failuresAfter(removed.Add(200 * time.Millisecond))
 	total := l.ok.Load() + l.failed.Load()
 	bench(t, "sigkill_requests", total)

@@ -71,7 +71,7 @@ var (
 	restCfg    *rest.Config
 	k8s        client.Client
 	clientset  *kubernetes.Clientset
-	lb         *balancer
+	lb         *controlplane.Balancer
 	certDir    string
 	caPEM      []byte
 	kubeconfig string // the webhook's: its ServiceAccount's token
@@ -102,7 +102,7 @@ func runSuite(m *testing.M) int {
 		Scheme: scheme,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{
 			LocalServingHost:   "127.0.0.1",
-			LocalServingPort:   lb.port(),
+			LocalServingPort:   lb.Port(),
 			MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{shipped.mutating},
 			ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{shipped.validating},
 		},
@@ -160,14 +160,14 @@ func setup() error {
 			return fmt.Errorf("webhook %s: timeoutSeconds %v, the suite assumes %s", w.Name, w.TimeoutSeconds, apiTimeout)
 		}
 	}
-	if lb, err = newBalancer(); err != nil {
+	if lb, err = controlplane.NewBalancer(); err != nil {
 		return err
 	}
 	for i := range shipped.mutating.Webhooks {
-		controlplane.PointAt(&shipped.mutating.Webhooks[i].ClientConfig, lb.url())
+		controlplane.PointAt(&shipped.mutating.Webhooks[i].ClientConfig, lb.URL())
 	}
 	for i := range shipped.validating.Webhooks {
-		controlplane.PointAt(&shipped.validating.Webhooks[i].ClientConfig, lb.url())
+		controlplane.PointAt(&shipped.validating.Webhooks[i].ClientConfig, lb.URL())
 	}
 	policyPath = filepath.Join(workDir, "policy.yaml")
 	return os.WriteFile(policyPath, []byte(basePolicy), 0o644)
@@ -477,94 +477,6 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// --- the balancer -----------------------------------------------------------
-
-// balancer stands in for the webhook Service: kube-proxy picks an endpoint
-// per new TCP connection, and an established connection stays with its pod
-// until one side closes it, terminating or not. TLS passes through.
-type balancer struct {
-	ln        net.Listener
-	mu        sync.Mutex
-	endpoints []int
-	next      int
-	// dialFailed counts connections routed to an endpoint that refused them.
-	dialFailed map[int]int
-}
-
-func newBalancer() (*balancer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	b := &balancer{ln: ln, dialFailed: map[int]int{}}
-	go b.serve()
-	return b, nil
-}
-
-func (b *balancer) port() int    { return b.ln.Addr().(*net.TCPAddr).Port }
-func (b *balancer) url() string  { return "https://" + b.ln.Addr().String() }
-func (b *balancer) add(port int) { b.mu.Lock(); b.endpoints = append(b.endpoints, port); b.mu.Unlock() }
-
-// remove takes an endpoint out of rotation: no new connections go to it.
-func (b *balancer) remove(port int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := b.endpoints[:0]
-	for _, p := range b.endpoints {
-		if p != port {
-			out = append(out, p)
-		}
-	}
-	b.endpoints = out
-}
-
-// set replaces every endpoint, for a test's own replicas.
-func (b *balancer) set(ports ...int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.endpoints = append([]int(nil), ports...)
-}
-
-func (b *balancer) failedDials(port int) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.dialFailed[port]
-}
-
-func (b *balancer) serve() {
-	for {
-		in, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		if len(b.endpoints) == 0 {
-			b.mu.Unlock()
-			in.Close()
-			continue
-		}
-		port := b.endpoints[b.next%len(b.endpoints)]
-		b.next++
-		b.mu.Unlock()
-		go func() {
-			defer in.Close()
-			out, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-			if err != nil {
-				b.mu.Lock()
-				b.dialFailed[port]++
-				b.mu.Unlock()
-				return
-			}
-			defer out.Close()
-			go func() {
-				_, _ = io.Copy(out, in)
-				out.(*net.TCPConn).CloseWrite()
-			}()
-			_, _ = io.Copy(in, out)
-		}()
-	}
-}
-
 // --- load through the API server -------------------------------------------
 
 // load runs DaemonSet server-side dry-run creates through the API server,
@@ -698,8 +610,8 @@ func replicas(t testing.TB, n int, o replicaOptions) []*replica {
 		r.waitReady(t)
 		ports[i] = r.port
 	}
-	lb.set(ports...)
-	t.Cleanup(func() { lb.set() })
+	lb.Set(ports...)
+	t.Cleanup(func() { lb.Set() })
 	return out
 }
 

@@ -1,14 +1,11 @@
 package policy
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/daemonguard/daemonguard/test/dstest"
-	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // TestAllowedCorpus loads every DaemonSet in testdata/allowed, each a safe
@@ -18,55 +15,37 @@ import (
 // separated), and each listed rule must warn, so the header stays true.
 // "# why-allowed:" says why it is safe.
 func TestAllowedCorpus(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "allowed", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < 20 {
-		t.Fatalf("only %d allowed files", len(files))
-	}
-	p, err := New(config.Defaults(), Options{OwnNamespace: "daemonguard"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
+	eachCorpusFile(t, "allowed", func(t *testing.T, p *Policy, data []byte, head map[string]string) {
+		if head["why-allowed"] == "" {
+			t.Fatal("file needs a # why-allowed: comment")
+		}
+		var warns []string
+		for _, r := range strings.Split(head["warns"], ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				warns = append(warns, r)
 			}
-			head := comments(data)
-			if head["why-allowed"] == "" {
-				t.Fatal("file needs a # why-allowed: comment")
+		}
+		ds := dstest.FromYAML(t, data)
+		ns := ds.Namespace
+		if ns == "" {
+			ns = "default"
+		}
+		p.Mutate(t.Context(), ns, ds)
+		v := p.Validate(t.Context(), ns, nil, ds)
+		warned := map[string]bool{}
+		for _, x := range v.Violations {
+			switch {
+			case x.Action == Deny:
+				t.Errorf("denied: [%s] %s: %s", x.Rule, x.Field, x.Message)
+			case x.Action == Warn && !slices.Contains(warns, x.Rule):
+				t.Errorf("unexpected warning (list the rule in # warns: if it is meant): [%s] %s: %s", x.Rule, x.Field, x.Message)
 			}
-			var warns []string
-			for _, r := range strings.Split(head["warns"], ",") {
-				if r = strings.TrimSpace(r); r != "" {
-					warns = append(warns, r)
-				}
+			warned[x.Rule] = true
+		}
+		for _, r := range warns {
+			if !warned[r] {
+				t.Errorf("# warns: names %s, which does not warn", r)
 			}
-			ds := dstest.FromYAML(t, data)
-			ns := ds.Namespace
-			if ns == "" {
-				ns = "default"
-			}
-			p.Mutate(t.Context(), ns, ds)
-			v := p.Validate(t.Context(), ns, nil, ds)
-			warned := map[string]bool{}
-			for _, x := range v.Violations {
-				switch {
-				case x.Action == Deny:
-					t.Errorf("denied: [%s] %s: %s", x.Rule, x.Field, x.Message)
-				case x.Action == Warn && !slices.Contains(warns, x.Rule):
-					t.Errorf("unexpected warning (list the rule in # warns: if it is meant): [%s] %s: %s", x.Rule, x.Field, x.Message)
-				}
-				warned[x.Rule] = true
-			}
-			for _, r := range warns {
-				if !warned[r] {
-					t.Errorf("# warns: names %s, which does not warn", r)
-				}
-			}
-		})
-	}
+		}
+	})
 }
