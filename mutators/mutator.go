@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/daemonguard/daemonguard/mutators/patch"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // Mutator fills in one kind of default.
@@ -74,6 +75,10 @@ type Options struct {
 type Definition struct {
 	Meta
 	New func(Options) Mutator
+	// Precondition holds for every object the mutator built from the same
+	// Options can change or warn about (it may hold for more, never for
+	// less): the mutating webhook's matchConditions are built from it.
+	Precondition func(Options) precondition.Cond
 }
 
 // podSpec is the pod template's spec, the root of every field mutators set.

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/daemonguard/daemonguard/mutators/patch"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // ClassLookup reports whether a PriorityClass exists in the cluster.
@@ -43,8 +44,13 @@ func definePriorityClass() Definition {
 			}
 			return NewPriorityClass(o.PriorityClass, exists)
 		},
+		Precondition: func(Options) precondition.Cond { return unclassified },
 	}
 }
+
+// unclassified: the pod names no priority, by class or by number.
+var unclassified = precondition.Atom(
+	`(!has(` + precondition.Spec + `.priorityClassName) || ` + precondition.Spec + `.priorityClassName == "") && !has(` + precondition.Spec + `.priority)`)
 
 // Mutate implements Mutator.
 func (m *PriorityClass) Mutate(ctx context.Context, ds *appsv1.DaemonSet) Result {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/daemonguard/daemonguard/mutators/patch"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // LimitRule sizes an injected limit of one resource: the larger of Minimum
@@ -84,7 +86,47 @@ func defineResources() Definition {
 			},
 		},
 		New: func(o Options) Mutator { return NewResources(o.Requests, o.Limits, o.SkipPriorityClasses) },
+		Precondition: func(o Options) precondition.Cond {
+			return NewResources(o.Requests, o.Limits, o.SkipPriorityClasses).unfilled()
+		},
 	}
+}
+
+// unfilled: the pod is not at a skipped class, and sets pod-level resources
+// (a warning) or has a container or init container without one of the
+// configured requests or limits.
+func (m *Resources) unfilled() precondition.Cond {
+	q := precondition.Quote
+	var missing []string
+	for _, name := range m.names {
+		if _, ok := m.requests[name]; ok {
+			missing = append(missing, `!(`+precondition.Has("c", "resources", "requests")+` && `+q(string(name))+` in c.resources.requests)`)
+		}
+		if _, ok := m.limits[name]; ok {
+			missing = append(missing, `!(`+precondition.Has("c", "resources", "limits")+` && `+q(string(name))+` in c.resources.limits)`)
+		}
+	}
+	if len(missing) == 0 {
+		return precondition.Never
+	}
+	lacks := strings.Join(missing, " || ")
+	acts := precondition.Or(
+		precondition.Atom(`has(`+precondition.Spec+`.resources)`),
+		precondition.Atom(`(`+precondition.AnyIn(precondition.Spec, "containers", "c", lacks)+`) || (`+
+			precondition.AnyIn(precondition.Spec, "initContainers", "c", lacks)+`)`),
+	)
+	var skip []string
+	for _, s := range m.skip {
+		if s != "" { // Mutate never skips a pod that names no class
+			skip = append(skip, q(s))
+		}
+	}
+	if len(skip) == 0 {
+		return acts
+	}
+	notSkipped := precondition.Atom(`!(` + precondition.Has(precondition.Spec, "priorityClassName") + ` && ` +
+		precondition.Spec + `.priorityClassName in [` + strings.Join(skip, ", ") + `])`)
+	return precondition.And(notSkipped, acts)
 }
 
 // Mutate implements Mutator.

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/daemonguard/daemonguard/mutators/patch"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // Tolerations adds the configured default tolerations that no existing
@@ -26,8 +27,33 @@ func defineTolerations() Definition {
 			Summary: "adds the configured tolerations that no existing toleration covers",
 			Writes:  []string{"spec.template.spec.tolerations"},
 		},
-		New: func(o Options) Mutator { return NewTolerations(o.Tolerations) },
+		New:          func(o Options) Mutator { return NewTolerations(o.Tolerations) },
+		Precondition: func(o Options) precondition.Cond { return uncovered(o.Tolerations) },
 	}
+}
+
+// uncovered: some of defaults is covered by no toleration of the pod, in
+// CEL what covers says in Go.
+func uncovered(defaults []corev1.Toleration) precondition.Cond {
+	var missing []precondition.Cond
+	for i := range defaults {
+		missing = append(missing, precondition.Atom(
+			`!(`+precondition.AnyIn(precondition.Spec, "tolerations", "t", coversCEL(&defaults[i]))+`)`))
+	}
+	return precondition.Or(missing...)
+}
+
+// coversCEL is covers(t, want) over a toleration t of the object.
+func coversCEL(want *corev1.Toleration) string {
+	q := precondition.Quote
+	effect := `(!has(t.effect) || t.effect == "" || t.effect == ` + q(string(want.Effect)) + `)`
+	exists := `has(t.operator) && t.operator == "Exists" && (!has(t.key) || t.key == "" || t.key == ` + q(want.Key) + `)`
+	if want.Operator != corev1.TolerationOpEqual && want.Operator != "" {
+		return effect + ` && ` + exists
+	}
+	equal := `(!has(t.operator) || t.operator == "" || t.operator == "Equal") && has(t.key) && t.key != "" && t.key == ` + q(want.Key) +
+		` && (has(t.value) ? t.value : "") == ` + q(want.Value)
+	return effect + ` && ((` + exists + `) || (` + equal + `))`
 }
 
 // Mutate implements Mutator.
@@ -46,6 +72,16 @@ func (m *Tolerations) Mutate(_ context.Context, ds *appsv1.DaemonSet) Result {
 		res.Patch = append(res.Patch, patch.Add(list.Append(len(spec.Tolerations)-1), added))
 	}
 	return res
+}
+
+// Adds reports whether Mutate would add a toleration to ds.
+func (m *Tolerations) Adds(ds *appsv1.DaemonSet) bool {
+	for i := range m.defaults {
+		if !covered(ds.Spec.Template.Spec.Tolerations, &m.defaults[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // covered reports whether some toleration in have already tolerates every

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // bidirectionalMountPropagation forbids Bidirectional propagation on hostPath
@@ -17,11 +18,12 @@ type bidirectionalMountPropagation struct{}
 func defineBidirectionalMountPropagation() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "bidirectional-mount-propagation",
-			Default: config.Enforce,
-			Summary: "`mountPropagation: Bidirectional` on a hostPath mount",
-			Why:     "mounts made in the container appear on the host, where they can shadow any host directory",
-			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts[*].mountPropagation"},
+			ID:           "bidirectional-mount-propagation",
+			Default:      config.Enforce,
+			Summary:      "`mountPropagation: Bidirectional` on a hostPath mount",
+			Why:          "mounts made in the container appear on the host, where they can shadow any host directory",
+			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts[*].mountPropagation"},
+			Precondition: precondition.HostPath,
 		},
 		New: func(Options) Rule { return bidirectionalMountPropagation{} },
 	}

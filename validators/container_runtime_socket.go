@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // defaultRuntimeSockets are the container runtime sockets daemonguard knows,
@@ -71,11 +72,12 @@ type containerRuntimeSocket struct{ sockets pathList }
 func defineContainerRuntimeSocket() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "container-runtime-socket",
-			Default: config.Enforce,
-			Summary: "any mount, read-only or not, of a runtime socket, of anything inside a runtime socket directory (`/run/containerd/s` holds containerd's shim sockets, a task API into every container), or of a directory containing one (`/run`, `/var/run`, `/var`). Defaults cover Docker, dockershim, containerd, CRI-O, cri-dockerd, k3s/RKE2, Podman, MicroK8s, k0s, Bottlerocket, Talos, NRI, the runc/crun state directories, and on Windows the containerd, Docker and cri-dockerd pipes. A plain read-only mount of `/` (the node-exporter pattern) is left to `writable-sensitive-hostpath`; with a `subPath` or `subPathExpr` it is not.",
-			Why:     "whoever reaches the runtime API controls every container on the node, even through a read-only mount",
-			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env"},
+			ID:           "container-runtime-socket",
+			Default:      config.Enforce,
+			Summary:      "any mount, read-only or not, of a runtime socket, of anything inside a runtime socket directory (`/run/containerd/s` holds containerd's shim sockets, a task API into every container), or of a directory containing one (`/run`, `/var/run`, `/var`). Defaults cover Docker, dockershim, containerd, CRI-O, cri-dockerd, k3s/RKE2, Podman, MicroK8s, k0s, Bottlerocket, Talos, NRI, the runc/crun state directories, and on Windows the containerd, Docker and cri-dockerd pipes. A plain read-only mount of `/` (the node-exporter pattern) is left to `writable-sensitive-hostpath`; with a `subPath` or `subPathExpr` it is not.",
+			Why:          "whoever reaches the runtime API controls every container on the node, even through a read-only mount",
+			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env"},
+			Precondition: precondition.HostPath,
 		},
 		New: func(o Options) Rule { return newContainerRuntimeSocket(o.RuntimeSockets) },
 	}

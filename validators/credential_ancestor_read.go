@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // credentialAncestorRead warns about a read-only mount of a generic ancestor of the
@@ -19,12 +20,13 @@ type credentialAncestorRead struct{ paths pathList }
 func defineCredentialAncestorRead() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:          "credential-ancestor-read",
-			Default:     config.Warn,
-			Summary:     "a read-only mount of `/`, `/etc`, `/var` or `/var/lib` (or `C:\\`, `C:\\etc`, `C:\\var`, `C:\\var\\lib`) by a container that may run as root (no `runAsNonRoot: true` and `runAsUser` unset or 0, container over pod level); the warning names the credential paths inside. No default toleration is injected into a DaemonSet this rule finds something in.",
-			Why:         "root in the container can read every credential under the mounted directory",
-			Reads:       []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.securityContext", "spec.template.spec.*containers[*].securityContext"},
-			Credentials: true,
+			ID:           "credential-ancestor-read",
+			Default:      config.Warn,
+			Summary:      "a read-only mount of `/`, `/etc`, `/var` or `/var/lib` (or `C:\\`, `C:\\etc`, `C:\\var`, `C:\\var\\lib`) by a container that may run as root (no `runAsNonRoot: true` and `runAsUser` unset or 0, container over pod level); the warning names the credential paths inside. No default toleration is injected into a DaemonSet this rule finds something in.",
+			Why:          "root in the container can read every credential under the mounted directory",
+			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.securityContext", "spec.template.spec.*containers[*].securityContext"},
+			Precondition: precondition.HostPath,
+			Credentials:  true,
 		},
 		New: func(Options) Rule { return credentialAncestorRead{paths: credentialPaths()} },
 	}

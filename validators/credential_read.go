@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // defaultCredentialPaths hold node or cluster credentials, so that even a
@@ -73,12 +74,13 @@ type credentialRead struct{ paths pathList }
 func defineCredentialRead() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:          "credential-read",
-			Default:     config.Enforce,
-			Summary:     "any mount, read-only included, of a path holding node or cluster credentials, of anything inside one, or of a directory containing one other than `/`, `/etc`, `/var`, `/var/lib` (those warn, see `credential-ancestor-read`): `/etc/kubernetes`, `/var/lib/kubelet/pods`, `/var/lib/kubelet/pki`, `/var/lib/kubelet/kubeconfig`, `/var/lib/etcd`, `/root`, `/etc/rancher`, the k3s/RKE2 server directories, `/var/lib/k0s/pki`, `/etc/shadow`, `/etc/gshadow`, and on Windows `C:\\etc\\kubernetes`, the kubelet's `pods` and `pki`, `C:\\k`. No default toleration is injected into a DaemonSet this rule finds something in.",
-			Why:         "a read-only mount still hands out the cluster's and the node's keys and every pod's service-account tokens",
-			Reads:       []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env"},
-			Credentials: true,
+			ID:           "credential-read",
+			Default:      config.Enforce,
+			Summary:      "any mount, read-only included, of a path holding node or cluster credentials, of anything inside one, or of a directory containing one other than `/`, `/etc`, `/var`, `/var/lib` (those warn, see `credential-ancestor-read`): `/etc/kubernetes`, `/var/lib/kubelet/pods`, `/var/lib/kubelet/pki`, `/var/lib/kubelet/kubeconfig`, `/var/lib/etcd`, `/root`, `/etc/rancher`, the k3s/RKE2 server directories, `/var/lib/k0s/pki`, `/etc/shadow`, `/etc/gshadow`, and on Windows `C:\\etc\\kubernetes`, the kubelet's `pods` and `pki`, `C:\\k`. No default toleration is injected into a DaemonSet this rule finds something in.",
+			Why:          "a read-only mount still hands out the cluster's and the node's keys and every pod's service-account tokens",
+			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env"},
+			Precondition: precondition.HostPath,
+			Credentials:  true,
 		},
 		New: func(Options) Rule { return credentialRead{paths: credentialPaths()} },
 	}

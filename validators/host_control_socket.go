@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // defaultHostControlSockets are node control sockets that are not a
@@ -53,11 +54,12 @@ type hostControlSocket struct{ sockets pathList }
 func defineHostControlSocket() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "host-control-socket",
-			Default: config.Enforce,
-			Summary: "any mount, read-only or not, of a node control socket that is not the container runtime, of anything inside such a directory, or of a directory containing one: the kubelet's `device-plugins`, `plugins` and `plugins_registry` directories, systemd's private socket (`/run/systemd/private`, so all of `/run/systemd` too), the D-Bus system bus (`/run/dbus`), snapd, Bottlerocket's API socket, csi-proxy's Windows pipes. `/var/lib/kubelet/pod-resources` (list and get only) and `/run/systemd/journal` are not among them; a plain read-only `/` is left to other rules.",
-			Why:     "whoever connects makes the kubelet, systemd or the host OS mount paths or run code as root, even through a read-only mount",
-			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env"},
+			ID:           "host-control-socket",
+			Default:      config.Enforce,
+			Summary:      "any mount, read-only or not, of a node control socket that is not the container runtime, of anything inside such a directory, or of a directory containing one: the kubelet's `device-plugins`, `plugins` and `plugins_registry` directories, systemd's private socket (`/run/systemd/private`, so all of `/run/systemd` too), the D-Bus system bus (`/run/dbus`), snapd, Bottlerocket's API socket, csi-proxy's Windows pipes. `/var/lib/kubelet/pod-resources` (list and get only) and `/run/systemd/journal` are not among them; a plain read-only `/` is left to other rules.",
+			Why:          "whoever connects makes the kubelet, systemd or the host OS mount paths or run code as root, even through a read-only mount",
+			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env"},
+			Precondition: precondition.HostPath,
 		},
 		New: func(Options) Rule {
 			return hostControlSocket{sockets: newPathList(defaultHostControlSockets[:], windowsHostControlSockets[:])}

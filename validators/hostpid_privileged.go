@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // hostPIDPrivileged forbids privileged containers, and ones adding SYS_ADMIN,
@@ -20,11 +21,12 @@ type hostPIDPrivileged struct{}
 func defineHostPIDPrivileged() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "hostpid-privileged",
-			Default: config.Enforce,
-			Summary: "`hostPID: true` and a container is privileged or adds `SYS_ADMIN`, `ALL`, `SYS_MODULE`, `SYS_RAWIO`, `DAC_READ_SEARCH`, `BPF`, `PERFMON` or `SYS_BOOT` (any case, with or without `CAP_`); a privileged or `SYS_ADMIN` container that mounts the host's `/proc`, `/proc/<pid>` or `/` counts as hostPID",
-			Why:     "together they can enter and control every process on the node (nsenter -t 1) or the kernel itself",
-			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.*containers[*].securityContext.privileged", "spec.template.spec.*containers[*].securityContext.capabilities.add", "spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			ID:           "hostpid-privileged",
+			Default:      config.Enforce,
+			Summary:      "`hostPID: true` and a container is privileged or adds `SYS_ADMIN`, `ALL`, `SYS_MODULE`, `SYS_RAWIO`, `DAC_READ_SEARCH`, `BPF`, `PERFMON` or `SYS_BOOT` (any case, with or without `CAP_`); a privileged or `SYS_ADMIN` container that mounts the host's `/proc`, `/proc/<pid>` or `/` counts as hostPID",
+			Why:          "together they can enter and control every process on the node (nsenter -t 1) or the kernel itself",
+			Reads:        []string{"spec.template.spec.hostPID", "spec.template.spec.*containers[*].securityContext.privileged", "spec.template.spec.*containers[*].securityContext.capabilities.add", "spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			Precondition: precondition.And(precondition.Or(precondition.HostPID, precondition.HostPath), precondition.Escalates),
 		},
 		New: func(Options) Rule { return hostPIDPrivileged{} },
 	}

@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // hostPIDPtrace warns about SYS_PTRACE in a hostPID pod with the runtime's
@@ -17,11 +18,12 @@ type hostPIDPtrace struct{}
 func defineHostPIDPtrace() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "hostpid-ptrace",
-			Default: config.Warn,
-			Summary: "`hostPID: true` and a container adds `SYS_PTRACE`, with the runtime's default AppArmor/SELinux confinement (without it, `hostpid-ptrace-unconfined` applies)",
-			Why:     "it can attach to host processes and reach their files through /proc/<pid>/root wherever the default profile does not stop it",
-			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.*containers[*].securityContext"},
+			ID:           "hostpid-ptrace",
+			Default:      config.Warn,
+			Summary:      "`hostPID: true` and a container adds `SYS_PTRACE`, with the runtime's default AppArmor/SELinux confinement (without it, `hostpid-ptrace-unconfined` applies)",
+			Why:          "it can attach to host processes and reach their files through /proc/<pid>/root wherever the default profile does not stop it",
+			Reads:        []string{"spec.template.spec.hostPID", "spec.template.spec.*containers[*].securityContext"},
+			Precondition: precondition.And(precondition.HostPID, precondition.Escalates),
 		},
 		New: func(Options) Rule { return hostPIDPtrace{} },
 	}

@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // hostPIDPtraceUnconfined forbids SYS_PTRACE in a hostPID pod whose
@@ -17,11 +18,12 @@ type hostPIDPtraceUnconfined struct{}
 func defineHostPIDPtraceUnconfined() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "hostpid-ptrace-unconfined",
-			Default: config.Enforce,
-			Summary: "`hostPID: true` and a container adds `SYS_PTRACE` while running AppArmor `Unconfined` (container or pod `appArmorProfile`, or the legacy `container.apparmor.security.beta.kubernetes.io/<name>: unconfined` template annotation) or SELinux type `spc_t`",
-			Why:     "nothing stops it from tracing every host process and reaching the node's files through /proc/<pid>/root",
-			Reads:   []string{"spec.template.metadata.annotations", "spec.template.spec.hostPID", "spec.template.spec.securityContext", "spec.template.spec.*containers[*].securityContext"},
+			ID:           "hostpid-ptrace-unconfined",
+			Default:      config.Enforce,
+			Summary:      "`hostPID: true` and a container adds `SYS_PTRACE` while running AppArmor `Unconfined` (container or pod `appArmorProfile`, or the legacy `container.apparmor.security.beta.kubernetes.io/<name>: unconfined` template annotation) or SELinux type `spc_t`",
+			Why:          "nothing stops it from tracing every host process and reaching the node's files through /proc/<pid>/root",
+			Reads:        []string{"spec.template.metadata.annotations", "spec.template.spec.hostPID", "spec.template.spec.securityContext", "spec.template.spec.*containers[*].securityContext"},
+			Precondition: precondition.And(precondition.HostPID, precondition.Escalates),
 		},
 		New: func(Options) Rule { return hostPIDPtraceUnconfined{} },
 	}

@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // hostPIDWritableHostPath forbids writable hostPath mounts in a hostPID pod:
@@ -16,11 +17,12 @@ type hostPIDWritableHostPath struct{}
 func defineHostPIDWritableHostPath() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "hostpid-writable-hostpath",
-			Default: config.Enforce,
-			Summary: "`hostPID: true` and any container, init container or ephemeral container mounts a hostPath volume without `readOnly: true`",
-			Why:     "with the host's process table visible, a writable host directory is a short step from writing into another process's root",
-			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			ID:           "hostpid-writable-hostpath",
+			Default:      config.Enforce,
+			Summary:      "`hostPID: true` and any container, init container or ephemeral container mounts a hostPath volume without `readOnly: true`",
+			Why:          "with the host's process table visible, a writable host directory is a short step from writing into another process's root",
+			Reads:        []string{"spec.template.spec.hostPID", "spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			Precondition: precondition.And(precondition.HostPID, precondition.HostPath),
 		},
 		New: func(Options) Rule { return hostPIDWritableHostPath{} },
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/daemonguard/daemonguard/validators/nodes"
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // hostPortSurge forbids host ports with a RollingUpdate maxSurge above 0:
@@ -19,15 +20,21 @@ type hostPortSurge struct{}
 func defineHostPortSurge() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "hostport-surge",
-			Default: config.Enforce,
-			Summary: "a container port with `hostPort` and a RollingUpdate `maxSurge` above 0",
-			Why:     "the surge pod needs the host port the old pod still holds on its node, so every rollout stalls (kubernetes#106417)",
-			Reads:   []string{"spec.updateStrategy", "spec.template.spec.*containers[*].ports", "spec.template.spec.hostNetwork"},
+			ID:           "hostport-surge",
+			Default:      config.Enforce,
+			Summary:      "a container port with `hostPort` and a RollingUpdate `maxSurge` above 0",
+			Why:          "the surge pod needs the host port the old pod still holds on its node, so every rollout stalls (kubernetes#106417)",
+			Reads:        []string{"spec.updateStrategy", "spec.template.spec.*containers[*].ports", "spec.template.spec.hostNetwork"},
+			Precondition: precondition.Or(precondition.HostNetwork, hostPortCondition),
 		},
 		New: func(Options) Rule { return hostPortSurge{} },
 	}
 }
+
+// hostPortCondition: some container asks for a host port (with
+// hostNetwork, every container port is one).
+var hostPortCondition = precondition.Atom(precondition.AnyContainer(
+	precondition.AnyIn("c", "ports", "p", `has(p.hostPort) && p.hostPort != 0`)))
 
 func (hostPortSurge) Validate(_ context.Context, t *Target) field.ErrorList {
 	c := nodes.HostPortSurge(t.DaemonSet)

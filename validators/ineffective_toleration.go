@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // controllerNoExecuteTaints are the NoExecute taints the DaemonSet controller
@@ -53,15 +54,19 @@ type ineffectiveToleration struct{}
 func defineIneffectiveToleration() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "ineffective-toleration",
-			Default: config.Warn,
-			Summary: "a template toleration `key: node.kubernetes.io/not-ready` or `unreachable`, `operator: Exists`, `effect: NoExecute` with `tolerationSeconds`: the DaemonSet controller replaces exactly that toleration with its own, without seconds (`operator: Equal` and an empty-key `Exists` keep theirs and are not flagged)",
-			Why:     "the pods never leave a failed node, whatever the template says",
-			Reads:   []string{"spec.template.spec.tolerations"},
+			ID:           "ineffective-toleration",
+			Default:      config.Warn,
+			Summary:      "a template toleration `key: node.kubernetes.io/not-ready` or `unreachable`, `operator: Exists`, `effect: NoExecute` with `tolerationSeconds`: the DaemonSet controller replaces exactly that toleration with its own, without seconds (`operator: Equal` and an empty-key `Exists` keep theirs and are not flagged)",
+			Why:          "the pods never leave a failed node, whatever the template says",
+			Reads:        []string{"spec.template.spec.tolerations"},
+			Precondition: tolerationSecondsCondition,
 		},
 		New: func(Options) Rule { return ineffectiveToleration{} },
 	}
 }
+
+// tolerationSecondsCondition: some toleration bounds its time.
+var tolerationSecondsCondition = precondition.Atom(precondition.AnyIn(precondition.Spec, "tolerations", "t", "has(t.tolerationSeconds)"))
 
 func (ineffectiveToleration) Validate(_ context.Context, t *Target) field.ErrorList {
 	var errs field.ErrorList

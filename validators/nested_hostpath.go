@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // nestedHostPath forbids a hostPath mount that lies inside the host path of
@@ -26,11 +27,12 @@ type nestedHostPath struct{}
 func defineNestedHostPath() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "nested-hostpath",
-			Default: config.Enforce,
-			Summary: "a hostPath mount whose host path lies inside the host path of another hostPath volume of the pod that is mounted writable (or mounted by no container)",
-			Why:     "a symlink planted through the writable mount redirects the other mount to any host path, which the runtime follows as root",
-			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			ID:           "nested-hostpath",
+			Default:      config.Enforce,
+			Summary:      "a hostPath mount whose host path lies inside the host path of another hostPath volume of the pod that is mounted writable (or mounted by no container)",
+			Why:          "a symlink planted through the writable mount redirects the other mount to any host path, which the runtime follows as root",
+			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			Precondition: precondition.HostPath,
 		},
 		New: func(Options) Rule { return nestedHostPath{} },
 	}

@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // priorityClassMissing warns about a priorityClassName the cluster does not
@@ -16,15 +17,21 @@ type priorityClassMissing struct{ exists ClassLookup }
 func definePriorityClassMissing() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "priority-class-missing",
-			Default: config.Warn,
-			Summary: "`priorityClassName` names a PriorityClass the cluster does not have (the webhook checks its cache; `check` cannot)",
-			Why:     "the DaemonSet is accepted and creates no pod at all; the only trace is FailedCreate events",
-			Reads:   []string{"spec.template.spec.priorityClassName"},
+			ID:           "priority-class-missing",
+			Default:      config.Warn,
+			Summary:      "`priorityClassName` names a PriorityClass the cluster does not have (the webhook checks its cache; `check` cannot)",
+			Why:          "the DaemonSet is accepted and creates no pod at all; the only trace is FailedCreate events",
+			Reads:        []string{"spec.template.spec.priorityClassName"},
+			Precondition: priorityClassNamedCondition,
+			ReadsCluster: true,
 		},
 		New: func(o Options) Rule { return priorityClassMissing{exists: o.ClassExists} },
 	}
 }
+
+// priorityClassNamedCondition: the pod names a PriorityClass.
+var priorityClassNamedCondition = precondition.Atom(
+	precondition.Has(precondition.Spec, "priorityClassName") + ` && ` + precondition.Spec + `.priorityClassName != ""`)
 
 func (r priorityClassMissing) Validate(ctx context.Context, t *Target) field.ErrorList {
 	name := t.DaemonSet.Spec.Template.Spec.PriorityClassName

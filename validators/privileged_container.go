@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // privilegedContainer flags privileged containers, and ones adding SYS_ADMIN,
@@ -22,11 +23,12 @@ type privilegedContainer struct{}
 func definePrivilegedContainer() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "privileged-container",
-			Default: config.Warn,
-			Summary: "in a pod without hostPID, a privileged container or one adding `SYS_ADMIN`, `ALL`, `SYS_MODULE`, `SYS_RAWIO`, `DAC_READ_SEARCH`, `BPF`, `PERFMON` or `SYS_BOOT` (unless it mounts the host's `/proc`: then `hostpid-privileged` denies it); and a Windows HostProcess pod or container (the same full access to the node)",
-			Why:     "a privileged container has every capability and every host device, and can remount read-only host paths writable",
-			Reads:   []string{"spec.template.spec.hostPID", "spec.template.spec.securityContext.windowsOptions.hostProcess", "spec.template.spec.*containers[*].securityContext"},
+			ID:           "privileged-container",
+			Default:      config.Warn,
+			Summary:      "in a pod without hostPID, a privileged container or one adding `SYS_ADMIN`, `ALL`, `SYS_MODULE`, `SYS_RAWIO`, `DAC_READ_SEARCH`, `BPF`, `PERFMON` or `SYS_BOOT` (unless it mounts the host's `/proc`: then `hostpid-privileged` denies it); and a Windows HostProcess pod or container (the same full access to the node)",
+			Why:          "a privileged container has every capability and every host device, and can remount read-only host paths writable",
+			Reads:        []string{"spec.template.spec.hostPID", "spec.template.spec.securityContext.windowsOptions.hostProcess", "spec.template.spec.*containers[*].securityContext"},
+			Precondition: precondition.Or(precondition.Escalates, hostProcessCondition),
 		},
 		New: func(Options) Rule { return privilegedContainer{} },
 	}
@@ -78,6 +80,10 @@ func (privilegedContainer) Validate(_ context.Context, t *Target) field.ErrorLis
 	})
 	return errs
 }
+
+// hostProcessCondition: the pod is a Windows HostProcess pod (a container
+// that is one is in precondition.Escalates).
+var hostProcessCondition = precondition.Atom(precondition.IsTrue(precondition.Spec, "securityContext", "windowsOptions", "hostProcess"))
 
 func hostProcess(w *corev1.WindowsSecurityContextOptions) bool {
 	return w != nil && w.HostProcess != nil && *w.HostProcess

@@ -10,10 +10,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/validators/nodes"
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // Meta describes a rule: what the registry, the docs and the policy know
@@ -34,6 +36,35 @@ type Meta struct {
 	// (which would place the pod on control-plane nodes) into a DaemonSet
 	// such a rule finds something in, whatever the rule's action.
 	Credentials bool
+	// Precondition holds for every object the rule can find something in
+	// (it may hold for more, never for less): the validating webhook's
+	// matchConditions are built from it, so the API server does not call
+	// the webhook for a DaemonSet no rule can find anything in.
+	Precondition precondition.Cond
+	// ReadsCluster marks rules whose findings depend on the cluster (its
+	// nodes, its PriorityClasses) as well as on the object. On an UPDATE
+	// that changes neither the pod template nor the update strategy they
+	// are not run: the object did not change, the cluster did, and scan and
+	// reports judge running DaemonSets against the cluster as it changes.
+	ReadsCluster bool
+}
+
+// Condition is the whole condition under which the rule runs and can find
+// something: its precondition, and for a rule that reads the cluster, a
+// CREATE or an UPDATE that changes what it reads of the object.
+func (m *Meta) Condition() precondition.Cond {
+	if m.ReadsCluster {
+		return precondition.And(precondition.Changed, m.Precondition)
+	}
+	return m.Precondition
+}
+
+// TemplateUnchanged reports whether an UPDATE from old to ds changes neither
+// the pod template nor the update strategy, so that rules reading the
+// cluster are not run: the Go side of precondition.Changed.
+func TemplateUnchanged(old, ds *appsv1.DaemonSet) bool {
+	return equality.Semantic.DeepEqual(&old.Spec.Template, &ds.Spec.Template) &&
+		equality.Semantic.DeepEqual(&old.Spec.UpdateStrategy, &ds.Spec.UpdateStrategy)
 }
 
 // Rule is one validation rule.

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // unmaskedProcMount forbids procMount: Unmasked outside a user namespace:
@@ -18,11 +19,12 @@ type unmaskedProcMount struct{}
 func defineUnmaskedProcMount() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "unmasked-procmount",
-			Default: config.Enforce,
-			Summary: "`procMount: Unmasked` on a container of a pod without `hostUsers: false`",
-			Why:     "an unmasked, writable /proc/sys lets root in the container set kernel.core_pattern, which the host kernel runs as root",
-			Reads:   []string{"spec.template.spec.hostUsers", "spec.template.spec.*containers[*].securityContext.procMount"},
+			ID:           "unmasked-procmount",
+			Default:      config.Enforce,
+			Summary:      "`procMount: Unmasked` on a container of a pod without `hostUsers: false`",
+			Why:          "an unmasked, writable /proc/sys lets root in the container set kernel.core_pattern, which the host kernel runs as root",
+			Reads:        []string{"spec.template.spec.hostUsers", "spec.template.spec.*containers[*].securityContext.procMount"},
+			Precondition: precondition.Escalates,
 		},
 		New: func(Options) Rule { return unmaskedProcMount{} },
 	}

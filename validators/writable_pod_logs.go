@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // podLogPaths are the directories the kubelet serves `kubectl logs` from
@@ -24,11 +25,12 @@ type writablePodLogs struct{ paths pathList }
 func defineWritablePodLogs() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "writable-pod-logs",
-			Default: config.Enforce,
-			Summary: "a writable mount of `/var/log/pods` or `/var/log/containers`, or of anything inside them",
-			Why:     "the kubelet reads these files as root for `kubectl logs` and follows a symlink planted there to any host file",
-			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			ID:           "writable-pod-logs",
+			Default:      config.Enforce,
+			Summary:      "a writable mount of `/var/log/pods` or `/var/log/containers`, or of anything inside them",
+			Why:          "the kubelet reads these files as root for `kubectl logs` and follows a symlink planted there to any host file",
+			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			Precondition: precondition.HostPath,
 		},
 		New: func(Options) Rule {
 			return writablePodLogs{paths: newPathList(podLogPaths[:], windowsPodLogPaths[:])}

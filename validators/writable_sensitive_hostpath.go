@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // defaultSensitiveHostPaths are host paths no DaemonSet may mount writable:
@@ -74,11 +75,12 @@ type writableSensitiveHostPath struct{ paths pathList }
 func defineWritableSensitiveHostPath() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "writable-sensitive-hostpath",
-			Default: config.Enforce,
-			Summary: "a writable mount of a sensitive path, of a directory containing one (`/var` contains `/var/lib/kubelet`), or of anything inside one (`/etc/cni/net.d`); also a hostPath volume no container mounts (an ephemeral container can mount it writable). `/` and `C:\\` match only themselves. Windows paths are compared case-insensitively with either slash.",
-			Why:     "the node runs, trusts or configures itself from these paths as root",
-			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env"},
+			ID:           "writable-sensitive-hostpath",
+			Default:      config.Enforce,
+			Summary:      "a writable mount of a sensitive path, of a directory containing one (`/var` contains `/var/lib/kubelet`), or of anything inside one (`/etc/cni/net.d`); also a hostPath volume no container mounts (an ephemeral container can mount it writable). `/` and `C:\\` match only themselves. Windows paths are compared case-insensitively with either slash.",
+			Why:          "the node runs, trusts or configures itself from these paths as root",
+			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env"},
+			Precondition: precondition.HostPath,
 		},
 		New: func(o Options) Rule { return newWritableSensitiveHostPath(o.SensitiveHostPaths) },
 	}

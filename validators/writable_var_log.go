@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // writableVarLog warns about a writable mount of /var/log itself: stock
@@ -18,11 +19,12 @@ type writableVarLog struct{ paths pathList }
 func defineWritableVarLog() Definition {
 	return Definition{
 		Meta: Meta{
-			ID:      "writable-var-log",
-			Default: config.Warn,
-			Summary: "a writable mount of `/var/log` itself (what stock log shippers do)",
-			Why:     "it contains the pod logs the kubelet reads as root, so a planted symlink makes `kubectl logs` read any host file",
-			Reads:   []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			ID:           "writable-var-log",
+			Default:      config.Warn,
+			Summary:      "a writable mount of `/var/log` itself (what stock log shippers do)",
+			Why:          "it contains the pod logs the kubelet reads as root, so a planted symlink makes `kubectl logs` read any host file",
+			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
+			Precondition: precondition.HostPath,
 		},
 		New: func(Options) Rule {
 			return writableVarLog{paths: newPathList([]string{"/var/log"}, []string{"c:/var/log"})}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,12 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/daemonguard/daemonguard/test/dstest"
@@ -60,68 +54,11 @@ func probePolicy(t testing.TB) *policy.Policy {
 	return p
 }
 
-// randomDaemonSets fills DaemonSets with random values in every field (the
-// API machinery's own fuzzer), then points their volumes, mounts,
-// capabilities and tolerations at the host paths and names the rules care
-// about, so that most objects are both full of unrelated fields and hit by
-// several rules.
+// randomDaemonSets are dstest.RandomDaemonSets as the JSON the API server sends.
 func randomDaemonSets(t testing.TB, seed int64, n int) [][]byte {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	f := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(seed), serializer.NewCodecFactory(scheme)).
-		NilChance(0.3).NumElements(0, 3).MaxDepth(12)
-	r := rand.New(rand.NewSource(seed + 1))
-	pick := func(s []string) string { return s[r.Intn(len(s))] }
-	paths := []string{"/", "/etc", "/var/log", "/var/run/docker.sock", "/run/containerd", "/var/lib/kubelet/pods",
-		"/proc", "/var/run/../etc", "/opt/cni/bin", "/home", "/data", "/proc/1/root/run/crio"}
-	names := []string{"a", "b", "c"}
-	caps := []string{"SYS_ADMIN", "sys_ptrace", "CAP_ALL", "NET_ADMIN", "BPF"}
-	keys := []string{"node.kubernetes.io/not-ready", "node-role.kubernetes.io/control-plane", "", "dedicated"}
 	var out [][]byte
-	for range n {
-		ds := &appsv1.DaemonSet{}
-		f.Fill(ds)
-		ds.APIVersion, ds.Kind = "apps/v1", "DaemonSet"
-		spec := &ds.Spec.Template.Spec
-		spec.HostPID = r.Intn(2) == 0
-		if r.Intn(2) == 0 {
-			spec.PriorityClassName, spec.Priority = "", nil
-		}
-		if r.Intn(4) != 0 {
-			spec.Resources = nil
-		}
-		for i := range spec.Volumes {
-			spec.Volumes[i].Name = names[i%len(names)]
-			if r.Intn(3) != 0 {
-				spec.Volumes[i].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: pick(paths)}}
-			}
-		}
-		for i := range spec.Tolerations {
-			spec.Tolerations[i].Key = pick(keys)
-		}
-		shape := func(sc *corev1.SecurityContext, mounts []corev1.VolumeMount) {
-			for j := range mounts {
-				mounts[j].Name = pick(names)
-				mounts[j].SubPathExpr = ""
-				if r.Intn(3) == 0 {
-					mounts[j].SubPath = pick([]string{"", "x", "../etc", "kubelet"})
-				}
-			}
-			if sc != nil && sc.Capabilities != nil {
-				for k := range sc.Capabilities.Add {
-					sc.Capabilities.Add[k] = corev1.Capability(pick(caps))
-				}
-			}
-		}
-		for i := range spec.Containers {
-			shape(spec.Containers[i].SecurityContext, spec.Containers[i].VolumeMounts)
-		}
-		for i := range spec.InitContainers {
-			shape(spec.InitContainers[i].SecurityContext, spec.InitContainers[i].VolumeMounts)
-		}
-		for i := range spec.EphemeralContainers {
-			shape(spec.EphemeralContainers[i].SecurityContext, spec.EphemeralContainers[i].VolumeMounts)
-		}
+	for _, ds := range dstest.RandomDaemonSets(t, seed, n) {
 		b, err := json.Marshal(ds)
 		if err != nil {
 			t.Fatal(err)

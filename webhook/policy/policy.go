@@ -20,6 +20,7 @@ import (
 	"github.com/daemonguard/daemonguard/mutators/patch"
 	"github.com/daemonguard/daemonguard/validators"
 	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // InjectedAnnotation records, on the DaemonSet's own metadata, the fields
@@ -53,6 +54,26 @@ type Policy struct {
 	// action: no default toleration goes into a DaemonSet they find
 	// something in.
 	credentials []rule
+	// mutating is when some enabled mutator can act.
+	mutating precondition.Cond
+}
+
+// MutatingCondition holds for every DaemonSet this policy's mutators can
+// change or warn about: the mutating webhook's matchCondition. Unlike the
+// validating one it depends on the policy file (which defaults, which
+// resources), so the webhook keeps it in step with the file it loads.
+func (p *Policy) MutatingCondition() precondition.Cond { return p.mutating }
+
+// ValidatingCondition holds for every request some rule of rules can find
+// something in, whatever action a policy gives it: the validating
+// webhook's matchCondition. It does not depend on the policy file, so the
+// chart renders it once and no policy change can make it too narrow.
+func ValidatingCondition(rules []validators.Definition) precondition.Cond {
+	conds := make([]precondition.Cond, len(rules))
+	for i := range rules {
+		conds[i] = rules[i].Condition()
+	}
+	return precondition.Or(conds...)
 }
 
 type mutator struct {
@@ -105,11 +126,14 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		Limits:              limitRules(&m.Resources),
 		SkipPriorityClasses: m.Resources.SkipPriorityClasses,
 	}
+	var acts []precondition.Cond
 	for _, d := range mutators.Registry() {
 		if enabled[d.Name] {
 			p.mutators = append(p.mutators, mutator{Mutator: d.New(mopts), name: d.Name})
+			acts = append(acts, d.Precondition(mopts))
 		}
 	}
+	p.mutating = precondition.Or(acts...)
 	ropts := validators.Options{
 		Nodes: opts.Nodes,
 		// Unlike the mutator, the rule checks only against a real cluster.
@@ -255,7 +279,7 @@ func (p *Policy) Mutate(ctx context.Context, namespace string, ds *appsv1.Daemon
 		if p.exempt(m.name, namespace, ds) {
 			continue
 		}
-		if m.name == mutators.TolerationsName {
+		if t, ok := m.Mutator.(*mutators.Tolerations); ok && t.Adds(ds) {
 			if why := p.readsCredentials(ctx, ds); why != "" {
 				out.Warnings = append(out.Warnings, "default tolerations were not added: "+why+
 					"; a toleration would also place it on control-plane nodes, next to etcd and the cluster's keys (add the tolerations it needs yourself if it must run there)")

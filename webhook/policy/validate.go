@@ -99,13 +99,16 @@ func (v *Verdict) Warnings() []string {
 // Validate runs every enabled rule that ds is not exempt from. With old set
 // (an UPDATE), an enforced finding that old already had is demoted to a
 // warning, so a DaemonSet admitted before a rule existed can still roll out an
-// image bump; anything new is denied.
+// image bump; anything new is denied. An UPDATE that changes neither the pod
+// template nor the update strategy does not run the rules that read the
+// cluster (validators.Meta.ReadsCluster).
 func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1.DaemonSet) Verdict {
 	var v Verdict
 	target := validators.NewTarget(ds)
 	var oldTarget *validators.Target
+	unchanged := old != nil && validators.TemplateUnchanged(old, ds)
 	for _, r := range p.rules {
-		if p.exempt(r.meta.ID, namespace, ds) {
+		if unchanged && r.meta.ReadsCluster || p.exempt(r.meta.ID, namespace, ds) {
 			continue
 		}
 		errs := r.Validate(ctx, target)

@@ -1,0 +1,324 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/admission"
+	celplugin "k8s.io/apiserver/pkg/admission/plugin/cel"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/cel/environment"
+
+	"github.com/daemonguard/daemonguard/test/dstest"
+	"github.com/daemonguard/daemonguard/validators"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
+)
+
+// The matchConditions are checked the way the API server evaluates them:
+// compiled by k8s.io/apiserver's webhook accessor with the API server's CEL
+// environment, and run on the typed object as the admission chain hands it
+// over. A condition that is false must mean that nothing would have
+// happened had the webhook been called, and no condition may fail to
+// evaluate (with failurePolicy Fail, the API server would refuse the write).
+
+var celCompiler = celplugin.NewConditionCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
+
+// matcherFor compiles c as the API server compiles a webhook's
+// matchConditions; nil when c always holds (the webhook has none).
+func matcherFor(t *testing.T, c precondition.Cond, mutating bool) matchconditions.Matcher {
+	t.Helper()
+	conds := c.MatchConditions("test")
+	if conds == nil {
+		return nil
+	}
+	fail := admissionregistrationv1.Fail
+	if mutating {
+		return webhook.NewMutatingWebhookAccessor("uid", "daemonguard", &admissionregistrationv1.MutatingWebhook{
+			Name: "mutate.daemonguard.io", MatchConditions: conds, FailurePolicy: &fail,
+		}).GetCompiledMatcher(celCompiler)
+	}
+	return webhook.NewValidatingWebhookAccessor("uid", "daemonguard", &admissionregistrationv1.ValidatingWebhook{
+		Name: "validate.daemonguard.io", MatchConditions: conds, FailurePolicy: &fail,
+	}).GetCompiledMatcher(celCompiler)
+}
+
+// matches evaluates m on a CREATE (old nil) or UPDATE of ds as the API
+// server does; it fails the test on an evaluation error.
+func matches(t *testing.T, m matchconditions.Matcher, old, ds *appsv1.DaemonSet) bool {
+	t.Helper()
+	if m == nil {
+		return true
+	}
+	gvk := appsv1.SchemeGroupVersion.WithKind("DaemonSet")
+	op, opts, oldObj := admission.Create, runtime.Object(&metav1.CreateOptions{}), runtime.Object(nil)
+	if old != nil {
+		op, opts, oldObj = admission.Update, &metav1.UpdateOptions{}, old
+	}
+	attrs := admission.NewAttributesRecord(ds, oldObj, gvk, "monitoring", ds.Name,
+		appsv1.SchemeGroupVersion.WithResource("daemonsets"), "", op, opts, false, &user.DefaultInfo{Name: "test"})
+	va := &admission.VersionedAttributes{Attributes: attrs, VersionedKind: gvk,
+		VersionedObject: admission.NewLazyObject(ds), VersionedOldObject: admission.NewLazyObject(oldObj)}
+	r := m.Match(context.Background(), va, nil, nil)
+	if r.Error != nil {
+		t.Fatalf("the matchCondition fails to evaluate (with failurePolicy Fail the API server would refuse the write): %v\nobject: %s", r.Error, dump(ds))
+	}
+	return r.Matches
+}
+
+func dump(ds *appsv1.DaemonSet) string {
+	b, _ := json.Marshal(ds)
+	return string(b)
+}
+
+// conditionCase is one request the conditions are checked on.
+type conditionCase struct {
+	name    string
+	old, ds *appsv1.DaemonSet
+}
+
+// conditionCases are random DaemonSets, the bypass and allowed corpora and
+// every example, each as a CREATE, as an UPDATE that changes nothing, one
+// that changes the image only and one from another random DaemonSet.
+func conditionCases(t *testing.T) []conditionCase {
+	t.Helper()
+	var objects []*appsv1.DaemonSet
+	names := []string{}
+	for i, ds := range dstest.RandomDaemonSets(t, 20261202, 400) {
+		objects, names = append(objects, ds), append(names, fmt.Sprintf("random-%d", i))
+	}
+	files, err := filepath.Glob("testdata/*/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples, err := filepath.Glob(filepath.Join(dstest.RepoRoot(), "deploy", "examples", "*", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, _ := filepath.Glob(filepath.Join(dstest.RepoRoot(), "deploy", "examples", "*.yaml"))
+	for _, f := range append(append(files, top...), examples...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objects, names = append(objects, dstest.FromYAML(t, data)), append(names, filepath.Base(f))
+	}
+	if len(objects) < 400+len(files)+len(top) || len(files) < 100 || len(top) < 5 {
+		t.Fatalf("too few objects: %d corpus files, %d examples", len(files), len(top))
+	}
+	// What only a mutating webhook sees: objects validation will refuse.
+	objects = append(objects, &appsv1.DaemonSet{}, dstest.DaemonSet(dstest.Spec(corev1.PodSpec{Containers: []corev1.Container{}})))
+	names = append(names, "empty", "no-containers")
+	var out []conditionCase
+	for i, ds := range objects {
+		bumped := ds.DeepCopy()
+		if len(bumped.Spec.Template.Spec.Containers) > 0 {
+			bumped.Spec.Template.Spec.Containers[0].Image += "-next"
+		} else {
+			bumped.Spec.Template.Labels = map[string]string{"rolled": "yes"}
+		}
+		out = append(out,
+			conditionCase{names[i] + "/create", nil, ds},
+			conditionCase{names[i] + "/reapply", ds, ds.DeepCopy()},
+			conditionCase{names[i] + "/image-bump", ds, bumped},
+			conditionCase{names[i] + "/from-other", objects[(i+7)%len(objects)], ds},
+		)
+	}
+	return out
+}
+
+// clusterNodes make the node-aware rules find something in most
+// DaemonSets: a tainted control plane, a dedicated pool, a tiny node and a
+// Windows node.
+func clusterNodes(context.Context) ([]*corev1.Node, error) {
+	node := func(name string, labels map[string]string, taints []corev1.Taint, cpu, mem string) *corev1.Node {
+		alloc := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem), corev1.ResourcePods: resource.MustParse("110")}
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints},
+			Status: corev1.NodeStatus{Allocatable: alloc, Capacity: alloc, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+		n.Labels["kubernetes.io/hostname"] = name
+		return n
+	}
+	return []*corev1.Node{
+		node("cp", map[string]string{"kubernetes.io/os": "linux", "node-role.kubernetes.io/control-plane": ""},
+			[]corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}}, "4", "8Gi"),
+		node("gpu", map[string]string{"kubernetes.io/os": "linux", "pool": "gpu"},
+			[]corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}, "8", "32Gi"),
+		node("tiny", map[string]string{"kubernetes.io/os": "linux"}, nil, "100m", "64Mi"),
+		node("win", map[string]string{"kubernetes.io/os": "windows"}, nil, "4", "8Gi"),
+	}, nil
+}
+
+// onlyBuiltinClasses: any other PriorityClass is missing.
+func onlyBuiltinClasses(_ context.Context, name string) (bool, error) {
+	return name == "infra-daemonset" || name == "system-node-critical" || name == "system-cluster-critical", nil
+}
+
+// everyRule is a policy with every rule on, against clusterNodes.
+func everyRule(t *testing.T) (*Policy, validators.Options) {
+	t.Helper()
+	body := "validation:\n  rules:\n"
+	for _, d := range validators.Registry() {
+		body += "    " + d.ID + ": audit\n"
+	}
+	opts := Options{Nodes: clusterNodes, ClassExists: onlyBuiltinClasses}
+	return parsePolicy(t, body, opts), validators.Options{Nodes: clusterNodes, ClassExists: validators.ClassLookup(onlyBuiltinClasses)}
+}
+
+// TestValidatingConditionIsConservative: where a rule's condition is false,
+// the rule finds nothing, and where the validating webhook's condition is
+// false, the policy's verdict is empty.
+func TestValidatingConditionIsConservative(t *testing.T) {
+	p, ropts := everyRule(t)
+	registry := validators.Registry()
+	whole := matcherFor(t, ValidatingCondition(registry), false)
+	type ruleMatcher struct {
+		def     validators.Definition
+		rule    validators.Rule
+		matcher matchconditions.Matcher
+	}
+	var rules []ruleMatcher
+	for _, d := range registry {
+		rules = append(rules, ruleMatcher{d, d.New(ropts), matcherFor(t, d.Condition(), false)})
+	}
+	skipped, fired := map[string]int{}, map[string]int{}
+	for _, c := range conditionCases(t) {
+		for _, r := range rules {
+			if matches(t, r.matcher, c.old, c.ds) {
+				continue
+			}
+			skipped[r.def.ID]++
+			if c.old != nil && r.def.ReadsCluster && validators.TemplateUnchanged(c.old, c.ds) {
+				continue // the policy does not run it (checked below)
+			}
+			if errs := r.rule.Validate(context.Background(), validators.NewTarget(c.ds.DeepCopy())); len(errs) > 0 {
+				t.Errorf("%s: rule %s finds %v where its condition is false\ncondition: %s\nobject: %s", c.name, r.def.ID, errs, r.def.Condition(), dump(c.ds))
+			}
+		}
+		v := p.Validate(context.Background(), "monitoring", c.old, c.ds.DeepCopy())
+		for _, x := range v.Violations {
+			fired[x.Rule]++
+		}
+		if matches(t, whole, c.old, c.ds) {
+			continue
+		}
+		skipped["(webhook)"]++
+		if len(v.Violations) > 0 {
+			t.Errorf("%s: the validating webhook is not called, but the policy finds %+v\nobject: %s", c.name, v.Violations, dump(c.ds))
+		}
+	}
+	// The property says nothing where conditions always hold, or where no
+	// rule ever fires: each must be seen both ways.
+	for _, d := range registry {
+		if skipped[d.ID] == 0 || fired[d.ID] == 0 {
+			t.Errorf("rule %s: condition false on %d cases, fired on %d: the cases do not exercise it", d.ID, skipped[d.ID], fired[d.ID])
+		}
+	}
+	if skipped["(webhook)"] == 0 {
+		t.Error("the validating webhook's condition held for every case")
+	}
+	t.Logf("condition false per rule: %v", skipped)
+}
+
+// mutatingPolicies are policy files whose mutators differ in every way the
+// condition depends on.
+var mutatingPolicies = map[string]string{
+	"defaults": "",
+	"tolerations of every shape": `mutation:
+  tolerations:
+    defaults:
+      - {key: dedicated, operator: Equal, value: gpu, effect: NoSchedule}
+      - {key: dedicated, effect: NoExecute}
+      - {key: node-role.kubernetes.io/control-plane, operator: Exists}
+      - {key: example.com/flaky, operator: Exists, effect: NoExecute, tolerationSeconds: 60}
+  priorityClass: {enabled: false}
+  resources: {enabled: false}`,
+	"cpu limits, no skipped classes": `mutation:
+  tolerations: {enabled: false}
+  resources:
+    requests: {cpu: 10m, ephemeral-storage: 1Gi}
+    cpuLimit: {enabled: true}
+    memoryLimit: {enabled: false}
+    skipPriorityClasses: []`,
+	"skip the default class": `mutation:
+  tolerations: {enabled: false}
+  priorityClass: {name: infra-daemonset}
+  resources:
+    skipPriorityClasses: [infra-daemonset, other]`,
+	"nothing": `mutation:
+  tolerations: {enabled: false}
+  priorityClass: {enabled: false}
+  resources: {enabled: false}`,
+}
+
+// TestMutatingConditionIsConservative: where the mutating webhook's
+// condition is false, the policy's mutators change and say nothing.
+func TestMutatingConditionIsConservative(t *testing.T) {
+	cases := conditionCases(t)
+	for name, body := range mutatingPolicies {
+		t.Run(name, func(t *testing.T) {
+			p := parsePolicy(t, body, Options{ClassExists: onlyBuiltinClasses})
+			m := matcherFor(t, p.MutatingCondition(), true)
+			skipped, acted := 0, 0
+			for _, c := range cases {
+				ds := c.ds.DeepCopy()
+				out := p.Mutate(context.Background(), "monitoring", ds)
+				if len(out.Patch)+len(out.Warnings)+len(out.Notes) > 0 {
+					acted++
+				}
+				if matches(t, m, c.old, c.ds) {
+					continue
+				}
+				skipped++
+				if len(out.Patch)+len(out.Warnings)+len(out.Notes) > 0 {
+					t.Errorf("%s: the mutating webhook is not called, but the policy changes %v and says %q %q\ncondition: %s\nobject: %s",
+						c.name, out.Changed, out.Warnings, out.Notes, p.MutatingCondition(), dump(c.ds))
+				}
+			}
+			if name != "nothing" && (skipped == 0 || acted == 0) {
+				t.Errorf("condition false on %d cases, mutators acted on %d: the cases do not exercise it", skipped, acted)
+			}
+			t.Logf("condition false on %d cases, mutators acted on %d", skipped, acted)
+		})
+	}
+}
+
+// TestPolicyIgnoresClusterOnUnchangedUpdate: the Go side of
+// precondition.Changed. A re-apply of a DaemonSet the cluster now judges
+// differently (its PriorityClass was deleted) says nothing; a change of its
+// template does.
+func TestPolicyIgnoresClusterOnUnchangedUpdate(t *testing.T) {
+	p := parsePolicy(t, "", Options{ClassExists: onlyBuiltinClasses, Nodes: clusterNodes})
+	ds := dstest.DaemonSet(dstest.Container("agent"))
+	ds.Spec.Template.Spec.PriorityClassName = "deleted-class"
+	if v := p.Validate(context.Background(), "monitoring", nil, ds); !hasRule(v, "priority-class-missing") {
+		t.Fatalf("CREATE: want priority-class-missing, got %+v", v.Violations)
+	}
+	if v := p.Validate(context.Background(), "monitoring", ds.DeepCopy(), ds); len(v.Violations) > 0 {
+		t.Errorf("unchanged UPDATE: want nothing, got %+v", v.Violations)
+	}
+	bumped := ds.DeepCopy()
+	bumped.Spec.Template.Spec.Containers[0].Image = "agent:2"
+	if v := p.Validate(context.Background(), "monitoring", ds, bumped); !hasRule(v, "priority-class-missing") {
+		t.Errorf("image bump: want priority-class-missing, got %+v", v.Violations)
+	}
+}
+
+func hasRule(v Verdict, id string) bool {
+	for _, x := range v.Violations {
+		if x.Rule == id {
+			return true
+		}
+	}
+	return false
+}
