@@ -20,6 +20,7 @@ type Metrics struct {
 	reloads       *prometheus.CounterVec
 	reloadOK      prometheus.Gauge
 	reloadTime    prometheus.Gauge
+	conditionOK   prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -58,8 +59,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "daemonguard_policy_loaded_timestamp_seconds",
 			Help: "Unix time the policy in force was loaded.",
 		}),
+		conditionOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "daemonguard_mutating_match_conditions_synced",
+			Help: "1 if the mutating webhook's matchConditions were last written or found in step with the policy in force, 0 if that failed (serve --manage-match-conditions).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime} {
+	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime, m.conditionOK} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -107,4 +112,15 @@ func (m *Metrics) reloaded(ok bool, unix float64) {
 	}
 	m.reloads.WithLabelValues("failure").Inc()
 	m.reloadOK.Set(0)
+}
+
+func (m *Metrics) conditionSynced(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.conditionOK.Set(1)
+		return
+	}
+	m.conditionOK.Set(0)
 }

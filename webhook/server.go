@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -85,6 +86,10 @@ type Options struct {
 	MetricsRegistry prometheus.Registerer
 	// Reports turns on the OpenReports Reporter (see ReportsOptions).
 	Reports ReportsOptions
+	// MutatingConfiguration, when set, names the MutatingWebhookConfiguration
+	// whose matchConditions the webhook keeps equal to the mutating
+	// condition of the policy in force (get and update on it).
+	MutatingConfiguration string
 }
 
 // Run serves both webhooks against the cluster at cfg until ctx ends, then
@@ -104,6 +109,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return err
 	}
 	if err := corev1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := admissionregistrationv1.AddToScheme(scheme); err != nil {
 		return err
 	}
 	// daemonguard reads PriorityClasses and, for the node-aware rules,
@@ -283,6 +291,15 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return nil
 	})); err != nil {
 		return err
+	}
+	if opts.MutatingConfiguration != "" {
+		if err := mgr.Add(&conditionSyncer{
+			name: opts.MutatingConfiguration, reader: mgr.GetAPIReader(), writer: mgr.GetClient(),
+			policy: source.Current, check: time.Minute, poll: time.Second,
+			metrics: metrics, log: log.WithName("match-conditions"),
+		}); err != nil {
+			return err
+		}
 	}
 	if err := addReporter(mgr, cfg, opts, source, registry, log); err != nil {
 		return err

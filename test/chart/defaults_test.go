@@ -418,6 +418,9 @@ func TestRBAC(t *testing.T) {
 		"Role daemonguard-leader-election: coordination.k8s.io/leases [create]",
 		"Role daemonguard-leader-election: /events [create patch]",
 		"Role daemonguard-leader-election: events.k8s.io/events [create patch]",
+		// webhooks.mutating.matchConditions (the default): the webhook
+		// writes its own mutating matchCondition.
+		"ClusterRole daemonguard-match-conditions: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get update]",
 	}
 	selfManaged := append(slices.Clone(common),
 		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get list watch patch]",

@@ -12,14 +12,19 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/webhook/policy"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 var (
@@ -148,11 +153,44 @@ func setPolicy(t *testing.T, policy string, ready func() bool) {
 	t.Cleanup(func() {
 		write(basePolicy)
 		time.Sleep(500 * time.Millisecond) // several poll intervals
+		waitMutatingCondition(t, basePolicy)
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for !ready() {
 		if time.Now().After(deadline) {
 			t.Fatal("the webhook did not pick up the new policy within 15s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitMutatingCondition(t, policy)
+}
+
+// waitMutatingCondition waits until the mutating webhook's configuration
+// carries the matchCondition of policyText, as the webhook writes it: until
+// then the API server may skip the webhook for what the policy mutates. A
+// policy the webhook rejects leaves the condition as it was.
+func waitMutatingCondition(t *testing.T, policyText string) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(policyText))
+	if err != nil {
+		return
+	}
+	p, err := policy.New(cfg, policy.Options{})
+	if err != nil {
+		return
+	}
+	want := p.MutatingCondition().MatchConditions(precondition.MutatorMayAct)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "daemonguard"}, got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Webhooks) > 0 && equality.Semantic.DeepEqual(got.Webhooks[0].MatchConditions, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mutating webhook's matchConditions did not follow the policy within 15s: have %v", got.Webhooks[0].MatchConditions)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

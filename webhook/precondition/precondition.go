@@ -103,7 +103,10 @@ func subset(a, b []string) bool {
 }
 
 // CEL renders c as one CEL expression.
-func (c Cond) CEL() string {
+func (c Cond) CEL() string { return c.render(" || ") }
+
+// render joins c's terms with or, a CEL "||" with any whitespace around it.
+func (c Cond) render(or string) string {
 	switch {
 	case c.IsNever():
 		return "false"
@@ -121,7 +124,7 @@ func (c Cond) CEL() string {
 			terms[i] = "(" + terms[i] + ")"
 		}
 	}
-	return strings.Join(terms, " || ")
+	return strings.Join(terms, or)
 }
 
 // String is CEL.
@@ -217,5 +220,6 @@ func (c Cond) MatchConditions(name string) []admissionregistrationv1.MatchCondit
 	if c.IsAlways() {
 		return nil
 	}
-	return []admissionregistrationv1.MatchCondition{{Name: name, Expression: c.CEL()}}
+	// One term a line: the configuration is read with kubectl get -o yaml.
+	return []admissionregistrationv1.MatchCondition{{Name: name, Expression: c.render(" ||\n")}}
 }

@@ -83,6 +83,8 @@ type Options struct {
 type Env struct {
 	Config *rest.Config
 	Client client.Client
+	// Metrics gathers the in-process webhook's own metrics.
+	Metrics prometheus.Gatherer
 	env    *envtest.Environment
 	stop   context.CancelFunc
 	served chan error
@@ -217,6 +219,10 @@ func (e *Env) serveWebhook(ctx context.Context, opts Options) error {
 	serveCtx, cancel := context.WithCancel(context.Background())
 	e.stop, e.served = cancel, make(chan error, 1)
 	wo := &e.env.WebhookInstallOptions
+	// A registry of its own: a process may run one Env after another (the
+	// demo), and the global one takes each metric once.
+	registry := prometheus.NewRegistry()
+	e.Metrics = registry
 	go func() {
 		e.served <- webhook.Run(serveCtx, e.Config, webhook.Options{
 			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
@@ -224,9 +230,10 @@ func (e *Env) serveWebhook(ctx context.Context, opts Options) error {
 			PolicyFile: opts.PolicyFile, PolicyPollInterval: opts.PolicyPollInterval,
 			Namespace: WebhookNamespace, MetricsAddr: "0", HealthAddr: "0",
 			Reports: opts.Reports, NodeChecks: true,
-			// A registry of its own: a process may run one Env after another
-			// (the demo), and the global one takes each metric once.
-			MetricsRegistry: prometheus.NewRegistry(),
+			// As the chart runs it: the webhook writes the mutating
+			// webhook's matchConditions from the policy it loads.
+			MutatingConfiguration: wo.MutatingWebhooks[0].Name,
+			MetricsRegistry: registry,
 		})
 	}()
 	return e.waitMutating(ctx)

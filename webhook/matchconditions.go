@@ -1,0 +1,98 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/daemonguard/daemonguard/webhook/policy"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
+)
+
+// conditionSyncer keeps the mutating webhook's matchCondition equal to the
+// condition of the policy in force. Unlike the validating webhook's
+// condition, which the chart renders because no policy can widen it, the
+// mutating one follows the policy file (which tolerations, which resources),
+// and that file changes at runtime without a chart upgrade: so the webhook
+// that loads the file writes the condition. Every replica does; they agree
+// once they have read the same file.
+type conditionSyncer struct {
+	// name is the MutatingWebhookConfiguration's; every webhook in it gets
+	// the condition.
+	name   string
+	reader client.Reader // uncached: a cache would list every configuration
+	writer client.Client
+	policy func() *policy.Policy
+	// check is how often the live configuration is compared (someone may
+	// have edited it); a new policy is written within poll.
+	check, poll time.Duration
+	metrics     *Metrics
+	log         logr.Logger
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable.
+func (*conditionSyncer) NeedLeaderElection() bool { return false }
+
+// Start syncs now, when the policy in force changes and every check
+// interval, until ctx ends.
+func (s *conditionSyncer) Start(ctx context.Context) error {
+	poll := time.NewTicker(s.poll)
+	defer poll.Stop()
+	var synced *policy.Policy
+	lastCheck := time.Time{}
+	for {
+		if p := s.policy(); p != synced || time.Since(lastCheck) >= s.check {
+			lastCheck = time.Now()
+			if err := s.sync(ctx, p); err != nil {
+				s.log.Error(err, "mutating webhook's matchConditions not in step with the policy; retrying", "configuration", s.name)
+				s.metrics.conditionSynced(false)
+				synced = nil
+			} else {
+				s.metrics.conditionSynced(true)
+				synced = p
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+		}
+	}
+}
+
+// sync writes p's condition into the configuration when it differs,
+// keeping any matchCondition of another name that an admin added.
+func (s *conditionSyncer) sync(ctx context.Context, p *policy.Policy) error {
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	if err := s.reader.Get(ctx, client.ObjectKey{Name: s.name}, cfg); err != nil {
+		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", s.name, err)
+	}
+	want := p.MutatingCondition().MatchConditions(precondition.MutatorMayAct)
+	changed := false
+	for i := range cfg.Webhooks {
+		w := &cfg.Webhooks[i]
+		conds := slices.DeleteFunc(slices.Clone(w.MatchConditions), func(c admissionregistrationv1.MatchCondition) bool {
+			return c.Name == precondition.MutatorMayAct
+		})
+		conds = append(conds, want...)
+		if !slices.Equal(conds, w.MatchConditions) {
+			w.MatchConditions, changed = conds, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	// An update carries the resourceVersion read: a concurrent writer
+	// (another replica, the CA injector) makes it fail, and the next round
+	// reads again.
+	if err := s.writer.Update(ctx, cfg); err != nil {
+		return fmt.Errorf("writing the matchConditions of MutatingWebhookConfiguration %s: %w", s.name, err)
+	}
+	s.log.Info("mutating webhook's matchConditions now follow the policy in force", "configuration", s.name)
+	return nil
+}
