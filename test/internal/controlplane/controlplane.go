@@ -85,9 +85,9 @@ type Env struct {
 	Client client.Client
 	// Metrics gathers the in-process webhook's own metrics.
 	Metrics prometheus.Gatherer
-	env    *envtest.Environment
-	stop   context.CancelFunc
-	served chan error
+	env     *envtest.Environment
+	stop    context.CancelFunc
+	served  chan error
 }
 
 // RepoRoot finds the repository root from the working directory.
@@ -233,7 +233,7 @@ func (e *Env) serveWebhook(ctx context.Context, opts Options) error {
 			// As the chart runs it: the webhook writes the mutating
 			// webhook's matchConditions from the policy it loads.
 			MutatingConfiguration: wo.MutatingWebhooks[0].Name,
-			MetricsRegistry: registry,
+			MetricsRegistry:       registry,
 		})
 	}()
 	return e.waitMutating(ctx)
