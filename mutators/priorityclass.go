@@ -49,8 +49,8 @@ func definePriorityClass() Definition {
 }
 
 // unclassified: the pod names no priority, by class or by number.
-var unclassified = precondition.Atom(
-	`(!has(` + precondition.Spec + `.priorityClassName) || ` + precondition.Spec + `.priorityClassName == "") && !has(` + precondition.Spec + `.priority)`)
+var unclassified = precondition.Atom("no `priorityClassName` and no `priority`",
+	`(!has(`+precondition.Spec+`.priorityClassName) || `+precondition.Spec+`.priorityClassName == "") && !has(`+precondition.Spec+`.priority)`)
 
 // Mutate implements Mutator.
 func (m *PriorityClass) Mutate(ctx context.Context, ds *appsv1.DaemonSet) Result {

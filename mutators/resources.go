@@ -111,8 +111,8 @@ func (m *Resources) unfilled() precondition.Cond {
 	}
 	lacks := strings.Join(missing, " || ")
 	acts := precondition.Or(
-		precondition.Atom(`has(`+precondition.Spec+`.resources)`),
-		precondition.Atom(`(`+precondition.AnyIn(precondition.Spec, "containers", "c", lacks)+`) || (`+
+		precondition.Atom("pod-level `resources`", `has(`+precondition.Spec+`.resources)`),
+		precondition.Atom("a container or init container without one of the configured requests or limits", `(`+precondition.AnyIn(precondition.Spec, "containers", "c", lacks)+`) || (`+
 			precondition.AnyIn(precondition.Spec, "initContainers", "c", lacks)+`)`),
 	)
 	var skip []string
@@ -124,8 +124,8 @@ func (m *Resources) unfilled() precondition.Cond {
 	if len(skip) == 0 {
 		return acts
 	}
-	notSkipped := precondition.Atom(`!(` + precondition.Has(precondition.Spec, "priorityClassName") + ` && ` +
-		precondition.Spec + `.priorityClassName in [` + strings.Join(skip, ", ") + `])`)
+	notSkipped := precondition.Atom("no `priorityClassName` in skipPriorityClasses", `!(`+precondition.Has(precondition.Spec, "priorityClassName")+` && `+
+		precondition.Spec+`.priorityClassName in [`+strings.Join(skip, ", ")+`])`)
 	return precondition.And(notSkipped, acts)
 }
 

@@ -2,6 +2,7 @@ package mutators
 
 import (
 	"context"
+	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -37,10 +38,25 @@ func defineTolerations() Definition {
 func uncovered(defaults []corev1.Toleration) precondition.Cond {
 	var missing []precondition.Cond
 	for i := range defaults {
-		missing = append(missing, precondition.Atom(
+		missing = append(missing, precondition.Atom(fmt.Sprintf("no toleration covering `%s`", describe(&defaults[i])),
 			`!(`+precondition.AnyIn(precondition.Spec, "tolerations", "t", coversCEL(&defaults[i]))+`)`))
 	}
 	return precondition.Or(missing...)
+}
+
+// describe is a toleration as a taint, for the docs: key=value:Effect.
+func describe(t *corev1.Toleration) string {
+	s := t.Key
+	if s == "" {
+		s = "*"
+	}
+	if t.Value != "" {
+		s += "=" + t.Value
+	}
+	if t.Effect != "" {
+		s += ":" + string(t.Effect)
+	}
+	return s
 }
 
 // coversCEL is covers(t, want) over a toleration t of the object.

@@ -33,7 +33,7 @@ func defineHostPortSurge() Definition {
 
 // hostPortCondition: some container asks for a host port (with
 // hostNetwork, every container port is one).
-var hostPortCondition = precondition.Atom(precondition.AnyContainer(
+var hostPortCondition = precondition.Atom("a `hostPort`", precondition.AnyContainer(
 	precondition.AnyIn("c", "ports", "p", `has(p.hostPort) && p.hostPort != 0`)))
 
 func (hostPortSurge) Validate(_ context.Context, t *Target) field.ErrorList {

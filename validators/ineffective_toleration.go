@@ -66,7 +66,7 @@ func defineIneffectiveToleration() Definition {
 }
 
 // tolerationSecondsCondition: some toleration bounds its time.
-var tolerationSecondsCondition = precondition.Atom(precondition.AnyIn(precondition.Spec, "tolerations", "t", "has(t.tolerationSeconds)"))
+var tolerationSecondsCondition = precondition.Atom("a toleration with `tolerationSeconds`", precondition.AnyIn(precondition.Spec, "tolerations", "t", "has(t.tolerationSeconds)"))
 
 func (ineffectiveToleration) Validate(_ context.Context, t *Target) field.ErrorList {
 	var errs field.ErrorList

@@ -30,8 +30,8 @@ func definePriorityClassMissing() Definition {
 }
 
 // priorityClassNamedCondition: the pod names a PriorityClass.
-var priorityClassNamedCondition = precondition.Atom(
-	precondition.Has(precondition.Spec, "priorityClassName") + ` && ` + precondition.Spec + `.priorityClassName != ""`)
+var priorityClassNamedCondition = precondition.Atom("a `priorityClassName`",
+	precondition.Has(precondition.Spec, "priorityClassName")+` && `+precondition.Spec+`.priorityClassName != ""`)
 
 func (r priorityClassMissing) Validate(ctx context.Context, t *Target) field.ErrorList {
 	name := t.DaemonSet.Spec.Template.Spec.PriorityClassName

@@ -83,7 +83,7 @@ func (privilegedContainer) Validate(_ context.Context, t *Target) field.ErrorLis
 
 // hostProcessCondition: the pod is a Windows HostProcess pod (a container
 // that is one is in precondition.Escalates).
-var hostProcessCondition = precondition.Atom(precondition.IsTrue(precondition.Spec, "securityContext", "windowsOptions", "hostProcess"))
+var hostProcessCondition = precondition.Atom("a HostProcess pod", precondition.IsTrue(precondition.Spec, "securityContext", "windowsOptions", "hostProcess"))
 
 func hostProcess(w *corev1.WindowsSecurityContextOptions) bool {
 	return w != nil && w.HostProcess != nil && *w.HostProcess

@@ -59,7 +59,10 @@ func run(root string, write bool) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			return replaceBlock(b, "default-policy", defaultPolicy())
+			if b, err = replaceBlock(b, "default-policy", defaultPolicy()); err != nil {
+				return nil, err
+			}
+			return replaceBlock(b, "conditions", conditionsTable())
 		},
 		chartReadme: func(b []byte) ([]byte, error) { return replaceBlock(b, "rules", chartRules()) },
 		schema:      editSchema,
@@ -212,6 +215,21 @@ func wrapList(prefix string, items []string) string {
 		line += word + " "
 	}
 	b.WriteString(strings.TrimRight(line, " ") + "]\n")
+	return b.String()
+}
+
+// conditionsTable says, per rule and per mutator under the built-in
+// policy, when the API server calls the webhook for it.
+func conditionsTable() string {
+	var b strings.Builder
+	b.WriteString("| rule or mutator | the API server calls the webhook for it when there is |\n|---|---|\n")
+	for _, d := range validators.Registry() {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", d.ID, cell(d.Condition().Doc()))
+	}
+	opts := policy.MutatorOptions(config.Defaults())
+	for _, d := range mutators.Registry() {
+		fmt.Fprintf(&b, "| `%s` (built-in policy) | %s |\n", d.Name, cell(d.Precondition(opts).Doc()))
+	}
 	return b.String()
 }
 

@@ -118,14 +118,8 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		mutators.PriorityClassName: *m.PriorityClass.Enabled,
 		mutators.ResourcesName:     *m.Resources.Enabled,
 	}
-	mopts := mutators.Options{
-		Tolerations:         m.Tolerations.Defaults,
-		PriorityClass:       m.PriorityClass.Name,
-		ClassExists:         opts.ClassExists,
-		Requests:            m.Resources.Requests,
-		Limits:              limitRules(&m.Resources),
-		SkipPriorityClasses: m.Resources.SkipPriorityClasses,
-	}
+	mopts := MutatorOptions(cfg)
+	mopts.ClassExists = opts.ClassExists
 	var acts []precondition.Cond
 	for _, d := range mutators.Registry() {
 		if enabled[d.Name] {
@@ -166,6 +160,18 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 			index: OwnNamespaceExemption, reason: "the webhook's own namespace"})
 	}
 	return p, nil
+}
+
+// MutatorOptions are the mutators' settings in cfg.
+func MutatorOptions(cfg *config.Policy) mutators.Options {
+	m := &cfg.Mutation
+	return mutators.Options{
+		Tolerations:         m.Tolerations.Defaults,
+		PriorityClass:       m.PriorityClass.Name,
+		Requests:            m.Resources.Requests,
+		Limits:              limitRules(&m.Resources),
+		SkipPriorityClasses: m.Resources.SkipPriorityClasses,
+	}
 }
 
 // limitRules are the enabled limit defaults of r, per resource.

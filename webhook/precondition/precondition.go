@@ -23,17 +23,21 @@ import (
 // of some term holds. Atoms are CEL expressions; keeping the form lets
 // conditions of many rules be merged without repeating shared atoms.
 type Cond struct {
-	terms [][]string
+	terms [][]atom
 }
+
+// atom is one CEL expression and what it tests, in words for the docs.
+type atom struct{ expr, doc string }
 
 // Never is the condition that never holds (no term).
 var Never = Cond{}
 
 // Always is the condition that always holds (one term without atoms).
-var Always = Cond{terms: [][]string{{}}}
+var Always = Cond{terms: [][]atom{{}}}
 
-// Atom is a condition of one CEL expression.
-func Atom(expr string) Cond { return Cond{terms: [][]string{{expr}}} }
+// Atom is a condition of one CEL expression; doc says in a few words what
+// it tests, for the generated docs.
+func Atom(doc, expr string) Cond { return Cond{terms: [][]atom{{{expr: expr, doc: doc}}}} }
 
 // Or holds when any of cs holds.
 func Or(cs ...Cond) Cond {
@@ -61,7 +65,7 @@ func And(cs ...Cond) Cond {
 
 // IsAlways reports whether c holds for every request.
 func (c Cond) IsAlways() bool {
-	return slices.ContainsFunc(c.terms, func(t []string) bool { return len(t) == 0 })
+	return slices.ContainsFunc(c.terms, func(t []atom) bool { return len(t) == 0 })
 }
 
 // IsNever reports whether c holds for no request.
@@ -70,21 +74,22 @@ func (c Cond) IsNever() bool { return len(c.terms) == 0 }
 // simplify sorts and dedupes the atoms of each term, then drops every term
 // that another term implies (absorption: a || (a && b) is a).
 func (c Cond) simplify() Cond {
-	terms := make([][]string, 0, len(c.terms))
+	byExpr := func(a, b atom) int { return strings.Compare(a.expr, b.expr) }
+	terms := make([][]atom, 0, len(c.terms))
 	for _, t := range c.terms {
 		t = slices.Clone(t)
-		slices.Sort(t)
-		terms = append(terms, slices.Compact(t))
+		slices.SortFunc(t, byExpr)
+		terms = append(terms, slices.CompactFunc(t, func(a, b atom) bool { return a.expr == b.expr }))
 	}
-	slices.SortStableFunc(terms, func(a, b []string) int {
+	slices.SortStableFunc(terms, func(a, b []atom) int {
 		if len(a) != len(b) {
 			return len(a) - len(b)
 		}
-		return slices.Compare(a, b)
+		return slices.CompareFunc(a, b, byExpr)
 	})
 	var out Cond
 	for _, t := range terms {
-		absorbed := slices.ContainsFunc(out.terms, func(kept []string) bool { return subset(kept, t) })
+		absorbed := slices.ContainsFunc(out.terms, func(kept []atom) bool { return subset(kept, t) })
 		if !absorbed {
 			out.terms = append(out.terms, t)
 		}
@@ -93,13 +98,32 @@ func (c Cond) simplify() Cond {
 }
 
 // subset reports whether every atom of a is in b (both sorted).
-func subset(a, b []string) bool {
+func subset(a, b []atom) bool {
 	for _, x := range a {
-		if _, found := slices.BinarySearch(b, x); !found {
+		if _, found := slices.BinarySearchFunc(b, x, func(e, x atom) int { return strings.Compare(e.expr, x.expr) }); !found {
 			return false
 		}
 	}
 	return true
+}
+
+// Doc says in words when c holds.
+func (c Cond) Doc() string {
+	switch {
+	case c.IsNever():
+		return "never"
+	case c.IsAlways():
+		return "always"
+	}
+	terms := make([]string, len(c.terms))
+	for i, t := range c.terms {
+		docs := make([]string, len(t))
+		for j, a := range t {
+			docs[j] = a.doc
+		}
+		terms[i] = strings.Join(docs, " and ")
+	}
+	return strings.Join(terms, "; or ")
 }
 
 // CEL renders c as one CEL expression.
@@ -117,7 +141,7 @@ func (c Cond) render(or string) string {
 	for i, t := range c.terms {
 		atoms := make([]string, len(t))
 		for j, a := range t {
-			atoms[j] = "(" + a + ")"
+			atoms[j] = "(" + a.expr + ")"
 		}
 		terms[i] = strings.Join(atoms, " && ")
 		if len(c.terms) > 1 && len(t) > 1 {
@@ -183,16 +207,16 @@ func SecurityContext(path ...string) string {
 var (
 	// HostPath: some volume is a hostPath volume, the only way a pod
 	// mounts a host directory.
-	HostPath = Atom(AnyIn(Spec, "volumes", "v", "has(v.hostPath)"))
+	HostPath = Atom("a hostPath volume", AnyIn(Spec, "volumes", "v", "has(v.hostPath)"))
 	// HostPID: the pod shares the host's PID namespace.
-	HostPID = Atom(IsTrue(Spec, "hostPID"))
+	HostPID = Atom("`hostPID`", IsTrue(Spec, "hostPID"))
 	// HostNetwork: the pod shares the host's network namespace.
-	HostNetwork = Atom(IsTrue(Spec, "hostNetwork"))
+	HostNetwork = Atom("`hostNetwork`", IsTrue(Spec, "hostNetwork"))
 	// Escalates: some container is privileged, adds a capability, asks for
 	// an unmasked /proc or is a Windows HostProcess container. One test for
 	// the rules that read any of these, so the API server walks the
 	// containers once.
-	Escalates = Atom(AnyContainer(strings.Join([]string{
+	Escalates = Atom("a container that is privileged, adds a capability, sets `procMount: Unmasked` or is a HostProcess", AnyContainer(strings.Join([]string{
 		"(" + IsTrue("c", "securityContext", "privileged") + ")",
 		"(" + SecurityContext("capabilities", "add") + " && size(c.securityContext.capabilities.add) > 0)",
 		"(" + SecurityContext("procMount") + ` && c.securityContext.procMount == "Unmasked")`,
@@ -203,8 +227,8 @@ var (
 	// cluster (nodes, PriorityClasses) read of it. An UPDATE that changes
 	// neither leaves their verdict to the cluster's own change, which scan
 	// and reports follow.
-	Changed = Atom(`request.operation != "UPDATE" || object.spec.template != oldObject.spec.template || ` +
-		`has(object.spec.updateStrategy) != has(oldObject.spec.updateStrategy) || ` +
+	Changed = Atom("a CREATE, or an UPDATE of the pod template or update strategy", `request.operation != "UPDATE" || object.spec.template != oldObject.spec.template || `+
+		`has(object.spec.updateStrategy) != has(oldObject.spec.updateStrategy) || `+
 		`(has(object.spec.updateStrategy) && object.spec.updateStrategy != oldObject.spec.updateStrategy)`)
 )
 

@@ -3,7 +3,7 @@ package precondition
 import "testing"
 
 func TestCEL(t *testing.T) {
-	a, b, c := Atom("a"), Atom("b"), Atom("c")
+	a, b, c := Atom("A", "a"), Atom("B", "b"), Atom("C", "c")
 	for name, tc := range map[string]struct {
 		cond Cond
 		want string
@@ -27,6 +27,9 @@ func TestCEL(t *testing.T) {
 		if got := tc.cond.CEL(); got != tc.want {
 			t.Errorf("%s: got %s, want %s", name, got, tc.want)
 		}
+	}
+	if got, want := Or(And(b, a), c).Doc(), "C; or A and B"; got != want {
+		t.Errorf("Doc: got %q, want %q", got, want)
 	}
 }
 
