@@ -377,6 +377,9 @@ func startReplica(t testing.TB, name string, o replicaOptions) *replica {
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", r.health),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", r.metrics),
 		"--namespace=" + webhookNamespace,
+		// As the chart runs it, with the chart's RBAC: every replica keeps
+		// the mutating webhook's matchCondition in step with its policy.
+		"--manage-match-conditions", "--webhook-configuration-name=" + shipped.mutating.Name,
 		"--config=" + policyPath, "--config-poll-interval=100ms",
 		"--shutdown-delay=" + tm.ShutdownDelay.String(), "--drain-timeout=" + tm.Drain.String(),
 	}

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/admission"
 	celplugin "k8s.io/apiserver/pkg/admission/plugin/cel"
@@ -54,19 +55,49 @@ func matcherFor(t *testing.T, c precondition.Cond, mutating bool) matchcondition
 	}).GetCompiledMatcher(celCompiler)
 }
 
-// matches evaluates m on a CREATE (old nil) or UPDATE of ds as the API
-// server does; it fails the test on an evaluation error.
-func matches(t *testing.T, m matchconditions.Matcher, old, ds *appsv1.DaemonSet) bool {
+// matches evaluates m on c as the API server does; it fails the test on an
+// evaluation error. It evaluates twice: on the typed object, which this API
+// server version reads by reflection, and on its unstructured form, which
+// the API servers before it read; both must agree.
+func matches(t *testing.T, m matchconditions.Matcher, c *conditionCase) bool {
 	t.Helper()
 	if m == nil {
 		return true
 	}
+	typed := evaluate(t, m, c.old, c.ds)
+	if c.uDS == nil {
+		c.uDS = toUnstructured(t, c.ds)
+		if c.old != nil {
+			c.uOld = toUnstructured(t, c.old)
+		}
+	}
+	if u := evaluate(t, m, c.uOld, c.uDS); u != typed {
+		t.Fatalf("%s: the matchCondition is %v on the typed object and %v on its unstructured form\nobject: %s", c.name, typed, u, dump(c.ds))
+	}
+	return typed
+}
+
+func toUnstructured(t *testing.T, ds *appsv1.DaemonSet) *unstructured.Unstructured {
+	t.Helper()
+	u, err := admission.ConvertObjectToUnstructured(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func evaluate[T interface {
+	runtime.Object
+	comparable
+}](t *testing.T, m matchconditions.Matcher, old, ds T) bool {
+	t.Helper()
+	var zero T
 	gvk := appsv1.SchemeGroupVersion.WithKind("DaemonSet")
 	op, opts, oldObj := admission.Create, runtime.Object(&metav1.CreateOptions{}), runtime.Object(nil)
-	if old != nil {
+	if old != zero {
 		op, opts, oldObj = admission.Update, &metav1.UpdateOptions{}, old
 	}
-	attrs := admission.NewAttributesRecord(ds, oldObj, gvk, "monitoring", ds.Name,
+	attrs := admission.NewAttributesRecord(ds, oldObj, gvk, "monitoring", "agent",
 		appsv1.SchemeGroupVersion.WithResource("daemonsets"), "", op, opts, false, &user.DefaultInfo{Name: "test"})
 	va := &admission.VersionedAttributes{Attributes: attrs, VersionedKind: gvk,
 		VersionedObject: admission.NewLazyObject(ds), VersionedOldObject: admission.NewLazyObject(oldObj)}
@@ -77,7 +108,7 @@ func matches(t *testing.T, m matchconditions.Matcher, old, ds *appsv1.DaemonSet)
 	return r.Matches
 }
 
-func dump(ds *appsv1.DaemonSet) string {
+func dump(ds any) string {
 	b, _ := json.Marshal(ds)
 	return string(b)
 }
@@ -86,6 +117,8 @@ func dump(ds *appsv1.DaemonSet) string {
 type conditionCase struct {
 	name    string
 	old, ds *appsv1.DaemonSet
+	// uOld and uDS are their unstructured forms, made once.
+	uOld, uDS *unstructured.Unstructured
 }
 
 // conditionCases are random DaemonSets, the bypass and allowed corpora and
@@ -129,10 +162,10 @@ func conditionCases(t *testing.T) []conditionCase {
 			bumped.Spec.Template.Labels = map[string]string{"rolled": "yes"}
 		}
 		out = append(out,
-			conditionCase{names[i] + "/create", nil, ds},
-			conditionCase{names[i] + "/reapply", ds, ds.DeepCopy()},
-			conditionCase{names[i] + "/image-bump", ds, bumped},
-			conditionCase{names[i] + "/from-other", objects[(i+7)%len(objects)], ds},
+			conditionCase{name: names[i] + "/create", ds: ds},
+			conditionCase{name: names[i] + "/reapply", old: ds, ds: ds.DeepCopy()},
+			conditionCase{name: names[i] + "/image-bump", old: ds, ds: bumped},
+			conditionCase{name: names[i] + "/from-other", old: objects[(i+7)%len(objects)], ds: ds},
 		)
 	}
 	return out
@@ -192,9 +225,11 @@ func TestValidatingConditionIsConservative(t *testing.T) {
 		rules = append(rules, ruleMatcher{d, d.New(ropts), matcherFor(t, d.Condition(), false)})
 	}
 	skipped, fired := map[string]int{}, map[string]int{}
-	for _, c := range conditionCases(t) {
+	cases := conditionCases(t)
+	for i := range cases {
+		c := &cases[i]
 		for _, r := range rules {
-			if matches(t, r.matcher, c.old, c.ds) {
+			if matches(t, r.matcher, c) {
 				continue
 			}
 			skipped[r.def.ID]++
@@ -209,7 +244,7 @@ func TestValidatingConditionIsConservative(t *testing.T) {
 		for _, x := range v.Violations {
 			fired[x.Rule]++
 		}
-		if matches(t, whole, c.old, c.ds) {
+		if matches(t, whole, c) {
 			continue
 		}
 		skipped["(webhook)"]++
@@ -270,13 +305,14 @@ func TestMutatingConditionIsConservative(t *testing.T) {
 			p := parsePolicy(t, body, Options{ClassExists: onlyBuiltinClasses})
 			m := matcherFor(t, p.MutatingCondition(), true)
 			skipped, acted := 0, 0
-			for _, c := range cases {
+			for i := range cases {
+				c := &cases[i]
 				ds := c.ds.DeepCopy()
 				out := p.Mutate(context.Background(), "monitoring", ds)
 				if len(out.Patch)+len(out.Warnings)+len(out.Notes) > 0 {
 					acted++
 				}
-				if matches(t, m, c.old, c.ds) {
+				if matches(t, m, c) {
 					continue
 				}
 				skipped++
