@@ -358,3 +358,53 @@ func hasRule(v Verdict, id string) bool {
 	}
 	return false
 }
+
+// TestConditionsFitTheCostBudget: the API server stops a matchCondition at
+// a cost budget and then applies failurePolicy (Fail: the write is
+// refused). A DaemonSet near the API server's size limit, whose every list
+// the conditions walk to the end without a match, stays within it.
+func TestConditionsFitTheCostBudget(t *testing.T) {
+	spec := corev1.PodSpec{}
+	for i := range 1000 {
+		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: fmt.Sprintf("v%d", i), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		spec.Tolerations = append(spec.Tolerations, corev1.Toleration{Key: fmt.Sprintf("example.com/t%d", i), Operator: corev1.TolerationOpExists})
+	}
+	container := func(i int) corev1.Container {
+		c := corev1.Container{Name: fmt.Sprintf("c%d", i), Image: "agent:1",
+			SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+			Resources:       corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1m"), corev1.ResourceMemory: resource.MustParse("1Mi")}, Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}}
+		for j := range 90 {
+			c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: int32(1000 + j)})
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: fmt.Sprintf("v%d", j), MountPath: fmt.Sprintf("/m%d", j)})
+		}
+		return c
+	}
+	for i := range 100 {
+		spec.Containers = append(spec.Containers, container(i))
+		spec.InitContainers = append(spec.InitContainers, container(100+i))
+	}
+	spec.PriorityClassName = "infra-daemonset"
+	spec.Tolerations = append(spec.Tolerations, corev1.Toleration{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+	old := dstest.DaemonSet(dstest.Spec(spec))
+	ds := old.DeepCopy()
+	ds.Spec.Template.Spec.Containers[99].Image = "agent:2" // the template compare walks to the end
+	if b, _ := json.Marshal(ds); len(b) < 1<<20 {
+		t.Fatalf("the DaemonSet is %d bytes; it should be near the 1.5 MiB etcd limit", len(b))
+	}
+	p := parsePolicy(t, "", Options{})
+	c := conditionCase{name: "huge", old: old, ds: ds}
+	for name, m := range map[string]matchconditions.Matcher{
+		"validating": matcherFor(t, ValidatingCondition(validators.Registry()), false),
+		"mutating":   matcherFor(t, p.MutatingCondition(), true),
+	} {
+		matches(t, m, &c) // fails the test on an error, a blown budget included
+		t.Logf("%s: evaluated", name)
+	}
+	reapply := conditionCase{name: "huge re-apply", old: old, ds: old.DeepCopy()}
+	if matches(t, matcherFor(t, ValidatingCondition(validators.Registry()), false), &reapply) {
+		t.Error("the validating webhook is called for an unchanged compliant DaemonSet")
+	}
+	if matches(t, matcherFor(t, p.MutatingCondition(), true), &reapply) {
+		t.Error("the mutating webhook is called for a DaemonSet that has every default")
+	}
+}
