@@ -118,17 +118,37 @@ func runControlPlaneDemo(ctx context.Context, out io.Writer, root string, logFil
 		}
 	}
 
-	section(out, "3. Applying an admitted DaemonSet again changes nothing")
+	section(out, "3. Applying an admitted DaemonSet again: no change, and no webhook call unless a rule could find something")
+	for _, name := range []string{"gpu-monitor", "node-exporter"} {
+		if err := reapply(ctx, out, env, c, name); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(out, "  (the webhook configurations' matchConditions: see README \"matchConditions\")")
+	return nil
+}
+
+// reapply updates the stored DaemonSet monitoring/name unchanged, as a
+// GitOps sync does, and says what it cost.
+func reapply(ctx context.Context, out io.Writer, env *controlplane.Env, c client.Client, name string) error {
 	ds := &appsv1.DaemonSet{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: "monitoring", Name: "gpu-monitor"}, ds); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "monitoring", Name: name}, ds); err != nil {
 		return err
 	}
 	before := ds.ResourceVersion
+	m0, v0, err := env.Reviews()
+	if err != nil {
+		return err
+	}
 	if err := c.Update(ctx, ds); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "  monitoring/gpu-monitor: resourceVersion %s → %s, generation %d (no rollout)\n", before, ds.ResourceVersion, ds.Generation)
-
+	m1, v1, err := env.Reviews()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  monitoring/%s: resourceVersion %s → %s, generation %d (no rollout); webhook calls: %v mutating, %v validating\n",
+		name, before, ds.ResourceVersion, ds.Generation, m1-m0, v1-v0)
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,33 +15,11 @@ import (
 // reviews counts the admission reviews each webhook has answered.
 func reviews(t *testing.T) (mutate, validate float64) {
 	t.Helper()
-	families, err := env.Metrics.Gather()
+	mutate, validate, err := env.Reviews()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range families {
-		if f.GetName() != "daemonguard_admission_reviews_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			switch label(m, "webhook") {
-			case "mutate":
-				mutate += m.GetCounter().GetValue()
-			case "validate":
-				validate += m.GetCounter().GetValue()
-			}
-		}
-	}
 	return mutate, validate
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 // hops sends do through the API server and returns how many times it

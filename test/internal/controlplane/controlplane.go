@@ -372,3 +372,31 @@ func (e *Env) WebhookAddress() (string, []byte) {
 	wo := &e.env.WebhookInstallOptions
 	return net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort)), wo.LocalServingCAData
 }
+
+// Reviews counts the admission reviews each webhook of the in-process
+// server has answered: how many calls the API server made.
+func (e *Env) Reviews() (mutate, validate float64, err error) {
+	families, err := e.Metrics.Gather()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, f := range families {
+		if f.GetName() != "daemonguard_admission_reviews_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "webhook" {
+					continue
+				}
+				switch l.GetValue() {
+				case "mutate":
+					mutate += m.GetCounter().GetValue()
+				case "validate":
+					validate += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return mutate, validate, nil
+}
