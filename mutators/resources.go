@@ -106,15 +106,15 @@ func (m *Resources) unfilled() precondition.Cond {
 			missing = append(missing, `!(`+precondition.Has("c", "resources", "limits")+` && `+q(string(name))+` in c.resources.limits)`)
 		}
 	}
-	if len(missing) == 0 {
-		return precondition.Never
+	// Mutate warns about pod-level resources whatever it is configured to
+	// fill, even nothing (`requests: {}` with both limits off).
+	acts := precondition.Atom("pod-level `resources`", `has(`+precondition.Spec+`.resources)`)
+	if len(missing) > 0 {
+		lacks := strings.Join(missing, " || ")
+		acts = precondition.Or(acts,
+			precondition.Atom("a container or init container without one of the configured requests or limits", `(`+precondition.AnyIn(precondition.Spec, "containers", "c", lacks)+`) || (`+
+				precondition.AnyIn(precondition.Spec, "initContainers", "c", lacks)+`)`))
 	}
-	lacks := strings.Join(missing, " || ")
-	acts := precondition.Or(
-		precondition.Atom("pod-level `resources`", `has(`+precondition.Spec+`.resources)`),
-		precondition.Atom("a container or init container without one of the configured requests or limits", `(`+precondition.AnyIn(precondition.Spec, "containers", "c", lacks)+`) || (`+
-			precondition.AnyIn(precondition.Spec, "initContainers", "c", lacks)+`)`),
-	)
 	var skip []string
 	for _, s := range m.skip {
 		if s != "" { // Mutate never skips a pod that names no class

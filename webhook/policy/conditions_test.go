@@ -290,6 +290,15 @@ var mutatingPolicies = map[string]string{
   priorityClass: {name: infra-daemonset}
   resources:
     skipPriorityClasses: [infra-daemonset, other]`,
+	// Accepted by the config package: the resources mutator stays enabled
+	// with no request and no limit to fill, and still warns about
+	// pod-level resources.
+	"resources with nothing to fill": `mutation:
+  tolerations: {enabled: false}
+  priorityClass: {enabled: false}
+  resources:
+    requests: {}
+    memoryLimit: {enabled: false}`,
 	"nothing": `mutation:
   tolerations: {enabled: false}
   priorityClass: {enabled: false}
