@@ -24,7 +24,12 @@ import (
 type conditionSyncer struct {
 	// name is the MutatingWebhookConfiguration's; every webhook in it gets
 	// the condition.
-	name   string
+	name string
+	// always, instead of the policy's condition, removes daemonguard's, so
+	// the webhook is called for every DaemonSet: a condition written before
+	// the chart turned the feature off must not stay behind, frozen at an
+	// old policy (Helm never owned it, so an upgrade does not remove it).
+	always bool
 	reader client.Reader // uncached: a cache would list every configuration
 	writer client.Client
 	policy func() *policy.Policy
@@ -72,7 +77,10 @@ func (s *conditionSyncer) sync(ctx context.Context, p *policy.Policy) error {
 	if err := s.reader.Get(ctx, client.ObjectKey{Name: s.name}, cfg); err != nil {
 		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", s.name, err)
 	}
-	want := p.MutatingCondition().MatchConditions(precondition.MutatorMayAct)
+	var want []admissionregistrationv1.MatchCondition
+	if !s.always {
+		want = p.MutatingCondition().MatchConditions(precondition.MutatorMayAct)
+	}
 	changed := false
 	for i := range cfg.Webhooks {
 		w := &cfg.Webhooks[i]
@@ -93,6 +101,6 @@ func (s *conditionSyncer) sync(ctx context.Context, p *policy.Policy) error {
 	if err := s.writer.Update(ctx, cfg); err != nil {
 		return fmt.Errorf("writing the matchConditions of MutatingWebhookConfiguration %s: %w", s.name, err)
 	}
-	s.log.Info("mutating webhook's matchConditions now follow the policy in force", "configuration", s.name)
+	s.log.Info("mutating webhook's matchConditions written", "configuration", s.name, "followPolicy", !s.always)
 	return nil
 }

@@ -61,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		conditionOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "daemonguard_mutating_match_conditions_synced",
-			Help: "1 if the mutating webhook's matchConditions were last written or found in step with the policy in force, 0 if that failed (serve --manage-match-conditions).",
+			Help: "1 if the mutating webhook's matchConditions were last written or found as serve --mutating-match-condition asks, 0 if that failed.",
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime, m.conditionOK} {

@@ -87,9 +87,11 @@ type Options struct {
 	// Reports turns on the OpenReports Reporter (see ReportsOptions).
 	Reports ReportsOptions
 	// MutatingConfiguration, when set, names the MutatingWebhookConfiguration
-	// whose matchConditions the webhook keeps equal to the mutating
-	// condition of the policy in force (get and update on it).
+	// whose matchConditions the webhook keeps (get and update on it): equal
+	// to the mutating condition of the policy in force, or with
+	// MutatingAlways, without daemonguard's condition at all.
 	MutatingConfiguration string
+	MutatingAlways        bool
 }
 
 // Run serves both webhooks against the cluster at cfg until ctx ends, then
@@ -294,7 +296,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	if opts.MutatingConfiguration != "" {
 		if err := mgr.Add(&conditionSyncer{
-			name: opts.MutatingConfiguration, reader: mgr.GetAPIReader(), writer: mgr.GetClient(),
+			name: opts.MutatingConfiguration, always: opts.MutatingAlways, reader: mgr.GetAPIReader(), writer: mgr.GetClient(),
 			policy: source.Current, check: time.Minute, poll: time.Second,
 			metrics: metrics, log: log.WithName("match-conditions"),
 		}); err != nil {

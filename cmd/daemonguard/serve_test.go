@@ -20,6 +20,8 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		"renewal longer than the lifetime": {[]string{"--certificates", "self-managed", "--namespace", "dg", "--cert-validity", "10d", "--cert-renew-before", "20d"}, "renew"},
 		"bad duration":                     {[]string{"--cert-validity", "soon"}, "cert-validity"},
 		"zero poll interval":               {[]string{"--config-poll-interval", "0s"}, "--config-poll-interval must be positive"},
+		"unknown match-condition mode":     {[]string{"--mutating-match-condition", "sometimes"}, `"sometimes" is not policy, always or empty`},
+		"match condition without a name":   {[]string{"--mutating-match-condition", "policy", "--webhook-configuration-name", ""}, "needs --webhook-configuration-name"},
 		"stray argument":                   {[]string{"extra"}, `unexpected argument "extra"`},
 		"negative shutdown delay":          {[]string{"--shutdown-delay", "-1s"}, "--shutdown-delay must not be negative"},
 		"negative read timeout":            {[]string{"--read-timeout", "-1s"}, "must not be negative"},

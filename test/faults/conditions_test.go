@@ -3,7 +3,9 @@ package faults
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,9 +15,11 @@ import (
 
 // TestMatchConditionsWithChartRBAC: a replica running with exactly the
 // chart's RBAC writes the mutating webhook's matchCondition, and rewrites it
-// when the policy gains a default toleration.
+// when the policy gains a default toleration; once the chart turns the
+// condition off (--mutating-match-condition=always), the next replica
+// removes it.
 func TestMatchConditionsWithChartRBAC(t *testing.T) {
-	replicas(t, 1, replicaOptions{})
+	first := replicas(t, 1, replicaOptions{})[0]
 	condition := func() string {
 		cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
 		if err := k8s.Get(context.Background(), client.ObjectKey{Name: shipped.mutating.Name}, cfg); err != nil {
@@ -34,4 +38,11 @@ func TestMatchConditionsWithChartRBAC(t *testing.T) {
 	waitFor(t, "the matchCondition following the new policy", func() bool {
 		return strings.Contains(condition(), `"example.com/dedicated"`)
 	})
+
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.waitExit(10 * time.Second)
+	startReplica(t, "always", replicaOptions{extra: []string{"--mutating-match-condition=always"}}).waitReady(t)
+	waitFor(t, "the matchCondition removed", func() bool { return condition() == "" })
 }

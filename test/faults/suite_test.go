@@ -379,7 +379,7 @@ func startReplica(t testing.TB, name string, o replicaOptions) *replica {
 		"--namespace=" + webhookNamespace,
 		// As the chart runs it, with the chart's RBAC: every replica keeps
 		// the mutating webhook's matchCondition in step with its policy.
-		"--manage-match-conditions", "--webhook-configuration-name=" + shipped.mutating.Name,
+		"--mutating-match-condition=policy", "--webhook-configuration-name=" + shipped.mutating.Name,
 		"--config=" + policyPath, "--config-poll-interval=100ms",
 		"--shutdown-delay=" + tm.ShutdownDelay.String(), "--drain-timeout=" + tm.Drain.String(),
 	}
