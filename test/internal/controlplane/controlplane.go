@@ -305,6 +305,25 @@ type shipped struct {
 	priorityClasses []*schedulingv1.PriorityClass
 }
 
+// WebhookConfigurations are the mutating and validating webhook
+// configurations of the shipped manifest, as written (client config
+// included: point them with PointAt).
+func WebhookConfigurations() (*admissionregv1.MutatingWebhookConfiguration, *admissionregv1.ValidatingWebhookConfiguration, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	manifest, err := os.ReadFile(filepath.Join(root, Manifest))
+	if err != nil {
+		return nil, nil, err
+	}
+	objs, err := shippedObjects(manifest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", Manifest, err)
+	}
+	return objs.mutating[0], objs.validating[0], nil
+}
+
 // shippedObjects reads the webhook configurations and PriorityClasses from a
 // multi-document manifest, strictly.
 func shippedObjects(manifest []byte) (*shipped, error) {
