@@ -1,0 +1,260 @@
+package benche2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/daemonguard/daemonguard/certs"
+	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+)
+
+// webhookConfigurationName is the name of both shipped webhook
+// configurations; serve keeps the mutating one's matchConditions.
+const webhookConfigurationName = "daemonguard"
+
+// cluster is kube-apiserver and etcd with no admission configured, and one
+// `daemonguard serve` child process, idle until an arm registers it.
+type cluster struct {
+	env     *controlplane.Env
+	cfg     *rest.Config
+	admin   *kubernetes.Clientset // setup, probes and arm switches
+	serve   *exec.Cmd
+	done    chan struct{}
+	hookURL string // https://127.0.0.1:port
+	caPEM   []byte
+	metrics int // serve's plain-HTTP metrics port
+	// matchConditions is whether serve writes the mutating webhook's
+	// matchConditions (--manage-match-conditions).
+	matchConditions bool
+}
+
+// startCluster starts the control plane, builds daemonguard and runs
+// `serve` with a fresh CA and serving certificate for 127.0.0.1, as the
+// admin (envtest's system:masters user: simpler than the chart's RBAC, and
+// no API call of serve's is on the measured path).
+func startCluster(ctx context.Context, tb testing.TB, work string) *cluster {
+	tb.Helper()
+	cpLog, err := os.Create(filepath.Join(work, "control-plane.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cpLog.Close() })
+	env, err := controlplane.Start(ctx, controlplane.Options{NoWebhook: true, ProcessLog: cpLog})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = env.Stop() })
+	c := &cluster{env: env, cfg: clientConfig(env.Config)}
+	if c.admin, err = kubernetes.NewForConfig(c.cfg); err != nil {
+		tb.Fatal(err)
+	}
+	for _, ns := range []string{controlplane.WebhookNamespace, storedNamespace, createNamespace} {
+		if _, err := c.admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return c
+}
+
+// clientConfig is cfg for a client of its own: its own connection (a custom
+// dialer keeps client-go from sharing a cached transport) and no client-side
+// rate limit, so the API server alone sets the pace; daemonguard's warnings
+// are dropped, not logged.
+func clientConfig(cfg *rest.Config) *rest.Config {
+	out := rest.CopyConfig(cfg)
+	out.QPS, out.Burst = -1, 0
+	out.WarningHandler = rest.NoWarnings{}
+	out.Dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return out
+}
+
+// startServe builds daemonguard and starts `serve`; it returns once /readyz
+// answers 200.
+func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string) {
+	tb.Helper()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bin := filepath.Join(work, "daemonguard")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/daemonguard")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("building daemonguard: %v\n%s", err, out)
+	}
+	certDir := filepath.Join(work, "certs")
+	if c.caPEM, err = writeServingCert(certDir); err != nil {
+		tb.Fatal(err)
+	}
+	kubeconfig, err := c.env.Kubeconfig()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kubeconfigPath := filepath.Join(work, "kubeconfig")
+	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	port, health := freePort(tb), freePort(tb)
+	c.metrics = freePort(tb)
+	c.hookURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	args := []string{"serve",
+		"--kubeconfig=" + kubeconfigPath,
+		"--host=127.0.0.1", fmt.Sprintf("--port=%d", port),
+		"--cert-dir=" + certDir, "--cert-name=tls.crt", "--key-name=tls.key",
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health),
+		// Plain HTTP, so the harness can count the reviews each request
+		// causes without a token.
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", c.metrics), "--metrics-secure=false",
+		"--namespace=" + controlplane.WebhookNamespace,
+	}
+	if c.matchConditions = serveKnows(tb, bin, "manage-match-conditions"); c.matchConditions {
+		args = append(args, "--manage-match-conditions", "--webhook-configuration-name="+webhookConfigurationName)
+	}
+	logFile, err := os.Create(filepath.Join(work, "serve.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.serve = exec.Command(bin, args...)
+	c.serve.Stdout, c.serve.Stderr = logFile, logFile
+	if err := c.serve.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	c.done = make(chan struct{})
+	go func() { _ = c.serve.Wait(); logFile.Close(); close(c.done) }()
+	tb.Cleanup(func() {
+		_ = c.serve.Process.Signal(syscall.SIGKILL)
+		<-c.done
+	})
+	waitReady(tb, c.done, fmt.Sprintf("http://127.0.0.1:%d/readyz", health), filepath.Join(work, "serve.log"))
+}
+
+// serveKnows reports whether `serve -h` lists flag.
+func serveKnows(tb testing.TB, bin, flag string) bool {
+	tb.Helper()
+	out, _ := exec.Command(bin, "serve", "-h").CombinedOutput()
+	return strings.Contains(string(out), "-"+flag+" ")
+}
+
+func waitReady(tb testing.TB, exited <-chan struct{}, url, logPath string) {
+	tb.Helper()
+	hc := http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := hc.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			tb.Fatalf("daemonguard serve exited (log %s)", logPath)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("daemonguard serve not ready within 30s (log %s)", logPath)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writeServingCert writes tls.crt and tls.key for 127.0.0.1 into dir and
+// returns the CA that signed them.
+func writeServingCert(dir string) ([]byte, error) {
+	now := time.Now()
+	ca, err := certs.NewCA("daemonguard-bench-ca", now, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	serving, err := certs.NewServing(ca, certs.ServingNames{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, now, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := certs.WriteFiles(dir, map[string][]byte{"tls.crt": serving.CertPEM, "tls.key": serving.KeyPEM}); err != nil {
+		return nil, err
+	}
+	return ca.CertPEM, nil
+}
+
+// rssMiB is serve's resident set (VmRSS), in MiB.
+func (c *cluster) rssMiB(tb testing.TB) float64 {
+	tb.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.serve.Process.Pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) >= 2 && fields[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(fields[1], 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb / 1024
+		}
+	}
+	tb.Fatal("no VmRSS in /proc/PID/status")
+	return 0
+}
+
+// reviews counts the admission reviews serve has answered, by webhook
+// (mutate, validate), from its metrics.
+func (c *cluster) reviews(tb testing.TB) map[string]float64 {
+	tb.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metrics))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, "daemonguard_admission_reviews_total{")
+		if !ok {
+			continue
+		}
+		labels, value, _ := strings.Cut(rest, "} ")
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			tb.Fatalf("metrics line %q: %v", line, err)
+		}
+		for _, l := range strings.Split(labels, ",") {
+			if name, ok := strings.CutPrefix(l, `webhook="`); ok {
+				out[strings.TrimSuffix(name, `"`)] += v
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

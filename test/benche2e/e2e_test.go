@@ -1,0 +1,195 @@
+package benche2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// settings size the run; each is overridable from the environment. The
+// defaults take about four minutes on two cores.
+type settings struct {
+	rounds         int           // BENCH_E2E_ROUNDS: each arm, each round
+	requests       int           // BENCH_E2E_REQUESTS: timed sequential requests per scenario, arm and round
+	warmup         int           // BENCH_E2E_WARMUP: untimed requests before them
+	growthRequests int           // BENCH_E2E_GROWTH_REQUESTS: timed requests per size, arm and round
+	clients        int           // BENCH_E2E_CLIENTS: concurrent clients for throughput
+	duration       time.Duration // BENCH_E2E_THROUGHPUT_DURATION: per scenario, arm and round
+}
+
+func settingsFromEnv(tb testing.TB) settings {
+	tb.Helper()
+	s := settings{rounds: 5, requests: 100, warmup: 10, growthRequests: 30, clients: 8, duration: 3 * time.Second}
+	for name, p := range map[string]*int{
+		"BENCH_E2E_ROUNDS": &s.rounds, "BENCH_E2E_REQUESTS": &s.requests, "BENCH_E2E_WARMUP": &s.warmup,
+		"BENCH_E2E_GROWTH_REQUESTS": &s.growthRequests, "BENCH_E2E_CLIENTS": &s.clients,
+	} {
+		if v := os.Getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				tb.Fatalf("%s=%q: want a positive integer", name, v)
+			}
+			*p = n
+		}
+	}
+	if v := os.Getenv("BENCH_E2E_THROUGHPUT_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			tb.Fatalf("BENCH_E2E_THROUGHPUT_DURATION=%q: want a positive duration", v)
+		}
+		s.duration = d
+	}
+	return s
+}
+
+// BenchmarkE2E is `make bench-e2e`. It runs once whatever b.N is (the
+// Makefile passes -benchtime=1x): its rounds are its repetitions.
+func BenchmarkE2E(b *testing.B) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		b.Skip("KUBEBUILDER_ASSETS is not set: run `make bench-e2e`")
+	}
+	s := settingsFromEnv(b)
+	ctx := context.Background()
+	work, err := os.MkdirTemp("", "daemonguard-bench-e2e-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if b.Failed() {
+			fmt.Printf("bench-e2e: logs kept in %s\n", work)
+			return
+		}
+		os.RemoveAll(work)
+	})
+	c := startCluster(ctx, b, work)
+	res := newResults(s)
+	res.version = c.serverVersion(b)
+
+	// The growth objects as the API server sends them to a webhook
+	// (defaulted), for the in-process figures; no admission is in force yet.
+	defaulted := map[int]*appsv1.DaemonSet{}
+	for _, n := range growthSizes {
+		ds := growthDaemonSet(n)
+		ds.Namespace = createNamespace
+		out, err := c.admin.AppsV1().DaemonSets(createNamespace).Create(ctx, ds,
+			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defaulted[n] = out
+	}
+
+	c.startServe(ctx, b, work)
+	res.matchConditions = c.matchConditions
+	res.rssIdle = c.rssMiB(b)
+	adm := loadAdmission(b, c.hookURL, c.caPEM)
+	c.switchTo(ctx, b, adm, daemonguard)
+	exporter, gpu := seed(b, "node-exporter.yaml"), seed(b, "gpu-monitor.yaml")
+	scenarios := []scenario{
+		{name: "first apply (needs mutation, host access)", key: "first_apply", do: dryRunCreate(createNamespace, createBody(b, exporter))},
+		{name: "compliant re-apply, host access", key: "compliant_hostaccess", do: apply(exporter.Name, storeCompliant(ctx, b, c.admin, exporter))},
+		{name: "compliant re-apply, no host access", key: "compliant", do: apply(gpu.Name, storeCompliant(ctx, b, c.admin, gpu))},
+	}
+	reapplies := scenarios[1:]
+	// The first apply makes "gitops" an owner (a write); later ones change
+	// nothing, which the resource versions show at the end.
+	versions := map[string]string{}
+	for _, sc := range reapplies {
+		if err := sc.do(ctx, c.admin); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, name := range []string{exporter.Name, gpu.Name} {
+		versions[name] = resourceVersion(ctx, b, c.admin, name)
+	}
+	growth := map[int]func(context.Context, *kubernetes.Clientset) error{}
+	for _, n := range growthSizes {
+		growth[n] = dryRunCreate(createNamespace, createBody(b, growthDaemonSet(n)))
+	}
+
+	seq, err := kubernetes.NewForConfig(clientConfig(c.cfg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for round := range s.rounds {
+		for _, a := range order(round) {
+			c.switchTo(ctx, b, adm, a)
+			if a == daemonguard {
+				c.waitMatchConditionsInForce(ctx, b, scenarios[2])
+			}
+			for _, sc := range scenarios {
+				before := c.reviews(b)
+				res.seq[a][sc.key] = append(res.seq[a][sc.key], sequential(ctx, b, seq, sc.do, s.warmup, s.requests)...)
+				if a == daemonguard {
+					res.addCalls(sc.key, before, c.reviews(b), s.warmup+s.requests)
+				}
+			}
+			for _, n := range growthSizes {
+				res.growth[a][n] = append(res.growth[a][n], sequential(ctx, b, seq, growth[n], s.warmup, s.growthRequests)...)
+			}
+		}
+	}
+	for round := range s.rounds {
+		for _, a := range order(round) {
+			c.switchTo(ctx, b, adm, a)
+			if a == daemonguard {
+				c.waitMatchConditionsInForce(ctx, b, scenarios[2])
+			}
+			for _, sc := range reapplies {
+				res.throughput[a][sc.key] += throughput(ctx, b, c.cfg, sc.do, s.clients, s.duration) / float64(s.rounds)
+			}
+		}
+	}
+	res.rssLoad = c.rssMiB(b)
+	for name, rv := range versions {
+		if now := resourceVersion(ctx, b, c.admin, name); now != rv {
+			res.notes = append(res.notes, fmt.Sprintf("%s/%s: resourceVersion %s -> %s: some re-applies wrote to etcd", storedNamespace, name, rv, now))
+		}
+	}
+	for _, n := range growthSizes {
+		res.inProcess[n] = inProcessNs(b, defaulted[n])
+	}
+	res.print(os.Stdout)
+}
+
+// waitMatchConditionsInForce waits, when serve manages the mutating
+// webhook's matchConditions, until the API server skips the mutating
+// webhook for sc (a compliant re-apply): its configuration is recreated
+// each round, and serve rewrites them after.
+func (c *cluster) waitMatchConditionsInForce(ctx context.Context, tb testing.TB, sc scenario) {
+	tb.Helper()
+	if !c.matchConditions {
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		before := c.reviews(tb)
+		if err := sc.do(ctx, c.admin); err != nil {
+			tb.Fatal(err)
+		}
+		if c.reviews(tb)["mutate"] == before["mutate"] {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s still reaches the mutating webhook 30s after its matchConditions were written", sc.name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// serverVersion is kube-apiserver's git version, for the report.
+func (c *cluster) serverVersion(tb testing.TB) string {
+	tb.Helper()
+	v, err := c.admin.Discovery().ServerVersion()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v.GitVersion
+}
