@@ -141,6 +141,9 @@ func (c *cluster) switchTo(ctx context.Context, tb testing.TB, adm *admission, a
 	}
 	opts, dopts := metav1.CreateOptions{}, metav1.DeleteOptions{}
 	if a != daemonguard {
+		if c.matchConditions {
+			adm.keepMatchConditions(ctx, tb, c)
+		}
 		del(reg.MutatingWebhookConfigurations().Delete(ctx, adm.mutating.Name, dopts))
 		del(reg.ValidatingWebhookConfigurations().Delete(ctx, adm.validating.Name, dopts))
 	}
@@ -168,6 +171,23 @@ func (c *cluster) switchTo(ctx context.Context, tb testing.TB, adm *admission, a
 	}
 	if err := c.waitArm(ctx, a); err != nil {
 		tb.Fatalf("switching to %s: %v", a, err)
+	}
+}
+
+// keepMatchConditions copies the matchConditions serve last wrote into the
+// configuration switchTo recreates: serve only rechecks them once a minute,
+// and in a cluster the configuration stays with what serve wrote.
+func (adm *admission) keepMatchConditions(ctx context.Context, tb testing.TB, c *cluster) {
+	tb.Helper()
+	stored, err := c.admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, adm.mutating.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range adm.mutating.Webhooks {
+		adm.mutating.Webhooks[i].MatchConditions = stored.Webhooks[i].MatchConditions
 	}
 }
 
