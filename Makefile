@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-.PHONY: all build test unit integration soak bench demo dev-up dev-down sim-up sim-down tools control-plane sim-tools fmt vet lint generate clean
+.PHONY: all build test unit integration soak bench bench-e2e demo dev-up dev-down sim-up sim-down tools control-plane sim-tools fmt vet lint generate clean
 
 all: build
 
@@ -56,6 +56,11 @@ bench: ## admission benchmarks against controller-runtime's generic handlers
 	@mkdir -p $(CACHE)
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./test/bench/ | tee $(CACHE)/bench.txt
 	@$(GO) run ./hack/benchsummary $(CACHE)/bench.txt
+
+bench-e2e: control-plane ## DaemonSet applies through kube-apiserver: no webhooks vs daemonguard serve vs VAP+MAP (about 4 minutes; not in CI); ends with BENCH lines
+	@mkdir -p $(CACHE)
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkE2E$$' -benchtime 1x -timeout 30m ./test/benche2e/ | tee $(CACHE)/bench-e2e.txt
+	@grep '^BENCH ' $(CACHE)/bench-e2e.txt
 
 DEMO := bin/daemonguard-demo
 
