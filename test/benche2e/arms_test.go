@@ -153,6 +153,12 @@ func (c *cluster) switchTo(ctx context.Context, tb testing.TB, adm *admission, a
 		del(reg.ValidatingAdmissionPolicyBindings().Delete(ctx, adm.vapBinding.Name, dopts))
 		del(reg.ValidatingAdmissionPolicies().Delete(ctx, adm.vap.Name, dopts))
 	}
+	// The API server drops deleted configurations and policies a moment
+	// later: with two arms in force at once, the one that mutates first
+	// would spare the other its work.
+	if err := c.waitArm(ctx, none); err != nil {
+		tb.Fatalf("leaving the other arms: %v", err)
+	}
 	switch a {
 	case daemonguard:
 		_, err := reg.MutatingWebhookConfigurations().Create(ctx, adm.mutating, opts)
