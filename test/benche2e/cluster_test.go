@@ -40,7 +40,7 @@ type cluster struct {
 	caPEM   []byte
 	metrics int // serve's plain-HTTP metrics port
 	// matchConditions is whether serve writes the mutating webhook's
-	// matchConditions (--manage-match-conditions).
+	// matchConditions (--mutating-match-condition=policy, as the chart runs it).
 	matchConditions bool
 }
 
@@ -123,8 +123,8 @@ func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string) {
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", c.metrics), "--metrics-secure=false",
 		"--namespace=" + controlplane.WebhookNamespace,
 	}
-	if c.matchConditions = serveKnows(tb, bin, "manage-match-conditions"); c.matchConditions {
-		args = append(args, "--manage-match-conditions", "--webhook-configuration-name="+webhookConfigurationName)
+	if c.matchConditions = serveKnows(tb, bin, "mutating-match-condition"); c.matchConditions {
+		args = append(args, "--mutating-match-condition=policy", "--webhook-configuration-name="+webhookConfigurationName)
 	}
 	logFile, err := os.Create(filepath.Join(work, "serve.log"))
 	if err != nil {

@@ -63,9 +63,9 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
 func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "\nend to end through kube-apiserver %s + etcd; daemonguard serve as a child process (admin kubeconfig)\n", r.version)
 	fmt.Fprintf(w, "%d rounds, arms alternated; per round, arm and scenario %d sequential requests on one connection after %d warm-up\n", r.rounds, r.requests, r.warmup)
-	mc := "no (this serve has no --manage-match-conditions: every DaemonSet request reaches both webhooks)"
+	mc := "no (this serve has no --mutating-match-condition: every DaemonSet request reaches both webhooks)"
 	if r.matchConditions {
-		mc = "yes (--manage-match-conditions)"
+		mc = "yes (--mutating-match-condition=policy)"
 	}
 	fmt.Fprintf(w, "mutating webhook matchConditions written by serve: %s\n", mc)
 	for _, sc := range scenarioOrder {
