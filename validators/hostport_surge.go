@@ -25,16 +25,11 @@ func defineHostPortSurge() Definition {
 			Summary:      "a container port with `hostPort` and a RollingUpdate `maxSurge` above 0",
 			Why:          "the surge pod needs the host port the old pod still holds on its node, so every rollout stalls (kubernetes#106417)",
 			Reads:        []string{"spec.updateStrategy", "spec.template.spec.*containers[*].ports", "spec.template.spec.hostNetwork"},
-			Precondition: precondition.Or(precondition.HostNetwork, hostPortCondition),
+			Precondition: precondition.Or(precondition.HostNetwork, precondition.Escalates),
 		},
 		New: func(Options) Rule { return hostPortSurge{} },
 	}
 }
-
-// hostPortCondition: some container asks for a host port (with
-// hostNetwork, every container port is one).
-var hostPortCondition = precondition.Atom("a `hostPort`", precondition.AnyContainer(
-	precondition.AnyIn("c", "ports", "p", `has(p.hostPort) && p.hostPort != 0`)))
 
 func (hostPortSurge) Validate(_ context.Context, t *Target) field.ErrorList {
 	c := nodes.HostPortSurge(t.DaemonSet)

@@ -417,3 +417,34 @@ func TestConditionsFitTheCostBudget(t *testing.T) {
 		t.Error("the mutating webhook is called for a DaemonSet that has every default")
 	}
 }
+
+// BenchmarkConditions is the API server's cost of daemonguard's
+// matchConditions for one admission: both conditions, on the re-apply of a
+// compliant DaemonSet without host access, where every test must run to the
+// end to come out false (the costliest case), and on a CREATE.
+func BenchmarkConditions(b *testing.B) {
+	t := &testing.T{}
+	p := parsePolicy(t, "", Options{})
+	validating := webhook.NewValidatingWebhookAccessor("uid", "daemonguard", &admissionregistrationv1.ValidatingWebhook{
+		Name: "v", MatchConditions: ValidatingCondition(validators.Registry()).MatchConditions("v")}).GetCompiledMatcher(celCompiler)
+	mutating := webhook.NewMutatingWebhookAccessor("uid", "daemonguard", &admissionregistrationv1.MutatingWebhook{
+		Name: "m", MatchConditions: p.MutatingCondition().MatchConditions("m")}).GetCompiledMatcher(celCompiler)
+	ds := dstest.DaemonSet(dstest.Container("agent"), dstest.Tolerations(corev1.Toleration{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}))
+	spec := &ds.Spec.Template.Spec
+	spec.PriorityClassName = "infra-daemonset"
+	spec.Containers[0].Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}}
+	for name, old := range map[string]*appsv1.DaemonSet{"reapply": ds.DeepCopy(), "create": nil} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				for _, m := range []matchconditions.Matcher{mutating, validating} {
+					c := conditionCase{name: name, old: old, ds: ds}
+					if got := evaluate(t, m, c.old, c.ds); got != (old == nil && m == validating) {
+						b.Fatalf("%s: matches %v", name, got)
+					}
+				}
+			}
+		})
+	}
+}

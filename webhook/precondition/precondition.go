@@ -213,14 +213,15 @@ var (
 	// HostNetwork: the pod shares the host's network namespace.
 	HostNetwork = Atom("`hostNetwork`", IsTrue(Spec, "hostNetwork"))
 	// Escalates: some container is privileged, adds a capability, asks for
-	// an unmasked /proc or is a Windows HostProcess container. One test for
-	// the rules that read any of these, so the API server walks the
-	// containers once.
-	Escalates = Atom("a container that is privileged, adds a capability, sets `procMount: Unmasked` or is a HostProcess", AnyContainer(strings.Join([]string{
+	// an unmasked /proc, is a Windows HostProcess container or asks for a
+	// host port. One test for every rule that reads any of these, so the
+	// API server walks the containers once.
+	Escalates = Atom("a container that is privileged, adds a capability, sets `procMount: Unmasked`, is a HostProcess or has a `hostPort`", AnyContainer(strings.Join([]string{
 		"(" + IsTrue("c", "securityContext", "privileged") + ")",
 		"(" + SecurityContext("capabilities", "add") + " && size(c.securityContext.capabilities.add) > 0)",
 		"(" + SecurityContext("procMount") + ` && c.securityContext.procMount == "Unmasked")`,
 		"(" + IsTrue("c", "securityContext", "windowsOptions", "hostProcess") + ")",
+		"(" + AnyIn("c", "ports", "p", `has(p.hostPort) && p.hostPort != 0`) + ")",
 	}, " || ")))
 	// Changed: a CREATE, or an UPDATE that changes the pod template or the
 	// update strategy: what rules that judge the object against the
