@@ -192,26 +192,39 @@ func writeServingCert(dir string) ([]byte, error) {
 	return ca.CertPEM, nil
 }
 
-// rssMiB is serve's resident set (VmRSS), in MiB.
-func (c *cluster) rssMiB(tb testing.TB) float64 {
+// memory is serve's resident set, in MiB, and what it is made of.
+type memory struct {
+	// RSS is VmRSS: all of it.
+	RSS float64
+	// Anon is the process's own memory: heap, stacks, runtime.
+	Anon float64
+	// File is its binary's pages (clean, shared, reclaimable), and of them
+	// HugeFile those the kernel maps with 2 MiB pages (FilePmdMapped): a
+	// kernel with large folios for executables maps nearly all of the
+	// text and read-only data that way, whatever the process touches.
+	File, HugeFile float64
+}
+
+// memory reads serve's memory from /proc/PID/smaps_rollup.
+func (c *cluster) memory(tb testing.TB) memory {
 	tb.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.serve.Process.Pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", c.serve.Process.Pid))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) >= 2 && fields[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(fields[1], 64)
-			if err != nil {
-				tb.Fatal(err)
+	kb := map[string]float64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+				kb[strings.TrimSuffix(f[0], ":")] = v
 			}
-			return kb / 1024
 		}
 	}
-	tb.Fatal("no VmRSS in /proc/PID/status")
-	return 0
+	if kb["Rss"] == 0 {
+		tb.Fatalf("no Rss in /proc/%d/smaps_rollup", c.serve.Process.Pid)
+	}
+	return memory{RSS: kb["Rss"] / 1024, Anon: kb["Anonymous"] / 1024,
+		File: (kb["Rss"] - kb["Anonymous"]) / 1024, HugeFile: kb["FilePmdMapped"] / 1024}
 }
 
 // reviews counts the admission reviews serve has answered, by webhook

@@ -88,7 +88,7 @@ func BenchmarkE2E(b *testing.B) {
 
 	c.startServe(ctx, b, work)
 	res.matchConditions = c.matchConditions
-	res.rssIdle = c.rssMiB(b)
+	res.memIdle = c.memory(b)
 	adm := loadAdmission(b, c.hookURL, c.caPEM)
 	c.switchTo(ctx, b, adm, daemonguard)
 	exporter, gpu := seed(b, "node-exporter.yaml"), seed(b, "gpu-monitor.yaml")
@@ -147,7 +147,7 @@ func BenchmarkE2E(b *testing.B) {
 			}
 		}
 	}
-	res.rssLoad = c.rssMiB(b)
+	res.memLoad = c.memory(b)
 	for name, rv := range versions {
 		if now := resourceVersion(ctx, b, c.admin, name); now != rv {
 			res.notes = append(res.notes, fmt.Sprintf("%s/%s: resourceVersion %s -> %s: some re-applies wrote to etcd", storedNamespace, name, rv, now))

@@ -17,8 +17,8 @@ type results struct {
 	calls           map[string]map[string]float64       // scenario key -> webhook -> reviews
 	callsOver       map[string]int                      // scenario key -> requests the calls are over
 	inProcess       map[int]float64                     // ns per first apply, by container count
-	rssIdle         float64
-	rssLoad         float64
+	memIdle         memory
+	memLoad         memory
 	notes           []string
 }
 
@@ -96,7 +96,13 @@ func (r *results) print(w io.Writer) {
 			ms(time.Duration(nn)), ms(time.Duration(dg)), ms(time.Duration(dg-nn)), ratio(dg, nn),
 			ms(time.Duration(an)), ratio(an, nn), r.inProcess[n], r.inProcess[n]/float64(n))
 	}
-	fmt.Fprintf(w, "\ndaemonguard serve VmRSS: idle %.1f MiB, after load %.1f MiB\n", r.rssIdle, r.rssLoad)
+	fmt.Fprintf(w, "\ndaemonguard serve, MiB  %8s %8s %12s %22s\n", "RSS", "own", "binary", "of it 2 MiB-mapped")
+	for _, m := range []struct {
+		name string
+		m    memory
+	}{{"idle", r.memIdle}, {"after load", r.memLoad}} {
+		fmt.Fprintf(w, "  %-20s %8.1f %8.1f %12.1f %22.1f\n", m.name, m.m.RSS, m.m.Anon, m.m.File, m.m.HugeFile)
+	}
 	for _, n := range r.notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -116,8 +122,10 @@ func (r *results) benchLines() []string {
 		add("e2e_"+sc.key+"_ratio", ratio(p50(r.seq[daemonguard][sc.key]), p50(r.seq[none][sc.key])), "%.2f")
 	}
 	add("e2e_throughput_ratio", ratio(r.throughput[daemonguard]["compliant"], r.throughput[none]["compliant"]), "%.2f")
-	add("serve_rss_mib", r.rssLoad, "%.1f")
-	add("serve_rss_idle_mib", r.rssIdle, "%.1f")
+	add("serve_rss_mib", r.memLoad.RSS, "%.1f")
+	add("serve_rss_idle_mib", r.memIdle.RSS, "%.1f")
+	add("serve_rss_anon_mib", r.memLoad.Anon, "%.1f")
+	add("serve_rss_binary_mib", r.memLoad.File, "%.1f")
 	for _, sc := range scenarioOrder {
 		add("e2e_anchor_"+sc.key+"_ratio", ratio(p50(r.seq[anchor][sc.key]), p50(r.seq[none][sc.key])), "%.2f")
 	}
