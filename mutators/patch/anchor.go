@@ -19,17 +19,16 @@ func Anchor(doc []byte, ops []Operation) ([]Operation, error) {
 }
 
 // Document is a JSON document that paths are resolved in. It remembers
-// every object and list it has resolved (a few per review), so that each
-// part of the document is scanned once however many operations go there.
+// every object and list it has resolved, and the elements of every list it
+// has indexed, so that each part of the document is scanned once however
+// many operations go there: a DaemonSet with a hundred containers costs a
+// hundred times one, not ten thousand.
 type Document struct {
 	raw []byte
 	// seen maps a resolved pointer ("" is the whole document) to its value.
-	seen []resolved
-}
-
-type resolved struct {
-	pointer string
-	value   []byte
+	seen map[string][]byte
+	// elements maps the pointer of a list to its elements, split once.
+	elements map[string][][]byte
 }
 
 // NewDocument returns doc, ready for Exists and Anchor. doc must not hold
@@ -37,7 +36,7 @@ type resolved struct {
 // reader collapses them as kubectl does): the first of two is the one
 // resolved.
 func NewDocument(doc []byte) *Document {
-	return &Document{raw: doc, seen: make([]resolved, 1, 8)}
+	return &Document{raw: doc, seen: map[string][]byte{"": trimValue(doc)}}
 }
 
 // Anchor is the package's Anchor on d.
@@ -49,6 +48,8 @@ func (d *Document) Anchor(ops []Operation) ([]Operation, error) {
 	// created[i] is true when out[i] adds a container that Anchor built, into
 	// which later operations below it merge.
 	var created []bool
+	// at maps the path of each operation in out to its index.
+	at := make(map[string]int, len(ops))
 	for _, op := range ops {
 		if op.Op != "add" {
 			return nil, fmt.Errorf("patch operation %q at %s: mutators only add", op.Op, op.Path)
@@ -57,7 +58,7 @@ func (d *Document) Anchor(ops []Operation) ([]Operation, error) {
 		if err != nil {
 			return nil, err
 		}
-		if i := enclosing(out, op.Path); i >= 0 {
+		if i := enclosing(at, op.Path); i >= 0 {
 			if !created[i] {
 				return nil, fmt.Errorf("patch operations overlap: %s is inside %s", op.Path, out[i].Path)
 			}
@@ -72,6 +73,7 @@ func (d *Document) Anchor(ops []Operation) ([]Operation, error) {
 			return nil, fmt.Errorf("patch operation at %s: %w", op.Path, err)
 		}
 		if depth == len(tokens)-1 {
+			at[op.Path] = len(out)
 			out, created = append(out, op), append(created, false)
 			continue
 		}
@@ -79,22 +81,27 @@ func (d *Document) Anchor(ops []Operation) ([]Operation, error) {
 		if err != nil {
 			return nil, fmt.Errorf("patch operation at %s: %w", op.Path, err)
 		}
-		out = append(out, Operation{Op: "add", Path: join(tokens[:depth+1]), Value: value, field: op.field})
+		anchored := join(tokens[:depth+1])
+		at[anchored] = len(out)
+		out = append(out, Operation{Op: "add", Path: anchored, Value: value, field: op.field})
 		created = append(created, true)
 	}
 	return out, nil
 }
 
-// enclosing returns the index of the operation in ops whose path is path
+// enclosing returns the index, in at, of the operation whose path is path
 // or an ancestor of it, or -1.
-func enclosing(ops []Operation, path string) int {
-	for i := range ops {
-		p := ops[i].Path
-		if p == path || strings.HasPrefix(path, p+"/") {
+func enclosing(at map[string]int, path string) int {
+	for p := path; ; {
+		if i, ok := at[p]; ok {
 			return i
 		}
+		cut := strings.LastIndexByte(p, '/')
+		if cut <= 0 {
+			return -1
+		}
+		p = p[:cut]
 	}
-	return -1
 }
 
 // existing returns how many leading tokens of parent resolve, in the
@@ -104,9 +111,6 @@ func enclosing(ops []Operation, path string) int {
 // pointer is parent as a JSON pointer: its prefixes name the values on the
 // way without building a string.
 func (d *Document) existing(pointer string, parent []string) (int, error) {
-	if d.seen[0].value == nil {
-		d.seen[0].value = trimValue(d.raw)
-	}
 	// ends[i] is where the pointer of parent[:i+1] ends.
 	var buf [16]int
 	ends := buf[:0]
@@ -119,9 +123,9 @@ func (d *Document) existing(pointer string, parent []string) (int, error) {
 		return 0, fmt.Errorf("JSON pointer %q does not match its tokens", pointer)
 	}
 	// Start from the longest prefix of parent already resolved.
-	k, v := 0, d.seen[0].value
+	k, v := 0, d.seen[""]
 	for i := len(parent); i > 0; i-- {
-		if found, ok := d.lookup(pointer[:ends[i-1]]); ok {
+		if found, ok := d.seen[pointer[:ends[i-1]]]; ok {
 			k, v = i, found
 			break
 		}
@@ -140,7 +144,11 @@ func (d *Document) existing(pointer string, parent []string) (int, error) {
 			if err != nil {
 				return 0, fmt.Errorf("%q is not an index into the list at %s", tok, join(parent[:i]))
 			}
-			child, ok := element(v, n)
+			list := ""
+			if i > 0 {
+				list = pointer[:ends[i-1]]
+			}
+			child, ok := d.element(list, v, n)
 			if !ok {
 				return 0, fmt.Errorf("index %d is past the end of the list at %s", n, join(parent[:i]))
 			}
@@ -152,7 +160,7 @@ func (d *Document) existing(pointer string, parent []string) (int, error) {
 			return 0, fmt.Errorf("%s is not an object or a list in the original object", join(parent[:i]))
 		}
 		if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
-			d.seen = append(d.seen, resolved{pointer: pointer[:ends[i]], value: v})
+			d.seen[pointer[:ends[i]]] = v
 		}
 	}
 	if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
@@ -161,13 +169,20 @@ func (d *Document) existing(pointer string, parent []string) (int, error) {
 	return len(parent), nil
 }
 
-func (d *Document) lookup(pointer string) ([]byte, bool) {
-	for i := range d.seen {
-		if d.seen[i].pointer == pointer && d.seen[i].value != nil {
-			return d.seen[i].value, true
+// element is the n-th element of arr, the list at pointer list.
+func (d *Document) element(list string, arr []byte, n int) ([]byte, bool) {
+	elems, ok := d.elements[list]
+	if !ok {
+		elems = splitElements(arr)
+		if d.elements == nil {
+			d.elements = map[string][][]byte{}
 		}
+		d.elements[list] = elems
 	}
-	return nil, false
+	if n < 0 || n >= len(elems) {
+		return nil, false
+	}
+	return elems[n], true
 }
 
 // insert puts value at tokens below container, creating the objects and

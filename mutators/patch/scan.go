@@ -123,6 +123,25 @@ func keyEquals(raw []byte, key string) bool {
 }
 
 // element returns element n of the array arr.
+// splitElements returns the elements of arr, a JSON array, in one pass; it
+// stops at the first one that does not parse.
+func splitElements(arr []byte) [][]byte {
+	var out [][]byte
+	i := skipSpace(arr, 1)
+	for i < len(arr) && arr[i] != ']' {
+		end := skipValue(arr, i)
+		if end < 0 {
+			return out
+		}
+		out = append(out, arr[i:end])
+		i = skipSpace(arr, end)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return out
+}
+
 func element(arr []byte, n int) ([]byte, bool) {
 	i := skipSpace(arr, 1)
 	for k := 0; i < len(arr) && arr[i] != ']'; k++ {

@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/webhook"
 )
 
@@ -59,5 +61,23 @@ func run(b *testing.B, h http.Handler, path string, body []byte) {
 	b.ResetTimer()
 	for b.Loop() {
 		p.serve(h)
+	}
+}
+
+// BenchmarkGrowth: one DaemonSet with 1, 10 and 100 containers, each
+// mounting its own hostPath volume, none of the defaults set. The cost per
+// container must stay flat: the patch is fitted to the JSON sent in one scan
+// of each list, not one per operation.
+func BenchmarkGrowth(b *testing.B) {
+	p := compiledPolicy(b)
+	mutate, validate := daemonguardHandlers(b, p)
+	for _, n := range []int{1, 10, 100} {
+		ds := dstest.ManyContainers(n)
+		mutateBody := reviewBody(b, ds)
+		mutated := ds.DeepCopy()
+		p.Mutate(context.Background(), namespace, mutated)
+		validateBody := reviewBody(b, mutated)
+		b.Run(fmt.Sprintf("mutate/%d", n), func(b *testing.B) { run(b, mutate, webhook.MutatePath, mutateBody) })
+		b.Run(fmt.Sprintf("validate/%d", n), func(b *testing.B) { run(b, validate, webhook.ValidatePath, validateBody) })
 	}
 }

@@ -11,6 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/daemonguard/daemonguard/test/dstest"
 )
 
 // settings size the run; each is overridable from the environment. The
@@ -76,7 +78,7 @@ func BenchmarkE2E(b *testing.B) {
 	// (defaulted), for the in-process figures; no admission is in force yet.
 	defaulted := map[int]*appsv1.DaemonSet{}
 	for _, n := range growthSizes {
-		ds := growthDaemonSet(n)
+		ds := dstest.ManyContainers(n)
 		ds.Namespace = createNamespace
 		out, err := c.admin.AppsV1().DaemonSets(createNamespace).Create(ctx, ds,
 			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
@@ -111,7 +113,7 @@ func BenchmarkE2E(b *testing.B) {
 	}
 	growth := map[int]func(context.Context, *kubernetes.Clientset) error{}
 	for _, n := range growthSizes {
-		growth[n] = dryRunCreate(createNamespace, createBody(b, growthDaemonSet(n)))
+		growth[n] = dryRunCreate(createNamespace, createBody(b, dstest.ManyContainers(n)))
 	}
 
 	seq, err := kubernetes.NewForConfig(clientConfig(c.cfg))

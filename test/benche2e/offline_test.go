@@ -10,6 +10,8 @@ import (
 
 	"github.com/daemonguard/daemonguard/webhook/config"
 	"github.com/daemonguard/daemonguard/webhook/policy"
+
+	"github.com/daemonguard/daemonguard/test/dstest"
 )
 
 // The checks below run in plain `go test` (milliseconds, no control plane):
@@ -33,7 +35,7 @@ func TestScenarioObjects(t *testing.T) {
 	}{
 		"first apply and compliant re-apply with host access": {seed(t, "node-exporter.yaml"), true, true},
 		"compliant re-apply without host access":              {seed(t, "gpu-monitor.yaml"), false, true},
-		"growth, 100 containers":                              {growthDaemonSet(100), true, true},
+		"growth, 100 containers":                              {dstest.ManyContainers(100), true, true},
 		"the probe every guarded arm must deny":               {hostile(), true, false},
 	}
 	for name, tc := range cases {

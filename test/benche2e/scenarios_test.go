@@ -3,7 +3,6 @@ package benche2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -125,29 +124,6 @@ func resourceVersion(ctx context.Context, tb testing.TB, cs *kubernetes.Clientse
 
 // growthSizes are the container counts of the growth DaemonSets.
 var growthSizes = []int{1, 10, 100}
-
-// growthDaemonSet has n containers, each mounting its own hostPath volume
-// read-only, and none of the defaults: every container gets requests and a
-// memory limit, every mount is checked.
-func growthDaemonSet(n int) *appsv1.DaemonSet {
-	var opts []dstest.PodOpt
-	for i := range n {
-		vol := fmt.Sprintf("data-%d", i)
-		opts = append(opts,
-			dstest.HostVolume(vol, fmt.Sprintf("/opt/agent-data/%d", i)),
-			dstest.Container(fmt.Sprintf("agent-%d", i), dstest.Mount(vol, "/data", dstest.ReadOnly)))
-	}
-	ds := dstest.DaemonSet(opts...)
-	ds.APIVersion, ds.Kind = "apps/v1", "DaemonSet"
-	ds.Name = fmt.Sprintf("agent-%d", n)
-	labels := map[string]string{"app": ds.Name}
-	ds.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
-	ds.Spec.Template.Labels = labels
-	for i := range ds.Spec.Template.Spec.Containers {
-		ds.Spec.Template.Spec.Containers[i].Image = "registry.k8s.io/pause:3.10"
-	}
-	return ds
-}
 
 // hostAccess reports whether a pod spec touches the host, which is what
 // decides whether daemonguard's validating webhook is called at all.

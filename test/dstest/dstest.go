@@ -5,6 +5,7 @@ package dstest
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -206,3 +207,26 @@ func ReviewBody(tb testing.TB, op admissionv1.Operation, namespace string, objec
 
 // Spec replaces the whole pod spec.
 func Spec(spec corev1.PodSpec) PodOpt { return func(s *corev1.PodSpec) { *s = spec } }
+
+// ManyContainers has n containers, each mounting its own hostPath volume
+// read-only, and none of the defaults: every container gets requests and a
+// memory limit, every mount is checked.
+func ManyContainers(n int) *appsv1.DaemonSet {
+	var opts []PodOpt
+	for i := range n {
+		vol := fmt.Sprintf("data-%d", i)
+		opts = append(opts,
+			HostVolume(vol, fmt.Sprintf("/opt/agent-data/%d", i)),
+			Container(fmt.Sprintf("agent-%d", i), Mount(vol, "/data", ReadOnly)))
+	}
+	ds := DaemonSet(opts...)
+	ds.APIVersion, ds.Kind = "apps/v1", "DaemonSet"
+	ds.Name = fmt.Sprintf("agent-%d", n)
+	labels := map[string]string{"app": ds.Name}
+	ds.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
+	ds.Spec.Template.Labels = labels
+	for i := range ds.Spec.Template.Spec.Containers {
+		ds.Spec.Template.Spec.Containers[i].Image = "registry.k8s.io/pause:3.10"
+	}
+	return ds
+}
