@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -92,11 +93,20 @@ func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	bin := filepath.Join(work, "daemonguard")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/daemonguard")
+	// Built as the Dockerfile builds it, then copied in small writes as an
+	// image layer is unpacked: the Go linker writes its output through a
+	// memory map (as one large write would), and this kernel then caches it
+	// in large folios that it maps with 2 MiB pages, some 60 MiB more RSS
+	// than an installed copy has.
+	linked := filepath.Join(work, "daemonguard.linked")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", linked, "./cmd/daemonguard")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		tb.Fatalf("building daemonguard: %v\n%s", err, out)
+	}
+	bin := filepath.Join(work, "daemonguard")
+	if err := copyFile(linked, bin); err != nil {
+		tb.Fatal(err)
 	}
 	certDir := filepath.Join(work, "certs")
 	if c.caPEM, err = writeServingCert(certDir); err != nil {
@@ -142,6 +152,41 @@ func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string) {
 		<-c.done
 	})
 	waitReady(tb, c.done, fmt.Sprintf("http://127.0.0.1:%d/readyz", health), filepath.Join(work, "serve.log"))
+}
+
+// copyFile copies src to an executable dst in 32 KiB writes, as
+// containerd unpacks an image layer, and removes src.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := in.Read(buf)
+		if n > 0 {
+			if _, err := out.Write(buf[:n]); err != nil {
+				out.Close()
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			out.Close()
+			return rerr
+		}
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Remove(src)
 }
 
 // serveKnows reports whether `serve -h` lists flag.
