@@ -273,7 +273,8 @@ func (c *cluster) memory(tb testing.TB) memory {
 }
 
 // reviews counts the admission reviews serve has answered, by webhook
-// (mutate, validate), from its metrics.
+// (mutate, validate), and the seconds it spent answering them ("mutate
+// seconds", "validate seconds"), from its metrics.
 func (c *cluster) reviews(tb testing.TB) map[string]float64 {
 	tb.Helper()
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metrics))
@@ -286,9 +287,15 @@ func (c *cluster) reviews(tb testing.TB) map[string]float64 {
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		// Counts under the webhook's name, seconds spent answering under
+		// its name plus " seconds".
+		suffix := ""
 		rest, ok := strings.CutPrefix(line, "daemonguard_admission_reviews_total{")
 		if !ok {
-			continue
+			if rest, ok = strings.CutPrefix(line, "daemonguard_admission_review_duration_seconds_sum{"); !ok {
+				continue
+			}
+			suffix = " seconds"
 		}
 		labels, value, _ := strings.Cut(rest, "} ")
 		v, err := strconv.ParseFloat(value, 64)
@@ -297,7 +304,7 @@ func (c *cluster) reviews(tb testing.TB) map[string]float64 {
 		}
 		for _, l := range strings.Split(labels, ",") {
 			if name, ok := strings.CutPrefix(l, `webhook="`); ok {
-				out[strings.TrimSuffix(name, `"`)] += v
+				out[strings.TrimSuffix(name, `"`)+suffix] += v
 			}
 		}
 	}

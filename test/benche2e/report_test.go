@@ -36,7 +36,7 @@ func (r *results) addCalls(key string, before, after map[string]float64, n int) 
 	if r.calls[key] == nil {
 		r.calls[key] = map[string]float64{}
 	}
-	for _, hook := range []string{"mutate", "validate"} {
+	for _, hook := range []string{"mutate", "validate", "mutate seconds", "validate seconds"} {
 		r.calls[key][hook] += after[hook] - before[hook]
 	}
 	r.callsOver[key] += n
@@ -76,7 +76,9 @@ func (r *results) print(w io.Writer) {
 			extra := ""
 			if a == daemonguard && r.callsOver[sc.key] > 0 {
 				n := float64(r.callsOver[sc.key])
-				extra = fmt.Sprintf("mutate %.2f, validate %.2f", r.calls[sc.key]["mutate"]/n, r.calls[sc.key]["validate"]/n)
+				c := r.calls[sc.key]
+				extra = fmt.Sprintf("mutate %.2f, validate %.2f; serve's own time %s", c["mutate"]/n, c["validate"]/n,
+					ms(time.Duration((c["mutate seconds"]+c["validate seconds"])/n*float64(time.Second))))
 			}
 			fmt.Fprintf(w, "  %-12s %9s %9s %8.2fx   %s\n", a, ms(percentile(xs, 0.5)), ms(percentile(xs, 0.99)), ratio(p50(xs), none), extra)
 		}
