@@ -44,22 +44,25 @@ type conditionSyncer struct {
 func (*conditionSyncer) NeedLeaderElection() bool { return false }
 
 // Start syncs now, when the policy in force changes and every check
-// interval, until ctx ends.
+// interval, until ctx ends. A failed sync is retried after 1s, then twice
+// as long each time up to the check interval, so a missing configuration
+// or permission is reported without flooding the log.
 func (s *conditionSyncer) Start(ctx context.Context) error {
 	poll := time.NewTicker(s.poll)
 	defer poll.Stop()
 	var synced *policy.Policy
-	lastCheck := time.Time{}
+	var next time.Time
+	backoff := time.Second
 	for {
-		if p := s.policy(); p != synced || time.Since(lastCheck) >= s.check {
-			lastCheck = time.Now()
+		if p := s.policy(); p != synced || !time.Now().Before(next) {
+			synced = p
 			if err := s.sync(ctx, p); err != nil {
-				s.log.Error(err, "mutating webhook's matchConditions not in step with the policy; retrying", "configuration", s.name)
+				s.log.Error(err, "mutating webhook's matchConditions not in step with the policy", "configuration", s.name, "retryIn", backoff)
 				s.metrics.conditionSynced(false)
-				synced = nil
+				next, backoff = time.Now().Add(backoff), min(2*backoff, s.check)
 			} else {
 				s.metrics.conditionSynced(true)
-				synced = p
+				next, backoff = time.Now().Add(s.check), time.Second
 			}
 		}
 		select {
