@@ -89,7 +89,7 @@ func toUnstructured(t *testing.T, ds *appsv1.DaemonSet) *unstructured.Unstructur
 func evaluate[T interface {
 	runtime.Object
 	comparable
-}](t *testing.T, m matchconditions.Matcher, old, ds T) bool {
+}](t testing.TB, m matchconditions.Matcher, old, ds T) bool {
 	t.Helper()
 	var zero T
 	gvk := appsv1.SchemeGroupVersion.WithKind("DaemonSet")
@@ -423,8 +423,7 @@ func TestConditionsFitTheCostBudget(t *testing.T) {
 // compliant DaemonSet without host access, where every test must run to the
 // end to come out false (the costliest case), and on a CREATE.
 func BenchmarkConditions(b *testing.B) {
-	t := &testing.T{}
-	p := parsePolicy(t, "", Options{})
+	p := parsePolicy(&testing.T{}, "", Options{})
 	validating := webhook.NewValidatingWebhookAccessor("uid", "daemonguard", &admissionregistrationv1.ValidatingWebhook{
 		Name: "v", MatchConditions: ValidatingCondition(validators.Registry()).MatchConditions("v")}).GetCompiledMatcher(celCompiler)
 	mutating := webhook.NewMutatingWebhookAccessor("uid", "daemonguard", &admissionregistrationv1.MutatingWebhook{
@@ -440,7 +439,7 @@ func BenchmarkConditions(b *testing.B) {
 			for b.Loop() {
 				for _, m := range []matchconditions.Matcher{mutating, validating} {
 					c := conditionCase{name: name, old: old, ds: ds}
-					if got := evaluate(t, m, c.old, c.ds); got != (old == nil && m == validating) {
+					if got := evaluate(b, m, c.old, c.ds); got != (old == nil && m == validating) {
 						b.Fatalf("%s: matches %v", name, got)
 					}
 				}
