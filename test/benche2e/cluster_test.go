@@ -120,8 +120,8 @@ func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string) {
 	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	port, health := freePort(tb), freePort(tb)
-	c.metrics = freePort(tb)
+	port, health := controlplane.MustFreePort(tb), controlplane.MustFreePort(tb)
+	c.metrics = controlplane.MustFreePort(tb)
 	c.hookURL = fmt.Sprintf("https://127.0.0.1:%d", port)
 	args := []string{"serve",
 		"--kubeconfig=" + kubeconfigPath,
@@ -312,14 +312,4 @@ func (c *cluster) reviews(tb testing.TB) map[string]float64 {
 		tb.Fatal(err)
 	}
 	return out
-}
-
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

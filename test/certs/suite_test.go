@@ -276,7 +276,7 @@ type replica struct {
 // registry, until the test ends or Stop.
 func startReplica(t testing.TB, name string, cfg *rest.Config, opts webhook.Options) *replica {
 	t.Helper()
-	r := &replica{name: name, port: freePort(t), health: freePort(t), certDir: opts.CertDir, registry: prometheus.NewRegistry(), done: make(chan error, 1)}
+	r := &replica{name: name, port: controlplane.MustFreePort(t), health: controlplane.MustFreePort(t), certDir: opts.CertDir, registry: prometheus.NewRegistry(), done: make(chan error, 1)}
 	if r.certDir == "" {
 		r.certDir = t.TempDir()
 	}
@@ -360,16 +360,6 @@ func (r *replica) metric(t testing.TB, name string) float64 {
 		}
 	}
 	return sum
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // eventually retries f until it succeeds or timeout passes.

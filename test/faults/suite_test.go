@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -360,7 +359,7 @@ type replicaOptions struct {
 // test ends.
 func startReplica(t testing.TB, name string, o replicaOptions) *replica {
 	t.Helper()
-	r := &replica{name: name, port: freePort(t), health: freePort(t), metrics: freePort(t), done: make(chan struct{})}
+	r := &replica{name: name, port: controlplane.MustFreePort(t), health: controlplane.MustFreePort(t), metrics: controlplane.MustFreePort(t), done: make(chan struct{})}
 	r.logPath = filepath.Join(workDir, strings.NewReplacer("/", "-").Replace(t.Name())+"-"+name+".log")
 	logFile, err := os.Create(r.logPath)
 	if err != nil {
@@ -468,16 +467,6 @@ func (r *replica) memory(t testing.TB) (hwm, rss int64) {
 		}
 	}
 	return hwm, rss
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // --- load through the API server -------------------------------------------

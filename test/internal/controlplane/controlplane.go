@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"testing"
 	"time"
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
@@ -187,7 +188,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 // withWebhook points the shipped webhook configurations at a free local port
 // and has envtest install them with a serving certificate.
 func (e *Env) withWebhook(objs *shipped) error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}
@@ -376,13 +377,24 @@ func PointAt(cc *admissionregv1.WebhookClientConfig, baseURL string) {
 	cc.URL, cc.Service = &url, nil
 }
 
-func freePort() (int, error) {
+// FreePort is a loopback TCP port nothing listens on now.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// MustFreePort is FreePort for tests: it fails tb instead of returning an error.
+func MustFreePort(tb testing.TB) int {
+	tb.Helper()
+	port, err := FreePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return port
 }
 
 // WebhookAddress is the webhook server's host:port, and the CA (PEM) that

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -157,7 +156,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 
-	kcmPort, err := freePort()
+	kcmPort, err := controlplane.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +173,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	); err != nil {
 		return nil, err
 	}
-	schedPort, err := freePort()
+	schedPort, err := controlplane.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -509,13 +508,4 @@ func (c *Cluster) Stop() error {
 		errs = append(errs, os.RemoveAll(c.Dir))
 	}
 	return errors.Join(errs...)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
