@@ -106,10 +106,21 @@ func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1
 	var v Verdict
 	target := validators.NewTarget(ds)
 	var oldTarget *validators.Target
-	unchanged := old != nil && validators.TemplateUnchanged(old, ds)
+	// Whether the template changed is asked once, and only of an UPDATE
+	// with a rule that reads the cluster: it costs a deep comparison.
+	var unchanged *bool
 	for _, r := range p.rules {
-		if unchanged && r.meta.ReadsCluster || p.exempt(r.meta.ID, namespace, ds) {
+		if p.exempt(r.meta.ID, namespace, ds) {
 			continue
+		}
+		if r.meta.ReadsCluster && old != nil {
+			if unchanged == nil {
+				u := validators.TemplateUnchanged(old, ds)
+				unchanged = &u
+			}
+			if *unchanged {
+				continue
+			}
 		}
 		errs := r.Validate(ctx, target)
 		if len(errs) == 0 {
