@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -38,6 +39,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/webhook"
+	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // Manifest is the file, relative to the repository root, whose webhook
@@ -250,9 +252,16 @@ func (e *Env) waitMutating(ctx context.Context) error {
 		ds := Probe("default")
 		err := e.Client.Create(ctx, ds, client.DryRunAll)
 		if err == nil && ds.Spec.Template.Spec.PriorityClassName != "" {
-			return nil
+			// And the webhook has written its mutating matchCondition, as
+			// it does under the chart: until then every DaemonSet is sent.
+			written, err := e.mutatingConditionWritten(ctx)
+			if written {
+				return nil
+			}
+			last = err
+		} else {
+			last = err
 		}
-		last = err
 		select {
 		case err := <-e.served:
 			return fmt.Errorf("webhook server stopped: %v", err)
@@ -261,6 +270,23 @@ func (e *Env) waitMutating(ctx context.Context) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// mutatingConditionWritten reports whether the shipped mutating webhook
+// carries the matchCondition the webhook writes.
+func (e *Env) mutatingConditionWritten(ctx context.Context) (bool, error) {
+	for _, hook := range e.env.WebhookInstallOptions.MutatingWebhooks {
+		cfg := &admissionregv1.MutatingWebhookConfiguration{}
+		if err := e.Client.Get(ctx, client.ObjectKey{Name: hook.Name}, cfg); err != nil {
+			return false, err
+		}
+		for _, w := range cfg.Webhooks {
+			if !slices.ContainsFunc(w.MatchConditions, func(c admissionregv1.MatchCondition) bool { return c.Name == precondition.MutatorMayAct }) {
+				return false, fmt.Errorf("webhook %s has no matchCondition %s yet", w.Name, precondition.MutatorMayAct)
+			}
+		}
+	}
+	return true, nil
 }
 
 // Probe is a minimal DaemonSet in namespace that every policy allows and
