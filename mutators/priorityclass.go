@@ -6,8 +6,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/daemonguard/daemonguard/internal/precondition"
 	"github.com/daemonguard/daemonguard/mutators/patch"
-	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // ClassLookup reports whether a PriorityClass exists in the cluster.

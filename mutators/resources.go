@@ -11,8 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/daemonguard/daemonguard/internal/precondition"
 	"github.com/daemonguard/daemonguard/mutators/patch"
-	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // LimitRule sizes an injected limit of one resource: the larger of Minimum

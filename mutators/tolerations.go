@@ -7,8 +7,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/daemonguard/daemonguard/internal/precondition"
 	"github.com/daemonguard/daemonguard/mutators/patch"
-	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 // Tolerations adds the configured default tolerations that no existing

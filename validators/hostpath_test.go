@@ -1,8 +1,8 @@
 package validators
 
 import (
+	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/test/dstest"
-	"github.com/daemonguard/daemonguard/webhook/config"
 	"path"
 	"strings"
 	"testing"

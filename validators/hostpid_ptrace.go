@@ -5,8 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/daemonguard/daemonguard/webhook/config"
-	"github.com/daemonguard/daemonguard/webhook/precondition"
+	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/precondition"
 )
 
 // hostPIDPtrace warns about SYS_PTRACE in a hostPID pod with the runtime's

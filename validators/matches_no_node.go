@@ -1,9 +1,9 @@
 package validators
 
 import (
+	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/precondition"
 	"github.com/daemonguard/daemonguard/validators/nodes"
-	"github.com/daemonguard/daemonguard/webhook/config"
-	"github.com/daemonguard/daemonguard/webhook/precondition"
 )
 
 func defineMatchesNoNode() Definition {

@@ -1,6 +1,6 @@
 package validators
 
-import "github.com/daemonguard/daemonguard/webhook/config"
+import "github.com/daemonguard/daemonguard/internal/config"
 
 // Registry lists every rule, in the order they run. Docs, the policy file's
 // schema and the exemption names are generated or checked from it: adding a

@@ -16,8 +16,8 @@ import (
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 
-	"github.com/daemonguard/daemonguard/webhook/policy"
-	"github.com/daemonguard/daemonguard/webhook/review"
+	"github.com/daemonguard/daemonguard/internal/policy"
+	"github.com/daemonguard/daemonguard/internal/review"
 )
 
 // Endpoint paths, as the webhook configurations in deploy/ name them.

@@ -10,8 +10,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/daemonguard/daemonguard/webhook/policy"
-	"github.com/daemonguard/daemonguard/webhook/precondition"
+	"github.com/daemonguard/daemonguard/internal/policy"
+	"github.com/daemonguard/daemonguard/internal/precondition"
 )
 
 // conditionSyncer keeps the mutating webhook's matchCondition equal to the

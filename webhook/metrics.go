@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/daemonguard/daemonguard/webhook/review"
+	"github.com/daemonguard/daemonguard/internal/review"
 )
 
 // Metrics are daemonguard's own Prometheus metrics. controller-runtime's

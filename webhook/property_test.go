@@ -16,10 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/validators"
-	"github.com/daemonguard/daemonguard/webhook/config"
-	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
 // probeRule sees the whole object: its one finding is the DaemonSet it was

@@ -11,8 +11,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/daemonguard/daemonguard/webhook/config"
-	"github.com/daemonguard/daemonguard/webhook/policy"
+	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/policy"
 )
 
 func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {

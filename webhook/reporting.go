@@ -10,7 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/daemonguard/daemonguard/webhook/reports"
+	"github.com/daemonguard/daemonguard/internal/reports"
 )
 
 // ReportsOptions configure the background Reporter: one replica, elected

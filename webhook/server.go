@@ -29,9 +29,9 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/daemonguard/daemonguard/certs"
+	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/mutators"
 	"github.com/daemonguard/daemonguard/validators"
-	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
 // Options configure the webhook server.

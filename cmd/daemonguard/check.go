@@ -14,10 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
 
+	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/policy"
+	"github.com/daemonguard/daemonguard/internal/review"
 	"github.com/daemonguard/daemonguard/mutators/patch"
-	"github.com/daemonguard/daemonguard/webhook/config"
-	"github.com/daemonguard/daemonguard/webhook/policy"
-	"github.com/daemonguard/daemonguard/webhook/review"
 )
 
 // Exit codes of `check`, part of its contract.

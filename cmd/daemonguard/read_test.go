@@ -11,8 +11,8 @@ import (
 
 	"k8s.io/cli-runtime/pkg/resource"
 
-	"github.com/daemonguard/daemonguard/webhook/config"
-	"github.com/daemonguard/daemonguard/webhook/policy"
+	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/policy"
 )
 
 // kubectlApplies is what `kubectl apply [-n NS] -f FILE...` would send for

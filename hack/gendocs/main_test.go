@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/internal/config"
 )
 
 // TestGeneratedFilesAreCurrent fails when a file gendocs writes no longer

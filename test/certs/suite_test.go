@@ -44,9 +44,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
+	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 	"github.com/daemonguard/daemonguard/webhook"
-	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
 // The names the shipped manifests use; the tests install those manifests'

@@ -12,9 +12,9 @@ import (
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
+	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/mutators"
 	"github.com/daemonguard/daemonguard/validators"
-	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // policyFile returns the policy file the chart renders into its ConfigMap,

@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
-	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
 // warnings collects the Warning headers the API server relays, as kubectl

@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 	"github.com/daemonguard/daemonguard/webhook"
-	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // env is an environment that `--X-up` starts in the background and

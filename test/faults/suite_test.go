@@ -49,8 +49,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
+	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
-	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
 const (

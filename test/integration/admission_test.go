@@ -24,7 +24,7 @@ import (
 
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 
-	"github.com/daemonguard/daemonguard/webhook/policy"
+	"github.com/daemonguard/daemonguard/internal/policy"
 )
 
 var ctx = context.Background()

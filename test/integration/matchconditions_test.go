@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/daemonguard/daemonguard/webhook/precondition"
+	"github.com/daemonguard/daemonguard/internal/precondition"
 )
 
 // reviews counts the admission reviews each webhook has answered.

@@ -19,8 +19,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/daemonguard/daemonguard/internal/reports"
 	"github.com/daemonguard/daemonguard/webhook"
-	"github.com/daemonguard/daemonguard/webhook/reports"
 )
 
 // replica is one `serve --reports` in this process, as the chart runs it,

@@ -3,7 +3,7 @@ package policy
 import (
 	appsv1 "k8s.io/api/apps/v1"
 
-	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/internal/config"
 )
 
 // Exemption says which entry of the policy exempts a DaemonSet from a rule or

@@ -19,8 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	kjson "sigs.k8s.io/json"
 
+	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/mutators/patch"
-	"github.com/daemonguard/daemonguard/webhook/policy"
 )
 
 // Header is what daemonguard reads of an admission.k8s.io/v1

@@ -8,7 +8,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/daemonguard/daemonguard/webhook/policy"
+	"github.com/daemonguard/daemonguard/internal/policy"
 )
 
 // Admission is one DaemonSet taken through both webhooks.

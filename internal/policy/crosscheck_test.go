@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daemonguard/daemonguard/webhook/config"
+	"github.com/daemonguard/daemonguard/internal/config"
 )
 
 // TestNewRefusesNamesOnlyTheRegistriesKnow: a policy file that names an

@@ -16,8 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/mutators"
-	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // exemptionDS triggers every mutator, one enforced rule (a writable /etc)

@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/validators"
-	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // Verdict actions, as they appear in findings and in `check` output.

@@ -10,9 +10,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/validators"
-	"github.com/daemonguard/daemonguard/webhook/config"
 )
 
 // TestBypassCorpus loads every DaemonSet in testdata/bypass, each trying one
