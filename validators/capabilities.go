@@ -59,24 +59,10 @@ func canSetns(sc *corev1.SecurityContext) bool {
 	return admin || all
 }
 
-// procDoor returns the container's mount of the host's /proc, of a
-// process's directory in it, or of "/" (hostPath volumes are bind-mounted
-// recursively, so /proc comes along), or nil. Through it a container that
-// can setns enters every host process (nsenter --mount=/host/proc/1/ns/mnt)
-// as if the pod had hostPID.
-func (t *Target) procDoor(list string, index int) *HostMount {
-	for i := range t.HostMounts {
-		m := &t.HostMounts[i]
-		if m.Unmounted || m.ContainerList != list || m.ContainerIndex != index || m.WindowsOnly {
-			continue
-		}
-		if isProcDoor(m.HostPath) || (m.ViaProc != "" && isProcDoor(m.ViaProc)) {
-			return m
-		}
-	}
-	return nil
-}
-
+// isProcDoor reports whether p is the host's /proc, a process's directory in
+// it, or "/" (hostPath volumes are bind-mounted recursively, so /proc comes
+// along). Through it a container that can setns enters every host process
+// (nsenter --mount=/host/proc/1/ns/mnt) as if the pod had hostPID.
 func isProcDoor(p string) bool {
 	if p == "/" || p == "/proc" {
 		return true
@@ -99,7 +85,7 @@ func (t *Target) hostPIDDoor(c *containerRef) (hostPID bool, door *HostMount) {
 	if !canSetns(c.security) {
 		return false, nil
 	}
-	if door = t.procDoor(c.list, c.index); door != nil {
+	if door = t.procMount(c.list, c.index); door != nil {
 		return true, door
 	}
 	return false, nil

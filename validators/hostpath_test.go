@@ -251,6 +251,10 @@ func TestIDsAndDefaultActions(t *testing.T) {
 		"hostpid-ptrace":                  config.Warn,
 		"hostpid-ptrace-unconfined":       config.Enforce,
 		"unmasked-procmount":              config.Enforce,
+		"unknown-writable-hostpath":       config.Enforce,
+		"unknown-socket":                  config.Enforce,
+		"unknown-hostpath-read":           config.Warn,
+		"hostpid-as-root":                 config.Warn,
 	}
 	got := Defaults()
 	if len(got) != len(want) {

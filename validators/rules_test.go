@@ -34,6 +34,10 @@ const (
 	rulePtrace          = "hostpid-ptrace"
 	rulePtraceUnconf    = "hostpid-ptrace-unconfined"
 	ruleProcMount       = "unmasked-procmount"
+	ruleUnknownWrite    = "unknown-writable-hostpath"
+	ruleUnknownRead     = "unknown-hostpath-read"
+	ruleUnknownSocket   = "unknown-socket"
+	ruleHostPIDRoot     = "hostpid-as-root"
 )
 
 func TestHostPIDWritableHostPath(t *testing.T) {
@@ -461,11 +465,11 @@ func TestContainerRuntimeSocket(t *testing.T) {
 		},
 		"k3s containerd": {
 			ds:   mountOf("/run/k3s/containerd/containerd.sock", true),
-			want: []want{{hostPath: "/run/k3s/containerd/containerd.sock", relation: "which is inside the", socket: "/run/k3s/containerd"}},
+			want: []want{{hostPath: "/run/k3s/containerd/containerd.sock", relation: "which is inside the", socket: "/run/k3s"}},
 		},
 		"k3s directory": {
 			ds:   mountOf("/run/k3s", true),
-			want: []want{{hostPath: "/run/k3s", relation: "which contains the", socket: "/run/k3s/containerd"}},
+			want: []want{{hostPath: "/run/k3s", relation: "which is the", socket: "/run/k3s"}},
 		},
 		"run": {
 			ds:   mountOf("/run", true),
@@ -728,6 +732,7 @@ func TestRulesTogether(t *testing.T) {
 			want: []expect{
 				{ruleHostPIDWritable, c0 + ".volumeMounts[0]", nil},
 				{ruleSensitive, c0 + ".volumeMounts[0]", nil},
+				{ruleHostPIDRoot, "spec.template.spec.hostPID", []string{"may run as root"}},
 			},
 		},
 		"writable var hits three rules": {
@@ -744,6 +749,7 @@ func TestRulesTogether(t *testing.T) {
 				{ruleSocket, c0 + ".volumeMounts[0]", nil},
 				{ruleControl, c0 + ".volumeMounts[0]", []string{`"/run/systemd/private"`}},
 				{ruleSensitive, c0 + ".volumeMounts[0]", []string{`contains the sensitive host path "/run/udev"`}},
+				{ruleCred, c0 + ".volumeMounts[0]", []string{`contains the credential path "/run/containers"`}},
 				{ruleBidirectional, c0 + ".volumeMounts[0].mountPropagation", nil},
 			},
 		},

@@ -50,7 +50,7 @@ func TestCheckSeedVerdicts(t *testing.T) {
 		"node-exporter":   {allowed: true, mutated: true},
 		"system-monitor":  {allowed: true, mutated: true, warnRules: []string{"credential-ancestor-read", "hostpid-ptrace"}},
 		"dedicated-agent": {allowed: true, mutated: true, warnRules: []string{"ineffective-toleration", "ineffective-toleration"}},
-		"cni-plugin":      {allowed: false, mutated: true, denyRules: []string{"writable-sensitive-hostpath", "writable-sensitive-hostpath"}},
+		"cni-plugin":      {allowed: false, mutated: true, denyRules: []string{"writable-sensitive-hostpath", "writable-sensitive-hostpath", "credential-read", "credential-read"}},
 	}
 	if len(r.Results) != len(want) {
 		t.Fatalf("%d results, want %d", len(r.Results), len(want))
