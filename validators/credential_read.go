@@ -231,4 +231,3 @@ func (m *HostMount) genericAncestor() bool {
 	}
 	return isGenericAncestor(m.effectivePath()) && (m.Windows == "" || isGenericAncestor(m.Windows))
 }
-

@@ -325,7 +325,7 @@ func TestSubPathExprResolved(t *testing.T) {
 		"read-only root with a pod-name subPathExpr reaches only the pod's own directory": {ds: vol("/", "$(POD)", true, fieldRef("POD"))},
 		"read-only root with an annotation subPathExpr is not node-exporter": {ds: vol("/", "$(A)", true, annotationRef("A")),
 			want: []expect{{ruleCred, m0(), nil}, {ruleSocket, m0(), []string{`host path "/" with subPathExpr "$(A)", which can reach anything in it`}}}},
-		"the namespace is the DaemonSet's own": {ds: vol("/var/lib/kubelet", "$(NS)", true, namespaceRef("NS"))},
+		"the namespace is the DaemonSet's own":               {ds: vol("/var/lib/kubelet", "$(NS)", true, namespaceRef("NS"))},
 		"read-only root with a literal harmless subPathExpr": {ds: vol("/", "$(D)", true, env("D", "opt/agent"))},
 	})
 }

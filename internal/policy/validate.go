@@ -205,6 +205,7 @@ func ratchetKey(e *field.Error) string {
 	}
 	return "detail:" + e.Detail
 }
+
 // actionOf is what a finding of a rule at action a does to the request.
 func actionOf(a config.Action) string {
 	switch a {
