@@ -28,6 +28,17 @@ type Grant struct {
 	Propagates bool
 	// Rank is the container's identity (Identity.rank): what it may do.
 	Rank int
+	// Allow, on a finding about a path nobody classified, is the
+	// allowedHostPaths entry that makes it known safe.
+	Allow *AllowedHostPath
+}
+
+// unknownGrant is the grant of a finding about a path nobody classified.
+func (t *Target) unknownGrant(m *HostMount) *Grant {
+	g := t.grant(m)
+	a := m.allowEntry()
+	g.Allow = &a
+	return g
 }
 
 // grant is the access of the mount, by its container's identity.

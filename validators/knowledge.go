@@ -75,8 +75,8 @@ type SafePath struct {
 // path component boundaries) and whether only read-only mounts of it are
 // allowed.
 type AllowedHostPath struct {
-	PathPrefix string
-	ReadOnly   bool
+	PathPrefix string `json:"pathPrefix"`
+	ReadOnly   bool   `json:"readOnly,omitempty"`
 }
 
 // knowledge is what the path rules know, in one place for the rules that

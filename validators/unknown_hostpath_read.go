@@ -43,7 +43,7 @@ func (r unknownHostPathRead) Validate(_ context.Context, t *Target) field.ErrorL
 		}
 		errs = append(errs, forbidden(m.Field(),
 			m.String()+", a host path daemonguard does not know, and the container "+why+
-				": it can read whatever node software keeps there, root-only files included. Run it as non-root (runAsNonRoot: true, a non-zero runAsUser and runAsGroup); or, if nothing there is secret, an admin adds "+m.allowLine(), t.grant(m)))
+				": it can read whatever node software keeps there, root-only files included. Run it as non-root (runAsNonRoot: true, a non-zero runAsUser and runAsGroup); or, if nothing there is secret, an admin adds "+m.allowLine(), t.unknownGrant(m)))
 	}
 	return errs
 }

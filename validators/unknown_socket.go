@@ -47,7 +47,7 @@ func (r unknownSocket) Validate(_ context.Context, t *Target) field.ErrorList {
 		}
 		errs = append(errs, forbidden(m.Field(),
 			m.String()+", which may be a node daemon's socket daemonguard does not know: whoever connects drives that daemon, even through a read-only mount, and the container "+why+
-				". Remove the mount; or, if that daemon gives its clients nothing of the node's, an admin adds "+m.allowLine(), t.grant(m)))
+				". Remove the mount; or, if that daemon gives its clients nothing of the node's, an admin adds "+m.allowLine(), t.unknownGrant(m)))
 	}
 	return errs
 }

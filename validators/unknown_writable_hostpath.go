@@ -46,7 +46,7 @@ func (r unknownWritableHostPath) Validate(_ context.Context, t *Target) field.Er
 		}
 		errs = append(errs, forbidden(m.Field(),
 			m.String()+m.writably()+", a host path daemonguard does not know: it cannot tell what on the node reads, runs or trusts what is there, and the container "+why+
-				", so it can replace it. Mount it readOnly: true; or, if nothing on your nodes uses that path, an admin adds "+m.allowLine(), t.grant(m)))
+				", so it can replace it. Mount it readOnly: true; or, if nothing on your nodes uses that path, an admin adds "+m.allowLine(), t.unknownGrant(m)))
 	}
 	return errs
 }

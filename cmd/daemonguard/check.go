@@ -60,6 +60,10 @@ type checkResult struct {
 	// that would admit it: its namespace, a selector of its own labels and
 	// exactly the rules that denied it.
 	Exemption *config.Exemption `json:"exemption,omitempty"`
+	// AllowedHostPaths are, for a DaemonSet denied for host paths nobody
+	// classified, the validation.allowedHostPaths entries that make them
+	// known safe: the other way out, for every DaemonSet at once.
+	AllowedHostPaths []config.AllowedHostPath `json:"allowedHostPaths,omitempty"`
 	// ExemptedBy lists the policy's exemptions that apply to it.
 	ExemptedBy []policy.ExemptionMatch `json:"exemptedBy,omitempty"`
 }
@@ -296,6 +300,7 @@ func checkDaemonSet(p *policy.Policy, d, old *document, namespace string) (*chec
 	r.ExemptedBy = p.Exemptions(namespace, &typed)
 	if !r.Allowed {
 		r.Exemption = exemptionFor(&typed, namespace, a.Validation.Verdict.DeniedRules())
+		r.AllowedHostPaths = a.Validation.Verdict.AllowedHostPaths()
 	}
 	r.Warnings = append(r.Warnings, a.Mutation.Response.Warnings...)
 	r.Warnings = append(r.Warnings, a.Validation.Response.Warnings...)

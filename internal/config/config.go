@@ -92,6 +92,23 @@ type Validation struct {
 	SensitiveHostPaths []string `json:"sensitiveHostPaths,omitempty"`
 	// RuntimeSockets replaces the rules' built-in list when set.
 	RuntimeSockets []string `json:"runtimeSockets,omitempty"`
+	// AllowedHostPaths are host paths the admin knows nothing on their
+	// nodes reads, runs or trusts, beside daemonguard's built-in known-safe
+	// list, as PodSecurityPolicy's allowedHostPaths had them: a mount at or
+	// below PathPrefix (on path component boundaries) is no longer unknown
+	// to the unknown-* rules; with ReadOnly only a read-only one. They never
+	// make a path a rule knows to be dangerous safe: exempt the DaemonSet
+	// for that.
+	AllowedHostPaths []AllowedHostPath `json:"allowedHostPaths,omitempty"`
+}
+
+// AllowedHostPath is one entry of validation.allowedHostPaths.
+type AllowedHostPath struct {
+	// PathPrefix is an absolute, clean host path: a Linux path, or a
+	// Windows one with a drive letter (C:\agent) or a named pipe.
+	PathPrefix string `json:"pathPrefix"`
+	// ReadOnly allows only read-only mounts below PathPrefix.
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // Exemption skips mutators and rules for the DaemonSets it matches: those in

@@ -134,6 +134,7 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		ClassExists:        validators.ClassLookup(opts.ClassExists),
 		SensitiveHostPaths: cfg.Validation.SensitiveHostPaths,
 		RuntimeSockets:     cfg.Validation.RuntimeSockets,
+		AllowedHostPaths:   allowedHostPaths(cfg.Validation.AllowedHostPaths),
 	}
 	for _, d := range registry {
 		a := cfg.Action(d.ID, d.Default)
@@ -160,6 +161,15 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 			index: OwnNamespaceExemption, reason: "the webhook's own namespace"})
 	}
 	return p, nil
+}
+
+// allowedHostPaths are the policy's allowlist for the rules.
+func allowedHostPaths(in []config.AllowedHostPath) []validators.AllowedHostPath {
+	out := make([]validators.AllowedHostPath, len(in))
+	for i, a := range in {
+		out[i] = validators.AllowedHostPath{PathPrefix: a.PathPrefix, ReadOnly: a.ReadOnly}
+	}
+	return out
 }
 
 // MutatorOptions are the mutators' settings in cfg.

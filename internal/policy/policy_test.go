@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -245,7 +246,7 @@ spec:
 
 func TestRatcheting(t *testing.T) {
 	const (
-		c0m0 = "spec.template.spec.containers[0].volumeMounts[0]"
+		c0m0 = mount0
 		c0m1 = "spec.template.spec.containers[0].volumeMounts[1]"
 		c1m0 = "spec.template.spec.containers[1].volumeMounts[0]"
 	)
@@ -813,5 +814,59 @@ func TestRatchetDoesNotCrossContainerLists(t *testing.T) {
 	}
 	if v2 := p.Validate(t.Context(), "default", old, old.DeepCopy()); !v2.Allowed() {
 		t.Fatalf("the unchanged object must ratchet: %+v", v2.Violations)
+	}
+}
+
+// TestAllowedHostPaths: the admin's allowlist makes host paths nobody
+// classified known safe, for the access it names and on path component
+// boundaries, and never what a rule knows to be dangerous.
+func TestAllowedHostPaths(t *testing.T) {
+	p := parsePolicy(t, `validation:
+  allowedHostPaths:
+  - pathPrefix: /var/lib/agent
+  - pathPrefix: /srv/reports
+    readOnly: true
+  - pathPrefix: /var/lib/kubelet
+`, Options{})
+	mount := func(path string, readOnly bool) string {
+		return `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: a, namespace: default}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers:
+      - name: a
+        image: a:1
+        volumeMounts: [{name: h, mountPath: /h, readOnly: ` + strconv.FormatBool(readOnly) + `}]
+      volumes: [{name: h, hostPath: {path: ` + path + `}}]
+`
+	}
+	cases := map[string]struct {
+		path     string
+		readOnly bool
+		want     []brief
+	}{
+		"allowed writable":                    {path: "/var/lib/agent/state"},
+		"allowed read-only, mounted writable": {path: "/srv/reports", want: []brief{{"unknown-writable-hostpath", Deny, mount0, false}}},
+		"allowed read-only":                   {path: "/srv/reports/today", readOnly: true},
+		"prefix is a path component":          {path: "/var/lib/agent-other", want: []brief{{"unknown-writable-hostpath", Deny, mount0, false}}},
+		"a parent of an allowed path":         {path: "/var/lib", readOnly: true, want: []brief{{"credential-ancestor-read", Warn, mount0, false}, {"host-control-socket", Deny, mount0, false}}},
+		"known dangerous stays dangerous": {path: "/var/lib/kubelet/pods", want: []brief{
+			{"credential-read", Deny, mount0, false}, {"writable-sensitive-hostpath", Deny, mount0, false}}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			ds := daemonSet(t, mount(tc.path, tc.readOnly))
+			v := p.Validate(t.Context(), "default", nil, ds)
+			assertBriefs(t, v, tc.want)
+		})
+	}
+	// check prints the entry that would admit an unknown path.
+	v := parsePolicy(t, "", Options{}).Validate(t.Context(), "default", nil, daemonSet(t, mount("/var/lib/agent", false)))
+	if got := v.AllowedHostPaths(); len(got) != 1 || got[0].PathPrefix != "/var/lib/agent" || got[0].ReadOnly {
+		t.Errorf("AllowedHostPaths() = %+v, want one writable /var/lib/agent", got)
 	}
 }

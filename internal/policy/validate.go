@@ -31,6 +31,9 @@ type Violation struct {
 	// Ratcheted is true when an enforced finding was already present on the
 	// old object of an UPDATE, and so only warns.
 	Ratcheted bool `json:"ratcheted,omitempty"`
+	// AllowHostPath, on a finding about a host path nobody classified, is
+	// the validation.allowedHostPaths entry that makes it known safe.
+	AllowHostPath *config.AllowedHostPath `json:"allowHostPath,omitempty"`
 }
 
 // Verdict is the outcome of validating one DaemonSet.
@@ -85,6 +88,19 @@ func (v *Verdict) Status(name string) *apierrors.StatusError {
 	return err
 }
 
+// AllowedHostPaths are the validation.allowedHostPaths entries that would
+// make the host paths of the denying findings known safe, each once: the
+// admin's way out when nothing on their nodes uses those paths.
+func (v *Verdict) AllowedHostPaths() []config.AllowedHostPath {
+	var out []config.AllowedHostPath
+	for _, x := range v.Violations {
+		if x.Action == Deny && x.AllowHostPath != nil && !slices.Contains(out, *x.AllowHostPath) {
+			out = append(out, *x.AllowHostPath)
+		}
+	}
+	return out
+}
+
 // Warnings returns the warning findings as the lines kubectl prints.
 func (v *Verdict) Warnings() []string {
 	var out []string
@@ -133,6 +149,9 @@ func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1
 		}
 		for _, e := range errs {
 			x := Violation{Rule: r.meta.ID, Action: actionOf(r.action), Field: e.Field, Message: e.Detail}
+			if g, ok := e.BadValue.(*validators.Grant); ok && g.Allow != nil {
+				x.AllowHostPath = &config.AllowedHostPath{PathPrefix: g.Allow.PathPrefix, ReadOnly: g.Allow.ReadOnly}
+			}
 			if r.action == config.Enforce && before.excuses(r.meta.ID, e) {
 				x.Action, x.Ratcheted = Warn, true
 				x.Message += " (already present before this update; fix it before it becomes a denial)"
