@@ -454,7 +454,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		"allowed host path drive root": {
 			in:   header + "validation:\n  allowedHostPaths: [{pathPrefix: 'C:\\'}]\n",
-			want: []string{`validation.allowedHostPaths[0].pathPrefix: Invalid value: "C:\\\\": a drive root would allow every path on it`},
+			want: []string{`validation.allowedHostPaths[0].pathPrefix: Invalid value: "C:\\": a drive root would allow every path on it`},
 		},
 		"allowed host path missing": {
 			in:   header + "validation:\n  allowedHostPaths: [{readOnly: true}]\n",
