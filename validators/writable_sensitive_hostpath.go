@@ -110,6 +110,7 @@ var defaultSensitiveHostPaths = [...]Fact{
 	{Path: "/var/lib/kubernetes", Why: "ca.key, kube-api-server.key, service-accounts.key, encryption-config.yaml, controller-manager/scheduler kubeconfigs", Source: "https://github.com/kelseyhightower/kubernetes-the-hard-way/blob/52eb26dad1a3e9e8083a899bc854421eb4842a73/docs/08-bootstrapping-kubernetes-controllers.md"},
 	{Path: "/var/lib/kube-proxy", Why: "kube-proxy's kubeconfig on kOps and kube-up nodes", Source: "kubernetes/kops nodeup (kube-proxy)"},
 	{Path: "/var/lib/kubelet/seccomp", Why: "Localhost seccomp profiles the kubelet loads for every pod that names one", Source: "https://kubernetes.io/docs/tutorials/security/seccomp/"},
+	{Path: "/run/nvidia", Why: "the NVIDIA driver container's root (driver/) and toolkit: the container toolkit's runtime hook loads libraries and runs binaries from there for every GPU container", Source: "https://github.com/NVIDIA/gpu-operator/blob/main/assets/state-driver/0500_daemonset.yaml (run-nvidia, Bidirectional); NVIDIA/nvidia-container-toolkit --driver-root"},
 	{Path: "/etc/apparmor.d", Why: "AppArmor profiles loaded at boot", Source: "apparmor.d(5)"},
 }
 
