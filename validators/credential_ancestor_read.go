@@ -46,21 +46,7 @@ func (r credentialAncestorRead) Validate(_ context.Context, t *Target) field.Err
 		if asRoot == "" {
 			continue
 		}
-		var inside []string
-		if !m.WindowsOnly {
-			for _, p := range r.paths.linux {
-				if m.relate(p) == ancestor {
-					inside = append(inside, quote(p))
-				}
-			}
-		}
-		if m.Windows != "" {
-			for _, p := range r.paths.windows {
-				if relateWindows(m.Windows, p) == ancestor {
-					inside = append(inside, quote(windowsDisplay(p)))
-				}
-			}
-		}
+		inside := r.paths.ancestorOf(m)
 		if len(inside) == 0 {
 			continue
 		}

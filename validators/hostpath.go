@@ -176,6 +176,10 @@ func (m *HostMount) plainRoot() bool {
 	return m.HostPath == "/" || m.ViaProc == "/"
 }
 
+// readings are the paths the mount is judged at on Linux: its host path,
+// and the node path it reaches through /proc ("" when it does not).
+func (m *HostMount) readings() [2]string { return [2]string{m.HostPath, m.ViaProc} }
+
 // effectivePath is the node path the mount reaches: through /proc when it
 // goes there, else HostPath.
 func (m *HostMount) effectivePath() string {

@@ -156,17 +156,15 @@ func (k *knowledge) safe(m *HostMount, access Access) bool {
 	}
 	within := func(rel relation) bool { return rel == same || rel == under }
 	if !m.WindowsOnly {
-		for _, dir := range [2]string{m.HostPath, m.ViaProc} {
+		for _, dir := range m.readings() {
 			if dir == "" {
 				continue
 			}
 			covered := false
-			for _, p := range l.linux {
-				if within(m.relateFrom(dir, p)) {
-					covered = true
-					break
-				}
-			}
+			l.eachLinux(dir, func(i int) bool {
+				covered = within(m.relateFrom(dir, l.linux[i].path))
+				return !covered
+			})
 			if !covered {
 				return false
 			}
@@ -174,8 +172,8 @@ func (k *knowledge) safe(m *HostMount, access Access) bool {
 	}
 	if m.Windows != "" {
 		covered := false
-		for _, p := range l.windows {
-			if within(relateWindows(m.Windows, p)) {
+		for _, e := range l.windows {
+			if within(relateWindows(m.Windows, e.path)) {
 				covered = true
 				break
 			}
