@@ -66,6 +66,9 @@ func runSuite(m *testing.M) int {
 	start := time.Now()
 	env, err = controlplane.Start(context.Background(), controlplane.Options{
 		PolicyFile: policyFile, PolicyPollInterval: 100 * time.Millisecond, Log: logFile,
+		// Shorter than serve's minute, so that the outdated-configuration
+		// test does not wait for it.
+		ValidatingCheckInterval: 2 * time.Second,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "integration: %v\n(webhook log: %s)\n", err, logFile.Name())
