@@ -1,11 +1,8 @@
 package policy
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -64,10 +61,7 @@ func TestBypassCorpus(t *testing.T) {
 // testdata/<dir> with its header comments, under the default policy.
 func eachCorpusFile(t *testing.T, dir string, visit func(t *testing.T, p *Policy, data []byte, head map[string]string)) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := dstest.Corpus(t, filepath.Join("internal/policy/testdata", dir))
 	if len(files) < 20 {
 		t.Fatalf("only %d files in testdata/%s", len(files), dir)
 	}
@@ -75,29 +69,7 @@ func eachCorpusFile(t *testing.T, dir string, visit func(t *testing.T, p *Policy
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			visit(t, p, data, comments(data))
-		})
+	for _, f := range files {
+		t.Run(f.Name, func(t *testing.T) { visit(t, p, f.Data, f.Head) })
 	}
-}
-
-// comments returns the "# key: value" lines at the top of a file.
-func comments(data []byte) map[string]string {
-	out := map[string]string{}
-	s := bufio.NewScanner(bytes.NewReader(data))
-	for s.Scan() {
-		line := s.Text()
-		if !strings.HasPrefix(line, "#") {
-			break
-		}
-		if k, v, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "#")), ":"); ok {
-			out[k] = strings.TrimSpace(v)
-		}
-	}
-	return out
 }

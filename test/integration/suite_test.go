@@ -153,11 +153,7 @@ func setPolicy(t *testing.T, policy string, ready func() bool) {
 		}
 	}
 	write(policy)
-	t.Cleanup(func() {
-		write(basePolicy)
-		time.Sleep(500 * time.Millisecond) // several poll intervals
-		waitMutatingCondition(t, basePolicy)
-	})
+	t.Cleanup(func() { restorePolicy(t) })
 	deadline := time.Now().Add(15 * time.Second)
 	for !ready() {
 		if time.Now().After(deadline) {
@@ -166,6 +162,17 @@ func setPolicy(t *testing.T, policy string, ready func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	waitMutatingCondition(t, policy)
+}
+
+// restorePolicy writes the base policy back and waits until the webhook's
+// mutating matchCondition follows it.
+func restorePolicy(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile(policyFile, []byte(basePolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // several poll intervals
+	waitMutatingCondition(t, basePolicy)
 }
 
 // waitMutatingCondition waits until the mutating webhook's configuration
