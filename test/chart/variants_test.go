@@ -210,5 +210,5 @@ func checkNamespaces(t *testing.T, r *Release) {
 // eventsRole is the Role (and its binding) that lets the webhook write
 // Events about its ValidatingWebhookConfiguration.
 func eventsRole(d Doc) bool {
-	return (d.GVK.Kind == "Role" || d.GVK.Kind == "RoleBinding") && d.Object.GetName() == fullname+"-match-conditions-events"
+	return (d.GVK.Kind == "Role" || d.GVK.Kind == "RoleBinding") && strings.HasSuffix(d.Object.GetName(), "-match-conditions-events")
 }
