@@ -4,6 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // UpdateGoldenEnv names the environment variable that makes Golden write
@@ -32,4 +36,12 @@ func Golden(tb testing.TB, path, got string) {
 	if string(want) != got {
 		tb.Errorf("%s is not what the code gives (after a deliberate change: %s=1 go test, and review the diff):\n got:\n%s\nwant:\n%s", path, UpdateGoldenEnv, got, want)
 	}
+}
+
+// Diff is the difference between two API objects as equality.Semantic sees
+// them (empty and nil lists and maps alike, quantities by value), line by
+// line (-want +got): what a failing property test prints instead of the
+// whole fuzzed object.
+func Diff(want, got any) string {
+	return cmp.Diff(want, got, cmpopts.EquateEmpty(), cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 }))
 }
