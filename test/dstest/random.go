@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -188,16 +187,10 @@ func RandomValidDaemonSets(seed int64, n int) []*appsv1.DaemonSet {
 	out := make([]*appsv1.DaemonSet, n)
 	for i := range out {
 		name := fmt.Sprintf("random-%d", i)
-		labels := map[string]string{"app": name}
-		ds := &appsv1.DaemonSet{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-			Spec: appsv1.DaemonSetSpec{
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}},
-			},
-		}
+		ds := Valid("", name)
+		ds.Labels = map[string]string{"app": name}
 		spec := &ds.Spec.Template.Spec
+		spec.Containers = nil
 		spec.HostPID, spec.HostNetwork = g.one(3), g.one(4)
 		if g.one(2) {
 			spec.PriorityClassName = g.pick(randomClasses)

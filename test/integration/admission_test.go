@@ -27,6 +27,7 @@ import (
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/test/dstest"
+	"github.com/daemonguard/daemonguard/test/internal/poll"
 	"github.com/daemonguard/daemonguard/validators"
 )
 
@@ -531,13 +532,7 @@ func TestInjectedResourcesAreValid(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 15s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, 15*time.Second, "condition", poll.Bool(cond))
 }
 
 // Every unsafe example the demo shows is denied through the API server, as

@@ -24,6 +24,7 @@ import (
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/precondition"
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 )
 
@@ -126,20 +127,8 @@ func example(t *testing.T, file, ns string) *appsv1.DaemonSet {
 
 // daemonSet builds a minimal valid DaemonSet whose pod spec edit adjusts.
 func daemonSet(ns, name string, edit func(*corev1.PodSpec)) *appsv1.DaemonSet {
-	labels := map[string]string{"app": name}
-	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "agent:1"}}},
-			},
-		},
-	}
-	if edit != nil {
-		edit(&ds.Spec.Template.Spec)
-	}
+	ds := dstest.Valid(ns, name, edit)
+	ds.TypeMeta = metav1.TypeMeta{} // as the typed client sends it
 	return ds
 }
 

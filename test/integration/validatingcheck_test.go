@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/precondition"
+	"github.com/daemonguard/daemonguard/test/internal/poll"
 	"github.com/daemonguard/daemonguard/validators"
 	"github.com/daemonguard/daemonguard/webhook"
 )
@@ -93,18 +95,11 @@ func setValidatingConditions(t *testing.T, conds []admissionregistrationv1.Match
 // waitGauge waits up to a minute for the webhook's gauge to read want.
 func waitGauge(t *testing.T, name string, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	poll.Until(t, time.Minute, fmt.Sprintf("%s = %v", name, want), func() (bool, string) {
 		got, ok, err := env.Gauge(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok && got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v (set: %v) after a minute, want %v", name, got, ok, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return ok && got == want, fmt.Sprintf("%v (set: %v)", got, ok)
+	})
 }
