@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/daemonguard/daemonguard/test/internal/poll"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 )
 
@@ -101,17 +102,7 @@ func get(t *testing.T, ds *appsv1.DaemonSet) *appsv1.DaemonSet {
 // it fails with what cond last said.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(settle)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, settle, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, settle, what, cond)
 }
 
 // waitSettled waits until the controller has seen the DaemonSet's current
