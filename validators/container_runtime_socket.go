@@ -20,7 +20,7 @@ var defaultRuntimeSockets = [...]Fact{
 	{Path: "/run/dockershim.sock", Why: "the kubelet's old dockershim CRI socket", Source: "kubernetes/kubernetes v1.23 pkg/kubelet/dockershim"},
 	{Path: "/run/containerd", Why: "containerd's sockets: its API, ttrpc, the shims' task APIs under s/, every container's rootfs under io.containerd.runtime.v2.task", Source: "containerd/containerd defaults/defaults_unix.go"},
 	{Path: "/run/crio", Why: "CRI-O's socket and state", Source: "cri-o/cri-o pkg/config/config_unix.go"},
-	{Path: "/run/cri-dockerd.sock", Why: "cri-dockerd's CRI socket", Source: "Mirantis/cri-dockerd README"},
+	{Path: "/run/cri-dockerd.sock", Why: "cri-dockerd's CRI socket", Source: "Mirantis/cri-dockerd README", Access: GroupSocket},
 	{Path: "/run/k3s", Why: "k3s's and RKE2's containerd and its state", Source: "https://docs.k3s.io/advanced (containerd socket /run/k3s/containerd/containerd.sock)"},
 	{Path: "/run/podman", Why: "Podman's API socket", Source: "podman-system-service(1)"},
 	{Path: "/var/snap/microk8s/common/run", Why: "MicroK8s's containerd socket", Source: "https://microk8s.io/docs/configuring-services"},
@@ -91,13 +91,14 @@ func (r containerRuntimeSocket) Validate(_ context.Context, t *Target) field.Err
 	var errs field.ErrorList
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]
-		if m.plainRoot() {
+		rel, s := r.sockets.match(m)
+		if rel == unrelated {
 			continue
 		}
-		if rel, s := r.sockets.match(m); rel != unrelated && t.identity(m).ConnectReason(r.sockets.access(m)) != "" {
+		if who := t.connects(m, r.sockets.access(m)); who != "" {
 			errs = append(errs, forbidden(m.Field(),
 				m.String()+", "+rel.describe(s, socketKind(s))+
-					"; whoever reaches it controls every container on the node, even through a read-only mount", t.grant(m)))
+					"; whoever reaches it controls every container on the node, even through a read-only mount, and the container "+who, t.grant(m)))
 		}
 	}
 	return errs

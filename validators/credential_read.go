@@ -2,6 +2,7 @@ package validators
 
 import (
 	"context"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -119,6 +120,7 @@ var defaultCredentialPaths = [...]Fact{
 	{Path: "/var/lib/amazon/ssm", Why: "Vault/Store/RegistrationKey and InstanceFingerprint (hybrid activation identity), ipc channels, command documents run as root", Source: "aws/amazon-ssm-agent registration state manifest (index id 27638474190): /var/lib/amazon/ssm/Vault/Store/RegistrationKey"},
 	{Path: "/run/google-mds-mtls", Why: "client.key for mTLS to the metadata server (decrypted via vTPM)", Source: "https://github.com/GoogleCloudPlatform/guest-agent/blob/df9d20376449c38ed4ebb1a93c0b029f09171b71/google_guest_agent/agentcrypto/mtls_mds_linux.go#L19"},
 	{Path: "/var/lib/ignition", Why: "user.ign cached Ignition config (may embed pull secrets, keys)", Source: "third-party path list (index id 66529566527) names /var/lib/ignition/user.ign (unverified)"},
+	{Path: "/mnt/stateful_partition", Why: "COS's stateful partition: /var and /home (the kubelet's keys, kube-env) are bind mounts of it", Source: "https://cloud.google.com/container-optimized-os/docs/concepts/disks-and-filesystem"},
 	{Path: "/etc/docker/key.json", Why: "daemon private key", Source: "moby/moby@v20.10.24:cmd/dockerd/config.go#18, cmd/dockerd/daemon.go#410"},
 }
 
@@ -187,7 +189,7 @@ func (r credentialRead) Validate(_ context.Context, t *Target) field.ErrorList {
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]
 		rel, p, why := r.paths.find(m, func(rel relation, protected string) bool {
-			return (rel != ancestor || !m.genericAncestor()) && !carvedOut(m, protected)
+			return (rel != ancestor || !m.genericAncestor()) && !carvedOut(m, protected, Read) && !(rel == under && m.publicCertificate())
 		})
 		if rel == unrelated {
 			continue
@@ -202,14 +204,22 @@ func (r credentialRead) Validate(_ context.Context, t *Target) field.ErrorList {
 	return errs
 }
 
+// publicCertificate reports whether the mount is one certificate file, by
+// the name every installer gives certificates (".crt"): the public half,
+// whose key sits beside it under another name (kubeadm's ca.crt and ca.key,
+// AKS's kubeletserver.crt and .key). A ".pem" may hold both halves.
+func (m *HostMount) publicCertificate() bool {
+	return !m.Child && !m.Opaque && strings.HasSuffix(m.effectivePath(), ".crt")
+}
+
 // carvedOut reports whether the mount lies at or below a built-in
 // known-safe path that itself lies inside the dangerous path: the more
 // precise knowledge wins (Docker's container logs are safe to read though
 // the rest of /var/lib/docker holds other containers' files).
-func carvedOut(m *HostMount, dangerous string) bool {
+func carvedOut(m *HostMount, dangerous string, access Access) bool {
 	for i := range knownSafePaths {
 		s := &knownSafePaths[i]
-		if s.Path == dangerous || !inside(s.Path, dangerous) {
+		if s.Access&access != access || s.Path == dangerous || !inside(s.Path, dangerous) {
 			continue
 		}
 		if rel := m.relate(s.Path); rel == same || rel == under {

@@ -14,8 +14,8 @@ import (
 // leaves out what grants nothing (volume names, mount paths, indices).
 type Grant struct {
 	// Container is the kind and name of the container ("unmounted volume"
-	// for a volume no container mounts).
-	Container string
+	// for a volume no container mounts), Kind its kind alone.
+	Container, Kind string
 	// Path is the node path reached on Linux ("" for a Windows-only path),
 	// Windows the Windows reading ("" when there is none).
 	Path, Windows string
@@ -43,10 +43,11 @@ func (t *Target) unknownGrant(m *HostMount) *Grant {
 
 // grant is the access of the mount, by its container's identity.
 func (t *Target) grant(m *HostMount) *Grant {
-	g := &Grant{Container: "unmounted volume", Windows: m.Windows, Child: m.Child, ChildPrefix: m.ChildPrefix,
+	g := &Grant{Container: "unmounted volume", Kind: "unmounted volume", Windows: m.Windows, Child: m.Child, ChildPrefix: m.ChildPrefix,
 		Writable: m.Writable, Rank: t.identity(m).rank()}
 	if !m.Unmounted {
-		g.Container = containerKind(m.ContainerList) + " " + strconv.Quote(m.Container)
+		g.Kind = containerKind(m.ContainerList)
+		g.Container = g.Kind + " " + strconv.Quote(m.Container)
 		g.Propagates = m.Mount.MountPropagation != nil && *m.Mount.MountPropagation == "Bidirectional"
 	}
 	if !m.WindowsOnly {
@@ -57,7 +58,10 @@ func (t *Target) grant(m *HostMount) *Grant {
 
 // Covers reports whether everything n grants, g grants too.
 func (g *Grant) Covers(n *Grant) bool {
-	if g.Container != n.Container || (n.Writable && !g.Writable) || (n.Propagates && !g.Propagates) || n.Rank > g.Rank {
+	// Only the kind of container is compared, not which: containers of one
+	// pod can hand each other open files, so a mount grants its access to
+	// the whole pod; an init container's runs once, at start.
+	if g.Kind != n.Kind || (n.Writable && !g.Writable) || (n.Propagates && !g.Propagates) || n.Rank > g.Rank {
 		return false
 	}
 	if n.Path != "" && (g.Path == "" || !g.reaches(g.Path, n.Path, n.Child, n.ChildPrefix)) {

@@ -20,6 +20,9 @@ var defaultHostControlSockets = [...]Fact{
 	{Path: "/run/dbus", Why: "the D-Bus system bus: systemd, logind, NetworkManager", Source: "dbus-daemon(1)", Access: WorldSocket},
 	{Path: "/run/snapd.socket", Why: "snapd's API: installs snaps", Source: "https://snapcraft.io/docs/snapd-api", Access: WorldSocket},
 	{Path: "/run/api.sock", Why: "Bottlerocket's API: settings and superpowered host containers", Source: "https://bottlerocket.dev/en/os/latest/api/", Access: WorldSocket},
+	{Path: "/run/tetragon", Why: "Tetragon's gRPC API: tracing policies that read any process's data or kill it", Source: "https://github.com/cilium/tetragon/blob/main/docs/content/en/docs/reference/grpc-api.md (AddTracingPolicy)"},
+	{Path: "/run/topolvm", Why: "TopoLVM's lvmd API: creates, resizes and deletes the node's logical volumes, other pods' volumes among them", Source: "https://github.com/topolvm/topolvm/blob/main/docs/lvmd.md"},
+	{Path: "/run/antrea", Why: "Antrea's agent and OVS sockets (ovsdb, OpenFlow): the node's pod network", Source: "https://github.com/antrea-io/antrea/blob/main/build/charts/antrea/templates/agent/daemonset.yaml"},
 	{Path: "/run/netns", Why: "bind-mounted network namespaces of every pod sandbox: with CAP_SYS_ADMIN a container can setns() into any pod's network (sniff, spoof, bypass NetworkPolicy)", Source: "https://github.com/containerd/containerd/blob/301026e58c619e63d09c0ec411012e54c0124b03/internal/cri/server/sandbox_run.go#L203; https://github.com/cri-o/cri-o/blob/f954a17e505f8931e91004403b5f5eac71ab6085/pkg/config/config.go#L72"},
 	{Path: "/run/ipcns", Why: "pinned IPC namespaces of pods", Source: "https://github.com/cri-o/cri-o/blob/f954a17e505f8931e91004403b5f5eac71ab6085/docs/crio.conf.5.md#L322"},
 	{Path: "/run/utsns", Why: "pinned UTS namespaces of pods", Source: "https://github.com/cri-o/cri-o/blob/f954a17e505f8931e91004403b5f5eac71ab6085/docs/crio.conf.5.md#L322"},
@@ -75,13 +78,14 @@ func (r hostControlSocket) Validate(_ context.Context, t *Target) field.ErrorLis
 	var errs field.ErrorList
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]
-		if m.plainRoot() {
+		rel, s := r.sockets.match(m)
+		if rel == unrelated {
 			continue
 		}
-		if rel, s := r.sockets.match(m); rel != unrelated && t.identity(m).ConnectReason(r.sockets.access(m)) != "" {
+		if who := t.connects(m, r.sockets.access(m)); who != "" {
 			errs = append(errs, forbidden(m.Field(),
 				m.String()+", "+rel.describe(s, "node control socket")+
-					": whoever connects to it can make the kubelet, systemd or the host OS mount paths or run code as root, even through a read-only mount; remove the mount", t.grant(m)))
+					": whoever connects to it can make the kubelet, systemd or the host OS mount paths or run code as root, even through a read-only mount, and the container "+who+"; remove the mount", t.grant(m)))
 		}
 	}
 	return errs

@@ -62,9 +62,10 @@ type HostMount struct {
 	ChildPrefix string
 	Writable    bool
 	Unmounted   bool
-	// Volume is the volume's name, Type its hostPath type ("" when unset).
-	Volume string
-	Type   corev1.HostPathType
+	// Volume is the volume's name, Type its hostPath type ("" when unset),
+	// VolumePath its path as written.
+	Volume, VolumePath string
+	Type               corev1.HostPathType
 }
 
 // Field is the mount's full field path (the volume's, when unmounted).
@@ -391,7 +392,7 @@ func hostMounts(ds *appsv1.DaemonSet) []HostMount {
 				}
 				hm := HostMount{
 					ContainerList: c.list, ContainerIndex: c.index, MountIndex: j, VolumeIndex: k,
-					Container: c.name, Mount: m, Volume: v.Name, Writable: !m.ReadOnly,
+					Container: c.name, Mount: m, Volume: v.Name, VolumePath: v.HostPath.Path, Writable: !m.ReadOnly,
 				}
 				if v.HostPath.Type != nil {
 					hm.Type = *v.HostPath.Type
@@ -426,7 +427,7 @@ func hostMounts(ds *appsv1.DaemonSet) []HostMount {
 		if v.HostPath == nil || mounted(spec, v.Name) {
 			continue
 		}
-		hm := HostMount{VolumeIndex: k, Volume: v.Name, Writable: true, Unmounted: true}
+		hm := HostMount{VolumeIndex: k, Volume: v.Name, VolumePath: v.HostPath.Path, Writable: true, Unmounted: true}
 		if v.HostPath.Type != nil {
 			hm.Type = *v.HostPath.Type
 		}

@@ -32,6 +32,10 @@ type Identity struct {
 	// Groups: a non-zero supplemental group or fsGroup is added; it may be
 	// the group a socket is shared with (docker's).
 	Groups bool
+	// ImageGroups: supplementalGroupsPolicy is not Strict, so the runtime
+	// also adds the groups the image's /etc/group lists for the uid
+	// (KEP-3619), which the manifest does not show: group 0 among them.
+	ImageGroups bool
 	// Escalates: no_new_privs is not set (allowPrivilegeEscalation is not
 	// false), so a setuid-root binary in the image runs with euid 0, which
 	// owns every root file on the node, capabilities or not.
@@ -44,6 +48,9 @@ type Identity struct {
 	// Windows: a container of a pod pinned to Windows nodes, where
 	// RootUser means ContainerAdministrator.
 	Windows bool
+	// Via names another container of the pod whose identity this is,
+	// when that one may do more than the mount's own.
+	Via string
 }
 
 // bypassCapabilities let a process past file permission checks, or make it
@@ -57,8 +64,10 @@ func identityOf(pod *corev1.PodSecurityContext, sc *corev1.SecurityContext) Iden
 	var nonRoot, escalate *bool
 	var user, group *int64
 	var id Identity
+	id.ImageGroups = true
 	if pod != nil {
 		nonRoot, user, group = pod.RunAsNonRoot, pod.RunAsUser, pod.RunAsGroup
+		id.ImageGroups = pod.SupplementalGroupsPolicy == nil || *pod.SupplementalGroupsPolicy != corev1.SupplementalGroupsPolicyStrict
 		groups := pod.SupplementalGroups
 		if pod.FSGroup != nil {
 			groups = append(groups[:len(groups):len(groups)], *pod.FSGroup)
@@ -107,15 +116,37 @@ func identityOf(pod *corev1.PodSecurityContext, sc *corev1.SecurityContext) Iden
 
 // anyone is the identity of a container nobody has written yet: an
 // ephemeral container that mounts a volume no container mounts.
-var anyone = Identity{RootUser: true, RootGroup: true, ImageGroup: true, Escalates: true}
+var anyone = Identity{RootUser: true, RootGroup: true, ImageGroup: true, ImageGroups: true, Escalates: true}
 
-// identity is the identity of the container a mount belongs to.
+// identity is who may use a mount: its container, or any other container
+// of the pod that may do more, since containers of one pod can hand each
+// other open files (SCM_RIGHTS over the pod's shared network namespace or
+// a shared volume) and so each other's mounts. The reasons name that other
+// container.
 func (t *Target) identity(m *HostMount) Identity {
 	if m.Unmounted {
 		return anyone
 	}
 	spec := &t.DaemonSet.Spec.Template.Spec
-	sc := t.containerSecurity(m.ContainerList, m.ContainerIndex)
+	own := t.containerIdentity(t.containerSecurity(m.ContainerList, m.ContainerIndex))
+	best, bestName := own, ""
+	forEachContainer(spec, func(c containerRef) {
+		if c.list == m.ContainerList && c.index == m.ContainerIndex {
+			return
+		}
+		if id := t.containerIdentity(c.security); id.rank() > best.rank() {
+			best, bestName = id, containerKind(c.list)+" "+quote(c.name)
+		}
+	})
+	if bestName != "" {
+		best.Via = bestName
+	}
+	return best
+}
+
+// containerIdentity is the identity of a container with security context sc.
+func (t *Target) containerIdentity(sc *corev1.SecurityContext) Identity {
+	spec := &t.DaemonSet.Spec.Template.Spec
 	if podOnWindows(spec) {
 		return windowsIdentityOf(spec.SecurityContext, sc)
 	}
@@ -144,7 +175,17 @@ func windowsIdentityOf(pod *corev1.PodSecurityContext, sc *corev1.SecurityContex
 // RootReason says, in a clause for messages, why the container may run as
 // root by what it sets, or "" when it sets a non-root uid and group (and
 // nothing that bypasses file permissions).
-func (id Identity) RootReason() string {
+func (id Identity) RootReason() string { return id.via(id.rootReason()) }
+
+// via prefixes a reason with the other container it belongs to.
+func (id Identity) via(why string) string {
+	if why == "" || id.Via == "" {
+		return why
+	}
+	return "shares its pod with " + id.Via + ", which can be handed its open files and " + why
+}
+
+func (id Identity) rootReason() string {
 	switch {
 	case id.Privileged:
 		return "is privileged"
@@ -163,12 +204,16 @@ func (id Identity) RootReason() string {
 // PrivilegeReason says why the manifest does not prove the container
 // unprivileged: RootReason, or what its image could still do (a gid it
 // picks, a setuid binary); "" when it is proven unprivileged.
-func (id Identity) PrivilegeReason() string {
+func (id Identity) PrivilegeReason() string { return id.via(id.privilegeReason()) }
+
+func (id Identity) privilegeReason() string {
 	switch {
-	case id.RootReason() != "":
-		return id.RootReason()
+	case id.rootReason() != "":
+		return id.rootReason()
 	case id.ImageGroup:
 		return "leaves its group to the image (no runAsGroup), which may be group 0"
+	case id.ImageGroups:
+		return "takes extra groups from its image's /etc/group (supplementalGroupsPolicy is not Strict), which may be group 0"
 	case id.Escalates:
 		return "may become root through a setuid binary in its image (allowPrivilegeEscalation is not false)"
 	}
@@ -191,20 +236,34 @@ func (id Identity) ConnectReason(access SocketAccess) string {
 	case WorldSocket:
 		return "can connect as any user (the socket is open to every user)"
 	case GroupSocket:
-		if id.Groups {
-			return "adds a supplemental group or fsGroup, which may be the group the socket is shared with"
-		}
+		// Which gid a distribution gives the socket's group is not
+		// known (docker is 233 on Flatcar): any group may be it.
+		return "runs with a group that may be the one the socket is shared with (its gid differs by distribution)"
 	}
 	return ""
+}
+
+// connects says why the container of a mount can connect to the sockets it
+// reaches, opened to access ("" when it cannot). A plain read-only "/" is
+// how node monitors see the node: there the manifest's uid and group decide
+// (RootReason), not what a setuid binary in the image could do, or every
+// node-exporter would be denied; anywhere else only a proven unprivileged
+// identity is kept off a socket.
+func (t *Target) connects(m *HostMount, access SocketAccess) string {
+	id := t.identity(m)
+	if m.plainRoot() {
+		return id.RootReason()
+	}
+	return id.ConnectReason(access)
 }
 
 // rank orders identities by what they may do, for ratcheting: an UPDATE
 // may lower it, not raise it.
 func (id Identity) rank() int {
 	switch {
-	case id.RootReason() != "":
+	case id.rootReason() != "":
 		return 3
-	case id.PrivilegeReason() != "":
+	case id.privilegeReason() != "":
 		return 2
 	case id.Groups:
 		return 1

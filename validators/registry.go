@@ -25,6 +25,8 @@ func Registry() []Definition {
 		defineHostPIDPtrace(),
 		defineHostPIDPtraceUnconfined(),
 		defineHostPIDAsRoot(),
+		defineKernelCapability(),
+		defineReadonlyNotRecursive(),
 		defineUnmaskedProcMount(),
 		defineIneffectiveToleration(),
 		defineHostPortSurge(),

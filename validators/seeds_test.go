@@ -22,6 +22,12 @@ func TestSeedExamples(t *testing.T) {
 		"system-monitor.yaml": {want: []expect{
 			{"hostpid-ptrace", c0 + ".securityContext.capabilities.add[0]", []string{`container "monitor" adds capability SYS_PTRACE`}},
 			{"credential-ancestor-read", c0 + ".volumeMounts[2]", []string{`container "monitor" mounts host path "/" (volume "rootfs")`, `"/etc/kubernetes/admin.conf"`, "set runAsNonRoot: true"}},
+			// A read-only "/" as root connects to every socket on the node.
+			{"container-runtime-socket", c0 + ".volumeMounts[2]", []string{"may run as root"}},
+			{"host-control-socket", c0 + ".volumeMounts[2]", []string{"may run as root"}},
+			{"readonly-not-recursive", c0 + ".volumeMounts[0]", []string{`"/proc/sys/fs/binfmt_misc"`}},
+			{"readonly-not-recursive", c0 + ".volumeMounts[1]", []string{`"/sys/kernel/tracing"`}},
+			{"readonly-not-recursive", c0 + ".volumeMounts[2]", nil},
 		}},
 		"fluentbit.yaml":   {},
 		"gpu-monitor.yaml": {},

@@ -52,13 +52,14 @@ func TestHostControlSocket(t *testing.T) {
 		"systemd private":   {ds: ro("/run/systemd/private"), want: []expect{{ruleControl, m0(), nil}}},
 		"all of run systemd": {ds: ro("/var/run/systemd"),
 			want: []expect{{ruleControl, m0(), []string{`host path "/run/systemd"`, `contains the node control socket "/run/systemd/private"`}}}},
-		"journal socket ok":    {ds: ro("/run/systemd/journal")},
-		"run log journal ok":   {ds: ro("/run/log/journal")},
-		"dbus system bus":      {ds: ro("/var/run/dbus/system_bus_socket"), want: []expect{{ruleControl, m0(), []string{`inside the node control socket "/run/dbus"`}}}},
-		"snapd":                {ds: ro("/run/snapd.socket"), want: []expect{{ruleControl, m0(), nil}}},
-		"bottlerocket api":     {ds: ro("/run/api.sock"), want: []expect{{ruleControl, m0(), nil}}},
-		"var contains plugins": {ds: ro("/var/lib"), want: []expect{{ruleControl, m0(), nil}}},
-		"plain read-only root is left to other rules": {ds: ro("/")},
+		"journal socket ok":            {ds: ro("/run/systemd/journal")},
+		"run log journal ok":           {ds: ro("/run/log/journal")},
+		"dbus system bus":              {ds: ro("/var/run/dbus/system_bus_socket"), want: []expect{{ruleControl, m0(), []string{`inside the node control socket "/run/dbus"`}}}},
+		"snapd":                        {ds: ro("/run/snapd.socket"), want: []expect{{ruleControl, m0(), nil}}},
+		"bottlerocket api":             {ds: ro("/run/api.sock"), want: []expect{{ruleControl, m0(), nil}}},
+		"var contains plugins":         {ds: ro("/var/lib"), want: []expect{{ruleControl, m0(), nil}}},
+		"plain read-only root as root": {ds: ro("/"), want: []expect{{ruleControl, m0(), []string{"may run as root"}}, {ruleSocket, m0(), []string{"may run as root"}}}},
+		"plain read-only root as a non-root uid and group": {ds: append(ro("/"), nonRootPod(65534))},
 		"root with subPath is not the plain root": {
 			ds:   []dstest.PodOpt{dstest.HostVolume("root", "/"), dstest.Container("agent", dstest.Mount("root", "/r", dstest.ReadOnly, dstest.SubPath("run/dbus")))},
 			want: []expect{{ruleControl, m0(), []string{`host path "/run/dbus"`}}}},
@@ -170,13 +171,23 @@ func TestStrongCapabilities(t *testing.T) {
 			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("cap_"+capability))},
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.capabilities.add[0]", []string{`hostPID is true and container "agent" adds capability ` + capability, why, "drop hostPID"}}},
 		}
+		rule, nonRoot := rulePrivileged, []expect{{rulePrivileged, c0 + ".securityContext.capabilities.add[0]", []string{`container "agent" adds capability ` + capability}}}
+		if _, ok := rootCapabilities[capability]; ok {
+			// Root by itself: denied where the container can use it, as
+			// uid 0; a non-root uid without escalation cannot.
+			rule, why, nonRoot = ruleKernelCap, rootCapabilities[capability], nil
+		}
 		cases["no hostPID "+capability] = threatCase{
 			ds:   []dstest.PodOpt{dstest.Container("agent", dstest.AddCaps(capability))},
-			want: []expect{{rulePrivileged, c0 + ".securityContext.capabilities.add[0]", []string{`container "agent" adds capability ` + capability, why}}},
+			want: []expect{{rule, c0 + ".securityContext.capabilities.add[0]", []string{`container "agent" adds capability ` + capability, why}}},
+		}
+		cases["no hostPID, non-root without escalation, "+capability] = threatCase{
+			ds:   []dstest.PodOpt{nonRootPod(1000), dstest.Container("agent", dstest.AddCaps(capability), noEscalation)},
+			want: nonRoot,
 		}
 	}
 	cases["narrow capabilities stay quiet"] = threatCase{ds: []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("NET_ADMIN", "NET_RAW", "SYS_RESOURCE", "CHOWN"))}}
-	runThreat(t, []string{ruleHostPIDPriv, rulePrivileged}, cases)
+	runThreat(t, []string{ruleHostPIDPriv, rulePrivileged, ruleKernelCap}, cases)
 }
 
 func TestPtraceAndConfinement(t *testing.T) {
@@ -248,7 +259,7 @@ func TestHostProcDoor(t *testing.T) {
 	door := func(path string, ctr ...dstest.CtrOpt) []dstest.PodOpt {
 		return []dstest.PodOpt{dstest.HostVolume("proc", path), dstest.Container("agent", append(ctr, dstest.Mount("proc", "/host/proc", dstest.ReadOnly))...)}
 	}
-	runThreat(t, []string{ruleHostPIDPriv, rulePrivileged}, map[string]threatCase{
+	runThreat(t, []string{ruleHostPIDPriv, rulePrivileged, ruleKernelCap}, map[string]threatCase{
 		"privileged with host proc": {ds: door("/proc", priv),
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.privileged", []string{`container "agent" mounts the host's /proc (host path "/proc" at "/host/proc"), which is hostPID by another door, and it is privileged`, "remove the host /proc mount"}}}},
 		"privileged with host root":      {ds: door("/", priv), want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.privileged", []string{`host path "/"`}}}},
@@ -263,8 +274,8 @@ func TestHostProcDoor(t *testing.T) {
 			want: []expect{{rulePrivileged, c0 + ".securityContext.privileged", nil}}},
 		"privileged with proc sys is no door":         {ds: door("/proc/sys", priv), want: []expect{{rulePrivileged, c0 + ".securityContext.privileged", nil}}},
 		"unprivileged with host proc (node-exporter)": {ds: door("/proc")},
-		"SYS_MODULE alone with host proc warns": {ds: door("/proc", dstest.AddCaps("SYS_MODULE")),
-			want: []expect{{rulePrivileged, c0 + ".securityContext.capabilities.add[0]", nil}}},
+		"SYS_MODULE alone with host proc is root by itself": {ds: door("/proc", dstest.AddCaps("SYS_MODULE")),
+			want: []expect{{ruleKernelCap, c0 + ".securityContext.capabilities.add[0]", nil}}},
 		"another container's proc mount is not this one's door": {
 			ds:   []dstest.PodOpt{dstest.HostVolume("proc", "/proc"), dstest.Container("reader", dstest.Mount("proc", "/p", dstest.ReadOnly)), dstest.Container("priv", priv)},
 			want: []expect{{rulePrivileged, c1 + ".securityContext.privileged", nil}}},
@@ -382,9 +393,9 @@ func TestUnmountedHostPath(t *testing.T) {
 func TestWindowsPaths(t *testing.T) {
 	win := func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{"kubernetes.io/os": "windows"} }
 	runThreat(t, []string{ruleSensitive, ruleSocket, ruleControl, ruleCred}, map[string]threatCase{
-		"drive root":          {ds: rw(`C:\`), want: []expect{{ruleSensitive, m0(), []string{`host path "c:\" (volume "host")`, `which is the sensitive host path "c:\"`}}}},
-		"drive root, slash":   {ds: rw(`c:/`), want: []expect{{ruleSensitive, m0(), nil}}},
-		"drive only":          {ds: rw(`C:`), want: []expect{{ruleSensitive, m0(), nil}}},
+		"drive root":          {ds: rw(`C:\`), want: []expect{{ruleSensitive, m0(), []string{`host path "c:\" (volume "host")`, `which is the sensitive host path "c:\"`}}, {ruleControl, m0(), nil}}},
+		"drive root, slash":   {ds: rw(`c:/`), want: []expect{{ruleSensitive, m0(), nil}, {ruleControl, m0(), nil}}},
+		"drive only":          {ds: rw(`C:`), want: []expect{{ruleSensitive, m0(), nil}, {ruleControl, m0(), nil}}},
 		"backslash dotdot":    {ds: rw(`C:\k\..\Windows`), want: []expect{{ruleSensitive, m0(), []string{`"c:\windows"`}}, {ruleCred, m0(), []string{`"c:\windows\system32\config"`}}}},
 		"case":                {ds: rw(`c:\WINDOWS\System32`), want: []expect{{ruleSensitive, m0(), []string{`inside the sensitive host path "c:\windows"`}}, {ruleCred, m0(), nil}}},
 		"k dir":               {ds: rw(`C:\k`), want: []expect{{ruleCred, m0(), nil}, {ruleSensitive, m0(), nil}}},

@@ -110,6 +110,8 @@ var defaultSensitiveHostPaths = [...]Fact{
 	{Path: "/var/lib/kubernetes", Why: "ca.key, kube-api-server.key, service-accounts.key, encryption-config.yaml, controller-manager/scheduler kubeconfigs", Source: "https://github.com/kelseyhightower/kubernetes-the-hard-way/blob/52eb26dad1a3e9e8083a899bc854421eb4842a73/docs/08-bootstrapping-kubernetes-controllers.md"},
 	{Path: "/var/lib/kube-proxy", Why: "kube-proxy's kubeconfig on kOps and kube-up nodes", Source: "kubernetes/kops nodeup (kube-proxy)"},
 	{Path: "/var/lib/kubelet/seccomp", Why: "Localhost seccomp profiles the kubelet loads for every pod that names one", Source: "https://kubernetes.io/docs/tutorials/security/seccomp/"},
+	{Path: "/run/secrets-store-csi-providers", Why: "the Secrets Store CSI driver dials the provider socket it finds here and hands it the pod's service-account token and secret parameters", Source: "https://github.com/kubernetes-sigs/secrets-store-csi-driver/blob/main/pkg/secrets-store/provider_client.go"},
+	{Path: "/mnt/stateful_partition", Why: "COS's stateful partition: /var and /home (the kubelet's keys, kube-env) are bind mounts of it", Source: "https://cloud.google.com/container-optimized-os/docs/concepts/disks-and-filesystem"},
 	{Path: "/run/nvidia", Why: "the NVIDIA driver container's root (driver/) and toolkit: the container toolkit's runtime hook loads libraries and runs binaries from there for every GPU container", Source: "https://github.com/NVIDIA/gpu-operator/blob/main/assets/state-driver/0500_daemonset.yaml (run-nvidia, Bidirectional); NVIDIA/nvidia-container-toolkit --driver-root"},
 	{Path: "/etc/apparmor.d", Why: "AppArmor profiles loaded at boot", Source: "apparmor.d(5)"},
 }
@@ -175,7 +177,7 @@ func (r writableSensitiveHostPath) Validate(_ context.Context, t *Target) field.
 		if !m.Writable {
 			continue
 		}
-		if rel, p := r.paths.match(m); rel != unrelated {
+		if rel, p := r.paths.matchWhere(m, func(_ relation, protected string) bool { return !carvedOut(m, protected, Write) }); rel != unrelated {
 			errs = append(errs, forbidden(m.Field(),
 				m.String()+m.writably()+", "+rel.describe(p, "sensitive host path")+
 					": the node runs, trusts or configures itself from it as root; set readOnly: true", t.grant(m)))

@@ -312,9 +312,11 @@ spec:
 			old: a + b, new: b + a,
 			want: []brief{{ruleSensitive, Warn, c1m0, true}},
 		},
-		"same violation in another container is new": {
+		// Containers of a pod can hand each other open files: the same
+		// access in another container of the pod grants nothing new.
+		"same violation in another container grants nothing new": {
 			old: a + b, new: a + bWritesE,
-			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSensitive, Deny, c1m0, false}},
+			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSensitive, Warn, c1m0, true}},
 		},
 		// The ratchet key is the resolved access: moving the mount or
 		// renaming its volume grants nothing new.
@@ -617,11 +619,18 @@ func TestSeedExamples(t *testing.T) {
 		"fluentbit.yaml":     {wantChanged: []string{pc}},
 		// It reads / as a container that may run as root: no control-plane
 		// toleration, so that it never runs next to etcd.
+		// A read-only "/" as root reaches every socket, and SYS_PTRACE with
+		// hostPID reads host processes' files where no LSM confines it.
 		"system-monitor.yaml": {
 			wantChanged: []string{pc, "spec.template.spec.containers[0].resources."},
 			want: []brief{
+				{"container-runtime-socket", Deny, "spec.template.spec.containers[0].volumeMounts[2]", false},
 				{"credential-ancestor-read", Warn, "spec.template.spec.containers[0].volumeMounts[2]", false},
-				{"hostpid-ptrace", Warn, "spec.template.spec.containers[0].securityContext.capabilities.add[0]", false},
+				{"host-control-socket", Deny, "spec.template.spec.containers[0].volumeMounts[2]", false},
+				{"hostpid-ptrace", Deny, "spec.template.spec.containers[0].securityContext.capabilities.add[0]", false},
+				{"readonly-not-recursive", Warn, "spec.template.spec.containers[0].volumeMounts[0]", false},
+				{"readonly-not-recursive", Warn, "spec.template.spec.containers[0].volumeMounts[1]", false},
+				{"readonly-not-recursive", Warn, "spec.template.spec.containers[0].volumeMounts[2]", false},
 			},
 			wantWarning: "default tolerations were not added: the DaemonSet can read node or cluster credentials [credential-ancestor-read]",
 		},
@@ -849,13 +858,14 @@ spec:
 		readOnly bool
 		want     []brief
 	}{
-		"allowed writable":                    {path: "/var/lib/agent/state"},
+		"allowed writable":                    {path: "/var/lib/agent"},
+		"inside an allowed writable path":     {path: "/var/lib/agent/state", want: []brief{{"nested-hostpath", Deny, mount0, false}}},
 		"allowed read-only, mounted writable": {path: "/srv/reports", want: []brief{{"unknown-writable-hostpath", Deny, mount0, false}}},
 		"allowed read-only":                   {path: "/srv/reports/today", readOnly: true},
 		"prefix is a path component":          {path: "/var/lib/agent-other", want: []brief{{"unknown-writable-hostpath", Deny, mount0, false}}},
 		"a parent of an allowed path":         {path: "/var/lib", readOnly: true, want: []brief{{"credential-ancestor-read", Warn, mount0, false}, {"host-control-socket", Deny, mount0, false}}},
 		"known dangerous stays dangerous": {path: "/var/lib/kubelet/pods", want: []brief{
-			{"credential-read", Deny, mount0, false}, {"writable-sensitive-hostpath", Deny, mount0, false}}},
+			{"credential-read", Deny, mount0, false}, {"nested-hostpath", Deny, mount0, false}, {"writable-sensitive-hostpath", Deny, mount0, false}}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
