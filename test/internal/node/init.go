@@ -21,6 +21,10 @@ const initEnv = "DAEMONGUARD_NODE_INIT"
 type initConfig struct {
 	// Root becomes the node's /.
 	Root string
+	// UsrUpper and UsrWork are the upper and work directories of the
+	// node's /usr: an overlay on the machine's, so the node may write its
+	// /usr (as root can on a real node) while the machine's stays as it is.
+	UsrUpper, UsrWork string
 	// Logs is where containerd's and the kubelet's output go (outside Root,
 	// so nothing on the node can rewrite them).
 	Logs string
@@ -143,9 +147,10 @@ func runInit(cfg *initConfig) error {
 	}
 }
 
-// buildRoot turns cfg.Root into a node: the machine's /usr (and its lib and
-// bin links) read-only, a fresh /proc, the machine's /sys, a /dev of its
-// own, and the scratch directories for the rest.
+// buildRoot turns cfg.Root into a node: the machine's /usr under an overlay
+// of the node's own (and its lib and bin links), a fresh /proc, the
+// machine's /sys, a /dev of its own, and the scratch directories for the
+// rest.
 func buildRoot(cfg *initConfig) error {
 	// First of all: nothing mounted from here on propagates to the
 	// machine's mount namespace.
@@ -174,8 +179,17 @@ func buildRoot(cfg *initConfig) error {
 			}
 			continue
 		}
-		if err := bindReadOnly(host, target, true); err != nil {
+		if err := os.MkdirAll(target, 0o755); err != nil {
 			return err
+		}
+		if d != "usr" {
+			if err := bindReadOnly(host, target, true); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := syscall.Mount("overlay", target, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", host, cfg.UsrUpper, cfg.UsrWork)); err != nil {
+			return fmt.Errorf("overlay on /usr: %w", err)
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(root, filepath.Dir(kubeletPath)), 0o755); err != nil {

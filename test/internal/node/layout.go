@@ -10,8 +10,8 @@ import (
 
 // layout writes the node's root: its own directories (what a node keeps in
 // /etc, /var, /run, /opt...), the configuration of containerd, the CNI and
-// the kubelet, and the kubelet's kubeconfig. The machine's /usr, /proc, /sys
-// and the node's /dev are mounted by the init.
+// the kubelet, and the kubelet's kubeconfig. /usr (an overlay on the
+// machine's), /proc, /sys and the node's /dev are mounted by the init.
 func (n *Node) layout(kubeconfig []byte, healthzPort int, subnet string) error {
 	for _, d := range []string{
 		"etc/containerd", "etc/cni/net.d", "etc/kubernetes/manifests", "etc/kubernetes/pki",
@@ -19,6 +19,13 @@ func (n *Node) layout(kubeconfig []byte, healthzPort int, subnet string) error {
 		"run", "opt/cni/bin", "home", "root", "srv", "mnt", "tmp",
 	} {
 		if err := os.MkdirAll(n.Path(d), 0o755); err != nil {
+			return err
+		}
+	}
+	// The node's /usr is an overlay on the machine's (see initConfig); a
+	// node has /lib/modules even where this machine has none.
+	for _, d := range []string{"usr-upper/lib/modules", "usr-work"} {
+		if err := os.MkdirAll(filepath.Join(n.dir, d), 0o755); err != nil {
 			return err
 		}
 	}
@@ -44,6 +51,7 @@ func (n *Node) layout(kubeconfig []byte, healthzPort int, subnet string) error {
 		"etc/group":                             "root:x:0:\nnogroup:x:65534:\n",
 		"etc/nsswitch.conf":                     "passwd: files\ngroup: files\nhosts: files dns\n",
 		"etc/machine-id":                        strings.Repeat("d6", 16) + "\n",
+		"etc/os-release":                        "PRETTY_NAME=\"daemonguard test node\"\nID=daemonguard\n",
 		"etc/containerd/config.toml":            fmt.Sprintf(containerdConfig, PauseImage),
 		"etc/cni/net.d/10-daemonguard.conflist": fmt.Sprintf(cniConfig, n.bridge, subnet),
 		"etc/kubernetes/kubelet.conf":           string(kubeconfig),

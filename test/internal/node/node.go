@@ -312,6 +312,7 @@ func (n *Node) startInit(kubeletBin string, opts Options) error {
 	}
 	cfg := initConfig{
 		Root: n.Root, Logs: n.Logs, Kubelet: kubeletBin, Tmpfs: opts.Tmpfs,
+		UsrUpper: filepath.Join(n.dir, "usr-upper"), UsrWork: filepath.Join(n.dir, "usr-work"),
 		Devices:        append([]string{"/dev/kmsg"}, opts.Devices...),
 		ContainerdArgs: []string{"--config", "/etc/containerd/config.toml"},
 		KubeletArgs: []string{
@@ -438,8 +439,10 @@ func (n *Node) Stop() error {
 		errs = append(errs, n.Cluster.Stop())
 	}
 	if n.Root != "" {
-		if err := removeRoot(n.Root); err != nil {
-			errs = append(errs, err)
+		for _, d := range []string{n.Root, filepath.Join(n.dir, "usr-upper"), filepath.Join(n.dir, "usr-work")} {
+			if err := removeRoot(d); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if n.ownDir && n.dir != "" {

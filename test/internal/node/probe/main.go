@@ -271,6 +271,8 @@ func op(name string, a []string) (string, error) {
 		req = append(req, pbString(2, "daemonguard-probe.sock")...)
 		req = append(req, pbString(3, a[1])...)
 		return grpcUnary(a[0], "/v1beta1.Registration/Register", req)
+	case "note": // note ANYTHING: does nothing; labels the process's command line
+		return strings.Join(a, " "), nil
 	case "ps": // ps: pids and command lines of every process this probe can see
 		return ps()
 	case "procroot-write": // procroot-write MATCH PATH CONTENT: write PATH inside the root of the process whose command line contains MATCH
@@ -307,7 +309,10 @@ func op(name string, a []string) (string, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, a[1], a[2:]...).CombinedOutput()
+		cmd := exec.CommandContext(ctx, a[1], a[2:]...)
+		// The image's PATH is /; the new root's programs are in the usual places.
+		cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+		out, err := cmd.CombinedOutput()
 		return string(out), err
 	case "mount-tmpfs": // mount-tmpfs DIR
 		if err := need(a, 1); err != nil {
