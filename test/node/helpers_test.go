@@ -156,8 +156,8 @@ func resultOf(t *testing.T, ds *appsv1.DaemonSet, container string) (*corev1.Pod
 
 // runPod runs a plain pod (no DaemonSet: no admission by daemonguard) that
 // runs the probe once, and returns its report from the termination
-// message, or the pod if it never ran (want == false for a pod expected to
-// fail to start).
+// message; or no report, when the kubelet reports it cannot create the
+// container or the pod does not finish within podWait.
 func runPod(t *testing.T, pod *corev1.Pod) (*corev1.Pod, *proberesult.Result) {
 	t.Helper()
 	ctx := context.Background()
@@ -190,6 +190,12 @@ func runPod(t *testing.T, pod *corev1.Pod) (*corev1.Pod, *proberesult.Result) {
 			}
 			t.Logf("%s: %s", pod.Name, r)
 			return cur, r
+		}
+		// A container the kubelet cannot create: that is the outcome.
+		for _, st := range cur.Status.ContainerStatuses {
+			if w := st.State.Waiting; w != nil && strings.HasSuffix(w.Reason, "Error") && w.Message != "" {
+				return cur, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			return cur, nil
