@@ -209,7 +209,9 @@ func TestPtraceWithoutAppArmor(t *testing.T) {
 	steps := `[["procroot-read","--config=/var/lib/kubelet/config.yaml","/etc/kubernetes/kubelet.conf"]]`
 	hostPID := func(p *corev1.Pod) { p.Spec.HostPID = true }
 	_, r := runPod(t, probePod("ptrace", "sys-ptrace", steps, hostPID,
-		securityContext(func(sc *corev1.SecurityContext) { sc.Capabilities = &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}} })))
+		securityContext(func(sc *corev1.SecurityContext) {
+			sc.Capabilities = &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}
+		})))
 	wantSteps(t, r, "ok")
 	if r != nil && !strings.Contains(r.Steps[0].Out, expand(t, "{sha256:/etc/kubernetes/kubelet.conf}")) {
 		t.Errorf("read %q, not the node's kubelet.conf", r.Steps[0].Out)

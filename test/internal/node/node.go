@@ -160,11 +160,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.Root, n.Logs = filepath.Join(n.dir, "root"), filepath.Join(n.dir, "logs")
-	// Names of what lives outside the scratch directory (the bridge, the
-	// cgroup parent) derive from it, so two nodes never share them.
 	sum := sha256.Sum256([]byte(n.dir))
-	id := hex.EncodeToString(sum[:3])
-	n.bridge, n.cgroup = "dgn"+id, "daemonguard-node-"+id
+	n.bridge, n.cgroup = outsideNames(n.dir)
 	defer func() {
 		if err != nil {
 			if serr := n.Stop(); serr != nil {
@@ -246,6 +243,35 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// outsideNames are the names of what a node in dir keeps outside it: its
+// bridge and its cgroup parent. They derive from dir, so two nodes never
+// share them and Cleanup finds them again.
+func outsideNames(dir string) (bridge, cgroup string) {
+	sum := sha256.Sum256([]byte(dir))
+	id := hex.EncodeToString(sum[:3])
+	return "dgn" + id, "daemonguard-node-" + id
+}
+
+// Cleanup removes what a node whose process died without Stop left in
+// dir and on the machine (its bridge, its cgroups, its root), once its init
+// is gone: its mounts went with its namespace.
+func Cleanup(dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "node.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && syscall.Kill(pid, 0) == nil {
+			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); strings.Contains(string(cmd), initEnv+"=") {
+				return fmt.Errorf("the node's init (pid %d) is still running", pid)
+			}
+		}
+	}
+	n := &Node{dir: dir, Root: filepath.Join(dir, "root")}
+	n.bridge, n.cgroup = outsideNames(dir)
+	return n.Stop()
 }
 
 // MissingImages are the imported images node's status.images does not list.

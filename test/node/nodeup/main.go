@@ -213,10 +213,11 @@ func stop() error {
 		}
 	}
 	// Whatever happened to the background process, its node's init died
-	// with it (its parent-death signal); leftovers are only files.
-	if b, err := os.ReadFile(filepath.Join(dir, "node.pid")); err == nil {
-		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && alive(p) {
-			return fmt.Errorf("the node's init (pid %d) is still running; not removing %s", p, dir)
+	// with it (its parent-death signal); what it may have left behind (a
+	// bridge, cgroups, the root) is removed here.
+	if _, err := os.Stat(dir); err == nil {
+		if err := node.Cleanup(dir); err != nil {
+			return fmt.Errorf("cleaning up %s: %w", dir, err)
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -506,13 +506,16 @@ func checkMounts(spec string) (string, error) {
 		if m.ReadOnly && st.IsDir() {
 			f := filepath.Join(m.Path, ".daemonguard-probe-write")
 			err := os.WriteFile(f, nil, 0o644)
-			if err == nil {
+			var errno syscall.Errno
+			switch {
+			case err == nil:
 				_ = os.Remove(f)
 				problems = append(problems, m.Path+": read-only, but a write succeeded")
-			} else if !errors.Is(err, syscall.EROFS) {
-				problems = append(problems, fmt.Sprintf("%s: read-only, but the write failed with %v, not EROFS", m.Path, err))
-			} else {
-				line += " write=EROFS"
+			case errors.As(err, &errno):
+				// EROFS; a pseudo-filesystem (proc) may refuse the create first.
+				line += " write=" + errnoName(errno)
+			default:
+				problems = append(problems, fmt.Sprintf("%s: read-only, but the write failed with %v", m.Path, err))
 			}
 		}
 		out = append(out, line)
