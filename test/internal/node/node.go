@@ -393,7 +393,13 @@ func (n *Node) makeCgroups() error {
 	return nil
 }
 
+// cgroupHierarchies are the machine's cgroup hierarchies: every v1
+// controller's mount (not the unified one beside them), or the one unified
+// hierarchy of a cgroup v2 machine.
 func cgroupHierarchies() []string {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return []string{"/sys/fs/cgroup"}
+	}
 	var out []string
 	entries, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, e := range entries {
