@@ -17,12 +17,14 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/review"
+	"github.com/daemonguard/daemonguard/test/internal/node"
 	"github.com/daemonguard/daemonguard/validators"
 )
 
@@ -120,10 +122,9 @@ func attacks() []attack {
 			rule: "host-control-socket", file: "host-control-socket.yaml",
 			want: []evidence{
 				{container: "attacker", step: 0, ok: true, contains: []string{"kubelet.sock"}},
-				// The kubelet's own answer: it refuses this version, and
-				// would register a device plugin with the right one.
-				{container: "attacker", step: 1, ok: true, contains: []string{"is not supported by kubelet"}},
+				{container: "attacker", step: 1, ok: true, contains: []string{"registered daemonguard.io/evil"}},
 			},
+			after: devicePluginMounts,
 		},
 		{
 			rule: "credential-read", file: "credential-read.yaml",
@@ -445,6 +446,37 @@ func podLogsLeak(t *testing.T, ds *appsv1.DaemonSet) {
 	_, err := clientset(t).CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "attacker", TailLines: ptrTo(int64(1))}).DoRaw(context.Background())
 	t.Logf("pods/log through the API server: %v", err)
 }
+
+// devicePluginMounts: the kubelet advertises the registered plugin's device
+// on the Node, and mounts the host path the plugin names into a pod that
+// requests one: a pod with no hostPath volume reads the kubelet's
+// kubeconfig.
+func devicePluginMounts(t *testing.T, ds *appsv1.DaemonSet) {
+	t.Helper()
+	const resource = corev1.ResourceName("daemonguard.io/evil")
+	eventually(t, "the node advertising "+string(resource), func() (bool, string) {
+		var n corev1.Node
+		if err := nd.Client.Get(context.Background(), keyOf(node.Name, ""), &n); err != nil {
+			return false, err.Error()
+		}
+		q := n.Status.Allocatable[resource]
+		return q.Value() == 1, fmt.Sprintf("allocatable %s: %s", resource, q.String())
+	})
+	victim := probePod(ds.Namespace, "requests-the-device", `[["read","/stolen/kubelet.conf"]]`, func(p *corev1.Pod) {
+		p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{resource: resource1()}
+	})
+	if len(victim.Spec.Volumes) != 0 {
+		t.Fatal("the pod must have no volumes")
+	}
+	_, r := runPod(t, victim)
+	wantSteps(t, r, "ok")
+	if r != nil && !strings.Contains(r.Steps[0].Out, expand(t, "{sha256:/etc/kubernetes/kubelet.conf}")) {
+		t.Fatalf("the pod read %q, not the node's kubelet.conf", r.Steps[0].Out)
+	}
+	t.Logf("a pod with no volumes, requesting %s, read the node's /etc/kubernetes/kubelet.conf mounted by the kubelet at the plugin's word", resource)
+}
+
+func resource1() resource.Quantity { return resource.MustParse("1") }
 
 // surgeStalls: a template change rolls out by surging a second pod onto
 // the node, which the scheduler cannot place while the old pod holds the

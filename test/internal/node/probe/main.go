@@ -273,6 +273,26 @@ func op(name string, a []string) (string, error) {
 		return grpcUnary(a[0], "/v1beta1.Registration/Register", req)
 	case "note": // note ANYTHING: does nothing; labels the process's command line
 		return strings.Join(a, " "), nil
+	case "device-plugin": // device-plugin SOCKET ENDPOINT KUBELET-SOCK RESOURCE HOST-PATH CONTAINER-PATH
+		// Serves a device plugin on SOCKET (kept while the probe holds)
+		// that advertises one device of RESOURCE and, for every container
+		// allocated one, has the kubelet mount HOST-PATH read-only at
+		// CONTAINER-PATH; registers it with the kubelet at ENDPOINT
+		// (relative to the kubelet's device-plugins directory).
+		if err := need(a, 6); err != nil {
+			return "", err
+		}
+		if err := serveDevicePlugin(a[0], a[4], a[5]); err != nil {
+			return "", err
+		}
+		req := pbString(1, "v1beta1")
+		req = append(req, pbString(2, a[1])...)
+		req = append(req, pbString(3, a[3])...)
+		out, err := grpcUnary(a[2], "/v1beta1.Registration/Register", req)
+		if err == nil && strings.HasPrefix(out, "grpc-status") {
+			err = errors.New(out)
+		}
+		return "registered " + a[3] + " at " + a[1] + " (response " + strconv.Quote(out) + ")", err
 	case "ps": // ps: pids and command lines of every process this probe can see
 		return ps()
 	case "procroot-write": // procroot-write MATCH PATH CONTENT: write PATH inside the root of the process whose command line contains MATCH
@@ -627,11 +647,7 @@ func grpcUnary(socket, method string, req []byte) (string, error) {
 }
 
 // pbString encodes a protobuf string field.
-func pbString(field int, s string) []byte {
-	b := binary.AppendUvarint(nil, uint64(field<<3|2))
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
+func pbString(field int, s string) []byte { return pbBytes(field, []byte(s)) }
 
 // decodeStrings renders a protobuf message of string fields (hex in) as
 // "field=value" lines.
@@ -696,4 +712,109 @@ func kubeconfigGet(file, path string) (string, error) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
 	return fmt.Sprintf("%s\n%s", resp.Status, body), nil
+}
+
+// serveDevicePlugin serves the kubelet's DevicePlugin API (v1beta1) on a
+// unix socket, over HTTP/2 without TLS, with the standard library alone.
+func serveDevicePlugin(socket, hostPath, containerPath string) error {
+	_ = os.Remove(socket)
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		return err
+	}
+	// Device{ID=1: "evil-0", health=2: "Healthy"} in ListAndWatchResponse{devices=1}.
+	device := append(pbString(1, "evil-0"), pbString(2, "Healthy")...)
+	listResp := pbBytes(1, device)
+	// ContainerAllocateResponse{envs=1: {DAEMONGUARD_INJECTED: 1}, mounts=2: Mount{container_path=1, host_path=2, read_only=3: true}}.
+	mount := append(pbString(1, containerPath), pbString(2, hostPath)...)
+	mount = append(mount, 0x18, 1)
+	env := pbBytes(1, append(pbString(1, "DAEMONGUARD_INJECTED"), pbString(2, "by a device plugin")...))
+	containerResp := append(env, pbBytes(2, mount)...)
+
+	mux := http.NewServeMux()
+	unary := func(resp func(req []byte) []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			var req []byte
+			if len(body) >= 5 {
+				req = body[5:]
+			}
+			writeGRPC(w, resp(req))
+			w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+		}
+	}
+	mux.HandleFunc("/v1beta1.DevicePlugin/GetDevicePluginOptions", unary(func([]byte) []byte { return nil }))
+	mux.HandleFunc("/v1beta1.DevicePlugin/PreStartContainer", unary(func([]byte) []byte { return nil }))
+	mux.HandleFunc("/v1beta1.DevicePlugin/GetPreferredAllocation", unary(func([]byte) []byte { return nil }))
+	mux.HandleFunc("/v1beta1.DevicePlugin/Allocate", unary(func(req []byte) []byte {
+		// One ContainerAllocateResponse per ContainerAllocateRequest
+		// (field 1 of AllocateRequest).
+		var out []byte
+		for _, f := range pbFields(req) {
+			if f == 1 {
+				out = append(out, pbBytes(1, containerResp)...)
+			}
+		}
+		return out
+	}))
+	mux.HandleFunc("/v1beta1.DevicePlugin/ListAndWatch", func(w http.ResponseWriter, r *http.Request) {
+		writeGRPC(w, listResp)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		<-r.Context().Done()
+	})
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: mux, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return nil
+}
+
+// writeGRPC writes one length-prefixed gRPC message.
+func writeGRPC(w http.ResponseWriter, msg []byte) {
+	w.Header().Set("Content-Type", "application/grpc")
+	frame := make([]byte, 5+len(msg))
+	binary.BigEndian.PutUint32(frame[1:5], uint32(len(msg)))
+	copy(frame[5:], msg)
+	_, _ = w.Write(frame)
+}
+
+// pbBytes encodes a length-delimited protobuf field (a string, bytes or an
+// embedded message).
+func pbBytes(field int, b []byte) []byte {
+	out := binary.AppendUvarint(nil, uint64(field<<3|2))
+	out = binary.AppendUvarint(out, uint64(len(b)))
+	return append(out, b...)
+}
+
+// pbFields lists the field numbers of a message's length-delimited and
+// varint fields, in order (enough to count repeated entries).
+func pbFields(b []byte) []int {
+	var out []int
+	for len(b) > 0 {
+		key, n := binary.Uvarint(b)
+		if n <= 0 {
+			return out
+		}
+		b = b[n:]
+		switch key & 7 {
+		case 0:
+			_, n = binary.Uvarint(b)
+			if n <= 0 {
+				return out
+			}
+			b = b[n:]
+		case 2:
+			l, n := binary.Uvarint(b)
+			if n <= 0 || int(l) > len(b)-n {
+				return out
+			}
+			b = b[n+int(l):]
+		default:
+			return out
+		}
+		out = append(out, int(key>>3))
+	}
+	return out
 }
