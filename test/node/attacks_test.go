@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -60,8 +62,9 @@ type evidence struct {
 	contains  []string
 }
 
-// attacks: one entry per enforced rule (TestEveryEnforcedRuleHasAnAttack).
-// A new rule is one entry here and, usually, one DaemonSet in
+// attacks: one entry per enforced rule (TestEveryEnforcedRuleHasAnAttack),
+// and entries for rules that only warn where the node shows their harm. A
+// new rule is one entry here and, usually, one DaemonSet in
 // testdata/attacks.
 func attacks() []attack {
 	kubeletConf := "{sha256:/etc/kubernetes/kubelet.conf}"
@@ -175,6 +178,24 @@ func attacks() []attack {
 			rule: "hostpid-ptrace-unconfined", file: "hostpid-ptrace-unconfined.yaml",
 			want: []evidence{{container: "attacker", step: 0, ok: true, contains: []string{kubeletConf}}},
 		},
+		// Rules that only warn by default, where the node shows the same
+		// harm as an enforced one: admitted by the default policy (with
+		// the warning), they run in the attack namespace.
+		{
+			rule: "hostpid-ptrace", file: "hostpid-ptrace.yaml",
+			want: []evidence{{container: "attacker", step: 0, ok: true, contains: []string{kubeletConf}}},
+		},
+		{
+			rule: "writable-var-log", file: "writable-var-log.yaml",
+			after: podLogsLeak,
+		},
+		{
+			rule: "credential-ancestor-read", file: "credential-ancestor-read.yaml",
+			want: []evidence{
+				{container: "attacker", step: 0, ok: true, contains: []string{kubeletConf}},
+				{container: "attacker", step: 1, ok: true, contains: []string{"1={containerd-version}"}},
+			},
+		},
 		{
 			rule: "unmasked-procmount", file: "unmasked-procmount.yaml",
 			refused: "procMount",
@@ -202,6 +223,19 @@ func TestAttacks(t *testing.T) {
 			ctx := context.Background()
 			path := filepath.Join("testdata", "attacks", a.file)
 
+			if validators.Defaults()[a.rule] == config.Warn {
+				// Admitted by the default policy, with the rule's warning.
+				ds := readDaemonSet(t, path)
+				ds.Namespace = attackNamespace
+				warnings := createWithWarnings(t, ds)
+				if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "["+a.rule+"]") }) {
+					t.Fatalf("admitted with warnings %q, none by [%s]", warnings, a.rule)
+				}
+				t.Cleanup(func() { _ = nd.Client.Delete(context.Background(), ds) })
+				t.Logf("admitted by the default policy with: %s", strings.Join(warnings, "; "))
+				checkEvidence(t, a, ds)
+				return
+			}
 			// Denied by the default policy.
 			ds := readDaemonSet(t, path)
 			ds.Namespace = attackNamespace
@@ -237,38 +271,75 @@ func TestAttacks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("exempt, %s is still refused: %v", a.file, err)
 			}
-			reports := map[string]string{}
-			for _, w := range a.want {
-				if _, done := reports[w.container]; done {
-					continue
-				}
-				_, r := resultOf(t, ds, w.container)
-				reports[w.container] = r.String()
-				for _, w2 := range a.want {
-					if w2.container != w.container {
-						continue
-					}
-					if w2.step >= len(r.Steps) {
-						t.Errorf("%s: no step %d in the report", w2.container, w2.step)
-						continue
-					}
-					s := r.Steps[w2.step]
-					if s.OK != w2.ok {
-						t.Errorf("%s step %d %v: ok=%v (err %q), want ok=%v", w2.container, w2.step, s.Op, s.OK, s.Err, w2.ok)
-					}
-					for _, c := range w2.contains {
-						c = expand(t, c)
-						if !strings.Contains(s.Out, c) {
-							t.Errorf("%s step %d %v: output %q lacks %q", w2.container, w2.step, s.Op, s.Out, c)
-						}
-					}
-				}
-			}
-			if a.after != nil && !t.Failed() {
-				a.after(t, ds)
-			}
+			checkEvidence(t, a, ds)
 		})
 	}
+}
+
+// checkEvidence waits for the reports of the attack's containers, checks
+// them, and runs its node-side checks.
+func checkEvidence(t *testing.T, a attack, ds *appsv1.DaemonSet) {
+	t.Helper()
+	reported := map[string]bool{}
+	for _, w := range a.want {
+		if reported[w.container] {
+			continue
+		}
+		reported[w.container] = true
+		_, r := resultOf(t, ds, w.container)
+		for _, w2 := range a.want {
+			if w2.container != w.container {
+				continue
+			}
+			if w2.step >= len(r.Steps) {
+				t.Errorf("%s: no step %d in the report", w2.container, w2.step)
+				continue
+			}
+			s := r.Steps[w2.step]
+			if s.OK != w2.ok {
+				t.Errorf("%s step %d %v: ok=%v (err %q), want ok=%v", w2.container, w2.step, s.Op, s.OK, s.Err, w2.ok)
+			}
+			for _, c := range w2.contains {
+				c = expand(t, c)
+				if !strings.Contains(s.Out, c) {
+					t.Errorf("%s step %d %v: output %q lacks %q", w2.container, w2.step, s.Op, s.Out, c)
+				}
+			}
+		}
+	}
+	if a.after != nil && !t.Failed() {
+		a.after(t, ds)
+	}
+}
+
+// createWithWarnings creates obj and returns the warnings the API server
+// sent with its answer (daemonguard's findings with action warn).
+func createWithWarnings(t *testing.T, obj client.Object) []string {
+	t.Helper()
+	cfg := rest.CopyConfig(nd.Config)
+	var warnings warningCollector
+	cfg.WarningHandler = &warnings
+	c, err := client.New(cfg, client.Options{Scheme: nd.Client.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(context.Background(), obj); err != nil {
+		t.Fatalf("creating %s: %v", obj.GetName(), err)
+	}
+	warnings.mu.Lock()
+	defer warnings.mu.Unlock()
+	return slices.Clone(warnings.messages)
+}
+
+type warningCollector struct {
+	mu       sync.Mutex
+	messages []string
+}
+
+func (w *warningCollector) HandleWarningHeader(_ int, _ string, message string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.messages = append(w.messages, message)
 }
 
 // TestEveryEnforcedRuleHasAnAttack: every rule the registry enforces by
@@ -533,7 +604,7 @@ func suitePolicy() ([]byte, error) {
 		return nil, err
 	}
 	for _, a := range attacks() {
-		if a.file == "" {
+		if a.file == "" || validators.Defaults()[a.rule] == config.Warn {
 			continue
 		}
 		ds, err := decodeDaemonSet(filepath.Join("testdata", "attacks", a.file))

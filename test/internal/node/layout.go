@@ -142,11 +142,14 @@ const cniConfig = `{
 `
 
 // kubeletConfig is the kubelet's configuration for this kind of machine:
-// cgroup v1 (failCgroupV1: false; 1.37 refuses v1 otherwise), cgroupfs, no
-// per-QoS cgroups and no allocatable enforcement (the node's containers go
-// under one cgroup parent of its own, cgroupRoot), swap tolerated, ports on
-// loopback. The API server reaches the kubelet (logs, exec) without client
-// certificates: anonymous with AlwaysAllow, on 127.0.0.1 only.
+// cgroup v1 (failCgroupV1: false; 1.37 refuses v1 otherwise), cgroupfs, the
+// per-QoS cgroups under one cgroup parent of the node's own (cgroupRoot), so
+// Stop finds every container's cgroup there even after SIGKILL; with
+// cgroupsPerQOS: false the kubelet ignores cgroupRoot for pods and
+// containerd puts them under /k8s.io/ID of every hierarchy. No allocatable
+// enforcement, swap tolerated, ports on loopback. The API server reaches
+// the kubelet (logs, exec) without client certificates: anonymous with
+// AlwaysAllow, on 127.0.0.1 only.
 const kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: 127.0.0.1
@@ -161,7 +164,7 @@ authorization:
   mode: AlwaysAllow
 cgroupDriver: cgroupfs
 cgroupRoot: %q
-cgroupsPerQOS: false
+cgroupsPerQOS: true
 enforceNodeAllocatable: []
 failCgroupV1: false
 failSwapOn: false
