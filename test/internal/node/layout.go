@@ -55,7 +55,7 @@ func (n *Node) layout(kubeconfig []byte, healthzPort int, subnet string) error {
 		"etc/containerd/config.toml":            fmt.Sprintf(containerdConfig, PauseImage),
 		"etc/cni/net.d/10-daemonguard.conflist": fmt.Sprintf(cniConfig, n.bridge, subnet),
 		"etc/kubernetes/kubelet.conf":           string(kubeconfig),
-		"var/lib/kubelet/config.yaml":           fmt.Sprintf(kubeletConfig, n.kubeletPo, healthzPort, "/"+n.cgroup),
+		"var/lib/kubelet/config.yaml":           fmt.Sprintf(kubeletConfig, n.kubeletPort, healthzPort, "/"+n.cgroup),
 	}
 	for p, body := range files {
 		mode := os.FileMode(0o644)

@@ -83,15 +83,15 @@ type Node struct {
 	// Logs holds containerd.log, kubelet.log and init.log.
 	Logs string
 
-	dir       string
-	ownDir    bool
-	bridge    string
-	cgroup    string
-	init      *exec.Cmd
-	initDone  chan struct{}
-	initErr   error
-	initLog   *os.File
-	kubeletPo int
+	dir         string
+	ownDir      bool
+	bridge      string
+	cgroup      string
+	init        *exec.Cmd
+	initDone    chan struct{}
+	initErr     error
+	initLog     *os.File
+	kubeletPort int
 }
 
 // Requirements says what this machine lacks to run a node, or nil.
@@ -159,6 +159,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.dir, err = filepath.Abs(n.dir); err != nil {
 		return nil, err
 	}
+	// A root left by a node that was not stopped may belong to one still
+	// running: never start over it (nor remove it on the way out).
+	if _, err := os.Stat(filepath.Join(n.dir, "root")); err == nil {
+		return nil, fmt.Errorf("%s exists: a node ran here and was not cleaned up (node.Cleanup, or make node-down, once nothing runs there)", filepath.Join(n.dir, "root"))
+	}
 	n.Root, n.Logs = filepath.Join(n.dir, "root"), filepath.Join(n.dir, "logs")
 	sum := sha256.Sum256([]byte(n.dir))
 	n.bridge, n.cgroup = outsideNames(n.dir)
@@ -171,9 +176,6 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}()
 	if err := os.MkdirAll(n.Logs, 0o755); err != nil {
 		return nil, err
-	}
-	if _, err := os.Stat(n.Root); err == nil {
-		return nil, fmt.Errorf("%s exists: a node ran here and was not cleaned up (remove it once nothing runs there)", n.Root)
 	}
 
 	n.Cluster, err = sim.Start(ctx, sim.Options{
@@ -196,7 +198,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := writeImages(probe, archive); err != nil {
 		return nil, fmt.Errorf("writing the images: %w", err)
 	}
-	if n.kubeletPo, err = controlplane.FreePort(); err != nil {
+	if n.kubeletPort, err = controlplane.FreePort(); err != nil {
 		return nil, err
 	}
 	healthzPort, err := controlplane.FreePort()

@@ -80,7 +80,7 @@ func (n *Node) KubeletGet(ctx context.Context, path string) (int, string, error)
 		// The kubelet's self-signed serving certificate; loopback only.
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d%s", n.kubeletPo, path), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d%s", n.kubeletPort, path), nil)
 	if err != nil {
 		return 0, "", err
 	}
