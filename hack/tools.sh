@@ -14,7 +14,7 @@
 #                                          distribution: apt-get install containerd runc
 #                                          containernetworking-plugins)
 #   hack/tools.sh path      print the KUBEBUILDER_ASSETS dir (holds kube-apiserver and etcd,
-#                           and links to the sim tools once they are built)
+#                           and links to the sim tools and the kubelet once they are built)
 #   hack/tools.sh helm      print the path of the helm binary
 #   hack/tools.sh bin TOOL  print the path of TOOL's binary
 #   hack/tools.sh versions  print the pinned versions
