@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-.PHONY: all build test unit integration soak bench bench-e2e demo dev-up dev-down sim-up sim-down tools control-plane sim-tools fmt vet lint generate clean
+.PHONY: all build test unit integration soak bench bench-e2e demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
 
 all: build
 
@@ -33,8 +33,12 @@ generate: ## regenerate the docs and schema enums from the rule and mutator regi
 unit: ## unit, handler and fuzz-seed tests, with the race detector (no control plane)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
-tools: ## build kube-apiserver, etcd, helm and the sim tools from the Go module proxy (cached)
-	hack/tools.sh ensure kube-apiserver etcd helm sim
+# The real-node suite (test/node) also needs the kubelet; DAEMONGUARD_NO_NODE=1
+# skips that suite, and then the kubelet is not built.
+INTEGRATION_TOOLS := $(if $(DAEMONGUARD_NO_NODE),sim,node)
+
+tools: ## build kube-apiserver, etcd, helm, the sim tools and the kubelet from the Go module proxy (cached)
+	hack/tools.sh ensure kube-apiserver etcd helm $(INTEGRATION_TOOLS)
 
 control-plane: ## build only kube-apiserver and etcd (what demo and dev-up need)
 	hack/tools.sh ensure kube-apiserver etcd
@@ -42,7 +46,10 @@ control-plane: ## build only kube-apiserver and etcd (what demo and dev-up need)
 sim-tools: ## build what the simulated cluster needs: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kwok
 	hack/tools.sh ensure sim
 
-integration: tools ## the suites on a real kube-apiserver + etcd, and on the simulated cluster (test/sim)
+node-tools: ## build what the real node needs: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, the kubelet
+	hack/tools.sh ensure node
+
+integration: tools ## the suites on a real kube-apiserver + etcd, on the simulated cluster (test/sim) and on a real node (test/node: root, containerd, runc)
 	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) HELM=$$(hack/tools.sh helm) $(GO) test -count=1 -timeout 30m ./test/...
 
 test: fmt vet lint unit integration ## everything: what .ci/run calls
@@ -85,6 +92,19 @@ sim-up: sim-tools ## leave a simulated cluster of SIM_NODES (100) kwok nodes, th
 sim-down: ## stop what sim-up started and remove .sim/
 	$(GO) build -o $(DEMO) ./test/demo
 	$(DEMO) --sim-down
+
+NODEUP := bin/daemonguard-nodeup
+
+node-test: node-tools ## only the real-node suite (test/node): attacks, identity facts and agents on containerd + runc + kubelet (root)
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) test -count=1 -timeout 30m -v ./test/node/
+
+node-up: node-tools ## leave a real node (containerd, runc, kubelet in a scratch root of its own), its control plane and the webhook running; kubeconfig in .node/kubeconfig
+	$(GO) build -o $(NODEUP) ./test/node/nodeup
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(NODEUP) --up
+
+node-down: ## stop what node-up started and remove .node/ (and the node's bridge and cgroups)
+	$(GO) build -o $(NODEUP) ./test/node/nodeup
+	$(NODEUP) --down
 
 clean:
 	rm -rf bin .dev .sim

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Builds pinned kube-apiserver, etcd and helm binaries (and, for the simulated
-# cluster, kube-controller-manager, kube-scheduler and kwok) from the Go module
-# proxy alone (no release-tarball downloads) and caches them under .cache/tools/.
+# cluster, kube-controller-manager, kube-scheduler and kwok; for the real node,
+# the kubelet) from the Go module proxy alone (no release-tarball downloads)
+# and caches them under .cache/tools/.
 #
 # Usage:
 #   hack/tools.sh ensure [TOOL ...]  build what is missing (no args: kube-apiserver, etcd, helm)
 #                                    TOOL: kube-apiserver etcd helm kube-controller-manager
-#                                          kube-scheduler kwok, or `sim` for all the simulated
-#                                          cluster needs
+#                                          kube-scheduler kwok kubelet, or `sim` for all the
+#                                          simulated cluster needs, `node` for all the real
+#                                          node suite needs (the sim tools and the kubelet;
+#                                          containerd, runc and the CNI plugins come from the
+#                                          distribution: apt-get install containerd runc
+#                                          containernetworking-plugins)
 #   hack/tools.sh path      print the KUBEBUILDER_ASSETS dir (holds kube-apiserver and etcd,
-#                           and links to the sim tools once they are built)
+#                           and links to the sim tools and the kubelet once they are built)
 #   hack/tools.sh helm      print the path of the helm binary
 #   hack/tools.sh bin TOOL  print the path of TOOL's binary
 #   hack/tools.sh versions  print the pinned versions
@@ -17,7 +22,7 @@
 # Pinned versions come from the tool modules' go.mod files, the single source
 # of truth:
 #   hack/tools/k8s/go.mod   k8s.io/kubernetes (kube-apiserver, kube-controller-manager,
-#                           kube-scheduler)
+#                           kube-scheduler, kubelet)
 #   hack/tools/etcd/go.mod  go.etcd.io/etcd/server/v3 (etcd)
 #   hack/tools/helm/go.mod  helm.sh/helm/v4 (helm)
 #   hack/tools/kwok/go.mod  sigs.k8s.io/kwok (kwok, built against k8s.io v0.37.2)
@@ -55,16 +60,17 @@ ETCD_VERSION="$(pinned_version etcd go.etcd.io/etcd/server/v3)"
 HELM_VERSION="$(pinned_version helm helm.sh/helm/v4)"
 KWOK_VERSION="$(pinned_version kwok sigs.k8s.io/kwok)"
 SIM_TOOLS=(kube-apiserver etcd kube-controller-manager kube-scheduler kwok)
+NODE_TOOLS=("${SIM_TOOLS[@]}" kubelet)
 read -r HOST_OS HOST_ARCH < <(go env GOHOSTOS GOHOSTARCH | tr '\n' ' '; echo)
 PLATFORM="${HOST_OS}-${HOST_ARCH}"
 
 tool_version() {
   case "$1" in
-    kube-apiserver|kube-controller-manager|kube-scheduler) echo "${K8S_VERSION}" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet) echo "${K8S_VERSION}" ;;
     etcd) echo "${ETCD_VERSION}" ;;
     helm) echo "${HELM_VERSION}" ;;
     kwok) echo "${KWOK_VERSION}" ;;
-    *) die "unknown tool '$1' (known: kube-apiserver, etcd, helm, kube-controller-manager, kube-scheduler, kwok)" ;;
+    *) die "unknown tool '$1' (known: kube-apiserver, etcd, helm, kube-controller-manager, kube-scheduler, kwok, kubelet)" ;;
   esac
 }
 
@@ -73,14 +79,15 @@ bin_dir() { echo "${CACHE}/$1-$(tool_version "$1")-${PLATFORM}/bin"; }
 
 # The KUBEBUILDER_ASSETS dir: relative symlinks to kube-apiserver and etcd, so
 # bumping etcd does not rebuild kube-apiserver (and vice versa), plus the sim
-# tools once built (test/internal/sim looks for them next to kube-apiserver).
+# tools and the kubelet once built (test/internal/sim and test/internal/node
+# look for them next to kube-apiserver).
 assets_dir() { echo "${CACHE}/envtest-${K8S_VERSION}-etcd-${ETCD_VERSION}-${PLATFORM}/bin"; }
 
 link_assets() {
   local dir t
   dir="$(assets_dir)"
   mkdir -p "${dir}"
-  for t in "${SIM_TOOLS[@]}"; do
+  for t in "${NODE_TOOLS[@]}"; do
     if [[ -x "$(bin_dir "${t}")/${t}" ]]; then
       ln -sfn "../../${t}-$(tool_version "${t}")-${PLATFORM}/bin/${t}" "${dir}/${t}"
     fi
@@ -91,7 +98,7 @@ link_assets() {
 # must make the fresh binary exit 0) for that tool.
 build_args() {
   case "$1" in
-    kube-apiserver|kube-controller-manager|kube-scheduler)
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet)
       # Same version stamping as kubernetes' hack/lib/version.sh; the build
       # date is the module's publication time, so the build is reproducible.
       local date major minor pkg
@@ -102,6 +109,7 @@ build_args() {
       MODDIR=k8s PKG="k8s.io/kubernetes/cmd/$1" SMOKE=(--version)
       case "$1" in
         kube-apiserver) ESTIMATE="~7 minutes" ;;
+        kubelet) ESTIMATE="~9 minutes" ;;
         # Measured on a shared 2-core machine: kube-scheduler alone with an
         # empty build cache 23 min; after kube-apiserver most packages are
         # cached (kube-scheduler then took 41 s).
@@ -172,7 +180,11 @@ case "${cmd}" in
   ensure)
     tools=()
     for t in "$@"; do
-      if [[ "${t}" == sim ]]; then tools+=("${SIM_TOOLS[@]}"); else tools+=("${t}"); fi
+      case "${t}" in
+        sim) tools+=("${SIM_TOOLS[@]}") ;;
+        node) tools+=("${NODE_TOOLS[@]}") ;;
+        *) tools+=("${t}") ;;
+      esac
     done
     [[ ${#tools[@]} -gt 0 ]] || tools=(kube-apiserver etcd helm)
     for t in "${tools[@]}"; do tool_version "${t}" >/dev/null; done  # validate names first
@@ -203,6 +215,7 @@ case "${cmd}" in
     echo "kube-apiserver ${K8S_VERSION}"
     echo "kube-controller-manager ${K8S_VERSION}"
     echo "kube-scheduler ${K8S_VERSION}"
+    echo "kubelet ${K8S_VERSION}"
     echo "etcd ${ETCD_VERSION}"
     echo "helm ${HELM_VERSION}"
     echo "kwok ${KWOK_VERSION}"

@@ -59,6 +59,10 @@ type Options struct {
 	Log io.Writer
 	// ReadyTimeout bounds the whole start; 0 means 3 minutes.
 	ReadyTimeout time.Duration
+	// NoKwok starts no kwok and no fake nodes (Nodes must be 0): the
+	// control plane with the real controller-manager and scheduler, for a
+	// caller that brings a real kubelet (test/internal/node).
+	NoKwok bool
 }
 
 // Cluster is a running simulated cluster.
@@ -108,7 +112,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	bins := map[string]string{}
+	if opts.NoKwok && opts.Nodes != 0 {
+		return nil, errors.New("sim: NoKwok with fake nodes")
+	}
 	for _, b := range []string{"kube-controller-manager", "kube-scheduler", "kwok"} {
+		if b == "kwok" && opts.NoKwok {
+			continue
+		}
 		if bins[b], err = Binary(b); err != nil {
 			return nil, err
 		}
@@ -213,8 +223,10 @@ leaderElection:
 	for _, f := range files {
 		kwokArgs = append(kwokArgs, "--config="+f)
 	}
-	if err := c.spawn("kwok", bins["kwok"], kwokArgs...); err != nil {
-		return nil, err
+	if !opts.NoKwok {
+		if err := c.spawn("kwok", bins["kwok"], kwokArgs...); err != nil {
+			return nil, err
+		}
 	}
 
 	for name, port := range map[string]int{"kube-controller-manager": kcmPort, "kube-scheduler": schedPort} {

@@ -1,0 +1,228 @@
+// Command nodeup is `make node-up` / `make node-down`: a real node
+// (containerd, runc, a real kubelet in a scratch root of its own, see
+// test/internal/node) with its control plane and daemonguard's webhook, left
+// running in the background for manual work. Its state is .node/ at the
+// repository root: the admin kubeconfig, the policy the webhook serves (edit
+// it: it is reloaded), the logs, the node's root (.node/root).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+	"github.com/daemonguard/daemonguard/test/internal/node"
+)
+
+const policy = `# daemonguard policy for make node-up: the defaults. Edit and save; the
+# webhook reloads it within a second. Add exemptions to run attack DaemonSets.
+apiVersion: daemonguard.io/v1alpha1
+kind: Policy
+`
+
+// startTimeout bounds node-up: the control plane, the probe build, the
+// node's registration.
+const startTimeout = 5 * time.Minute
+
+func main() {
+	node.RunInitIfRequested()
+	fs := flag.NewFlagSet("nodeup", flag.ExitOnError)
+	up := fs.Bool("up", false, "start the node in the background; ready when this exits 0")
+	down := fs.Bool("down", false, "stop what --up started and remove .node/")
+	runFg := fs.Bool("run", false, "internal: the background process --up starts")
+	_ = fs.Parse(os.Args[1:])
+	var err error
+	switch {
+	case *up:
+		err = startBackground()
+	case *down:
+		err = stop()
+	case *runFg:
+		err = run()
+	default:
+		fs.Usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nodeup: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func stateDir() (string, error) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, ".node"), nil
+}
+
+func readPid(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// startBackground starts `nodeup --run` in its own session and waits until
+// it has written .node/ready.
+func startBackground() error {
+	if err := node.Requirements(); err != nil {
+		return err
+	}
+	dir, err := stateDir()
+	if err != nil {
+		return err
+	}
+	if pid, err := readPid(dir); err == nil && alive(pid) {
+		return fmt.Errorf("already running (pid %d); run make node-down first", pid)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "root")); err == nil {
+		return fmt.Errorf("%s/root exists from a node that was not stopped: run make node-down", dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "node.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(self, "--run")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	fmt.Println("starting a real node (containerd, runc, kubelet) with kube-apiserver, etcd, kube-controller-manager, kube-scheduler and the daemonguard webhook ...")
+	start := time.Now()
+	deadline := time.After(startTimeout + 30*time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the node exited during start (%v); see %s", err, logFile.Name())
+		case <-deadline:
+			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
+			return fmt.Errorf("not ready within %s; see %s (make node-down cleans up)", startTimeout, logFile.Name())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	fmt.Printf(`ready in %s: node %s Ready, images %s and %s imported (pid %d)
+  kubeconfig: %[6]s/kubeconfig   (export KUBECONFIG=%[6]s/kubeconfig)
+  policy:     %[6]s/policy.yaml  (edit it; the webhook reloads it within a second)
+  node root:  %[6]s/root         (the node's /: hostPaths resolve here)
+  logs:       %[6]s/node.log, %[6]s/logs/{init,containerd,kubelet}.log
+  pods use image %[3]s with imagePullPolicy: Never
+stop with: make node-down
+`, time.Since(start).Round(100*time.Millisecond), node.Name, node.ProbeImage, node.PauseImage, cmd.Process.Pid, dir)
+	return nil
+}
+
+// run is the background process: it keeps the node until SIGTERM or SIGINT.
+func run() error {
+	dir, err := stateDir()
+	if err != nil {
+		return err
+	}
+	policyFile := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(policy), 0o644); err != nil {
+		return err
+	}
+	if _, err := config.Load(policyFile); err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	n, err := node.Start(ctx, node.Options{
+		StateDir: dir, PolicyFile: policyFile, PolicyPollInterval: 500 * time.Millisecond,
+		Log: os.Stdout, ReadyTimeout: startTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := n.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping: %v\n", err)
+		}
+	}()
+	if err := os.Symlink(filepath.Join("control-plane", "kubeconfig"), filepath.Join(dir, "kubeconfig")); err != nil {
+		return err
+	}
+	var nd corev1.Node
+	if err := n.Client.Get(ctx, client.ObjectKey{Name: node.Name}, &nd); err != nil {
+		return err
+	}
+	for _, img := range nd.Status.Images {
+		fmt.Printf("node image: %v\n", img.Names)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// stop sends SIGTERM to the background process and waits (bounded) for it
+// to stop the node and the control plane; then removes .node/.
+func stop() error {
+	dir, err := stateDir()
+	if err != nil {
+		return err
+	}
+	pid, err := readPid(dir)
+	if err == nil && alive(pid) {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(90 * time.Second)
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if alive(pid) {
+			return fmt.Errorf("pid %d did not stop within 90s; see %s/node.log", pid, dir)
+		}
+	}
+	// Whatever happened to the background process, its node's init died
+	// with it (its parent-death signal); what it may have left behind (a
+	// bridge, cgroups, the root) is removed here.
+	if _, err := os.Stat(dir); err == nil {
+		if err := node.Cleanup(dir); err != nil {
+			return fmt.Errorf("cleaning up %s: %w", dir, err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	fmt.Println("node stopped; .node/ removed")
+	return nil
+}
