@@ -49,6 +49,8 @@ const (
 	// manifests are the chart rendered for kubectl users; the generator
 	// keeps their validating matchConditions (see manifests.go).
 	manifests = "deploy/manifests"
+	// knowledge is written whole: every host path the rules know.
+	knowledge = "validators/README.md"
 )
 
 // run regenerates every file; it returns the ones whose content changed (or
@@ -98,8 +100,9 @@ func run(root string, write bool) ([]string, error) {
 			return replaceBlock(b, "policy", indentLines(y, "  "))
 		},
 		conditions: func([]byte) ([]byte, error) { return conds, nil },
+		knowledge:  func([]byte) ([]byte, error) { return []byte(knowledgeDoc()), nil },
 	}
-	names := []string{readme, chartReadme, schema, values, conditions}
+	names := []string{readme, chartReadme, schema, values, conditions, knowledge}
 	files, err := filepath.Glob(filepath.Join(root, manifests, "*.yaml"))
 	if err != nil {
 		return nil, err
@@ -113,7 +116,7 @@ func run(root string, write bool) ([]string, error) {
 	for _, name := range names {
 		path := filepath.Join(root, name)
 		old, err := os.ReadFile(path)
-		if err != nil && !(name == conditions && os.IsNotExist(err)) {
+		if err != nil && !((name == conditions || name == knowledge) && os.IsNotExist(err)) {
 			return nil, err
 		}
 		updated, err := edits[name](old)
