@@ -120,6 +120,16 @@ var defaultCredentialPaths = [...]Fact{
 	{Path: "/var/lib/amazon/ssm", Why: "Vault/Store/RegistrationKey and InstanceFingerprint (hybrid activation identity), ipc channels, command documents run as root", Source: "aws/amazon-ssm-agent registration state manifest (index id 27638474190): /var/lib/amazon/ssm/Vault/Store/RegistrationKey"},
 	{Path: "/run/google-mds-mtls", Why: "client.key for mTLS to the metadata server (decrypted via vTPM)", Source: "https://github.com/GoogleCloudPlatform/guest-agent/blob/df9d20376449c38ed4ebb1a93c0b029f09171b71/google_guest_agent/agentcrypto/mtls_mds_linux.go#L19"},
 	{Path: "/var/lib/ignition", Why: "user.ign cached Ignition config (may embed pull secrets, keys)", Source: "third-party path list (index id 66529566527) names /var/lib/ignition/user.ign (unverified)"},
+	// The kubelet's and the runtimes' state where distributions move their
+	// root directories (k0s, MicroK8s): the same files as under the
+	// defaults.
+	{Path: "/var/lib/k0s/kubelet/pods", Why: "every pod's volumes, service-account tokens included (k0s's kubelet root)", Source: "https://docs.k0sproject.io/stable/configuration/ (dataDir /var/lib/k0s: kubelet root-dir /var/lib/k0s/kubelet, containerd root /var/lib/k0s/containerd)"},
+	{Path: "/var/lib/k0s/kubelet/checkpoints", Why: "container checkpoints with their memory (k0s's kubelet root)", Source: "https://docs.k0sproject.io/stable/configuration/ (dataDir /var/lib/k0s: kubelet root-dir /var/lib/k0s/kubelet, containerd root /var/lib/k0s/containerd)"},
+	{Path: "/var/lib/k0s/containerd", Why: "containerd's images, snapshots and metadata with every container's environment (k0s)", Source: "https://docs.k0sproject.io/stable/configuration/ (dataDir /var/lib/k0s: kubelet root-dir /var/lib/k0s/kubelet, containerd root /var/lib/k0s/containerd)"},
+	{Path: "/etc/krb5.keytab", Why: "the host's Kerberos keys", Source: "krb5.conf(5) (default_keytab_name)"},
+	{Path: "/etc/wireguard", Why: "WireGuard private keys", Source: "wg-quick(8)"},
+	{Path: "/var/lib/tailscale", Why: "the node's Tailscale machine and node keys", Source: "tailscaled(8) (--statedir)"},
+	{Path: "/etc/ceph", Why: "Ceph keyrings (client.admin among them on Rook and cephadm nodes)", Source: "https://docs.ceph.com/en/latest/rados/operations/user-management/#keyring-management"},
 	{Path: "/mnt/stateful_partition", Why: "COS's stateful partition: /var and /home (the kubelet's keys, kube-env) are bind mounts of it", Source: "https://cloud.google.com/container-optimized-os/docs/concepts/disks-and-filesystem"},
 	{Path: "/etc/docker/key.json", Why: "daemon private key", Source: "moby/moby@v20.10.24:cmd/dockerd/config.go#18, cmd/dockerd/daemon.go#410"},
 }
@@ -130,6 +140,7 @@ var windowsCredentialPaths = [...]Fact{
 	{Path: "c:/var/lib/kubelet/pods", Why: "every pod's volumes, service-account tokens included", Source: "kubernetes/kubernetes:pkg/kubelet/config/defaults.go"},
 	{Path: "c:/var/lib/kubelet/pki", Why: "the kubelet's client and serving keys", Source: "kubernetes/kubernetes:pkg/kubelet/config/defaults.go"},
 	{Path: "c:/k", Why: "the upstream install's kubeconfig (c:/k/config), azure.json on AKS", Source: "https://github.com/kubernetes-sigs/sig-windows-tools"},
+	{Path: "c:/etc/rancher", Why: "RKE2's Windows agent configuration with the join token", Source: "https://docs.rke2.io/install/windows_airgap (C:\\etc\\rancher\\rke2\\config.yaml)"},
 	{Path: "c:/programdata/containerd/root", Why: "other containers' layers and specs; root/opt/bin is searched first for shims", Source: "containerd/containerd@v2.2.7:defaults/defaults_windows.go#27, plugins/services/opt/path_windows.go#25"},
 	{Path: "c:/programdata/containerd/state", Why: "bundle specs of running containers", Source: "containerd/containerd@v2.2.7:defaults/defaults_windows.go#30"},
 	{Path: "c:/programdata/containerd/certs.d", Why: "hosts.toml with mirrors, headers, client keys", Source: "Azure/AgentBaker@06836ee:staging/cse/windows/containerdfunc.ps1 (c:\\programdata\\containerd\\certs.d\\docker.io\\hosts.toml)"},
@@ -191,6 +202,9 @@ func (r credentialRead) Validate(_ context.Context, t *Target) field.ErrorList {
 		rel, p, why := r.paths.find(m, func(rel relation, protected string) bool {
 			return (rel != ancestor || !m.genericAncestor()) && !carvedOut(m, protected, Read) && !(rel == under && m.publicCertificate())
 		})
+		if rel == unrelated && (isProcFD(m.HostPath) || isFDLink(m.HostPath)) {
+			rel, p, why = same, m.HostPath, "a process's open files: for self, those of the runtime that resolves the mount"
+		}
 		if rel == unrelated {
 			continue
 		}

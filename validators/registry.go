@@ -27,6 +27,8 @@ func Registry() []Definition {
 		defineHostPIDAsRoot(),
 		defineKernelCapability(),
 		defineReadonlyNotRecursive(),
+		defineHostIPC(),
+		defineGitRepoVolume(),
 		defineUnmaskedProcMount(),
 		defineIneffectiveToleration(),
 		defineHostPortSurge(),
