@@ -254,7 +254,7 @@ func (a *analysis) judge(node *corev1.Node) Node {
 		notes = append(notes, "cordoned; the DaemonSet controller tolerates node.kubernetes.io/unschedulable, so its daemon pod runs here anyway")
 	}
 	if a.revision != "" && !anyUpdated(live, a) {
-		notes = append(notes, fmt.Sprintf("runs an older revision (pod %s)", live[0].Name))
+		notes = append(notes, fmt.Sprintf("%s (pod %s)", olderRevision, live[0].Name))
 	}
 	out.Detail = strings.Join(notes, "; ")
 	return out
@@ -562,6 +562,9 @@ func collapse(names []string, max int) string {
 	}
 	return fmt.Sprintf("%s … and %d more", strings.Join(names[:max], ", "), len(names)-max)
 }
+
+// olderRevision notes a node whose ready pod is of an older revision.
+const olderRevision = "runs an older revision"
 
 // templateGenerationLabel is the pod label the controller still sets with
 // the template generation (extensions/v1beta1 DaemonSetTemplateGenerationKey).

@@ -321,8 +321,14 @@ func TestSummaryAndText(t *testing.T) {
 	var ns []*corev1.Node
 	var pods []*corev1.Pod
 	for _, name := range []string{"w-0", "w-1", "w-2", "w-3", "w-4", "w-5", "w-6", "w-7", "w-8", "w-9"} {
-		ns = append(ns, node(name, nil))
-		pods = append(pods, pod("p-"+name, name))
+		n := node(name, nil)
+		n.Spec.Unschedulable = name == "w-9"
+		ns = append(ns, n)
+		if name == "w-8" {
+			pods = append(pods, pod("p-"+name, name, old))
+		} else {
+			pods = append(pods, pod("p-"+name, name))
+		}
 	}
 	ns = append(ns, node("gpu-0", nil, gpuTaint), node("gpu-1", nil, gpuTaint), node("small-0", nil))
 	pods = append(pods, pod("p-small-0", "small-0", unbound("0/13 nodes are available: 1 Insufficient cpu, 12 node(s) didn't satisfy plugin(s) [NodeAffinity].")))
@@ -343,8 +349,10 @@ func TestSummaryAndText(t *testing.T) {
 		"daemonset ns/agent: " + want + "\n",
 		"Pending: Insufficient cpu — 1 node\n  small-0: pod p-small-0: Insufficient cpu (requests cpu 0 of the node's 2 allocatable; its other pods hold the rest)\n",
 		"TaintNotTolerated: dedicated=gpu:NoSchedule — 2 nodes, not meant for them\n  gpu-0, gpu-1\n",
-		"Running — 10 nodes, ready\n  w-0, w-1, w-2, w-3, w-4, w-5, w-6, w-7 … and 2 more\n",
-		"rollout: RollingUpdate (maxUnavailable 1, maxSurge 0): 0 updated, 0 available of 0 desired; 1 node left, 1 at a time\n",
+		"Running — 10 nodes, ready\n  w-0, w-1, w-2, w-3, w-4, w-5, w-6, w-7 … and 2 more\n" +
+			"  cordoned, still covered (the DaemonSet controller tolerates node.kubernetes.io/unschedulable): w-9\n" +
+			"  runs an older revision: w-8\n",
+		"rollout: RollingUpdate (maxUnavailable 1, maxSurge 0): 0 updated, 0 available of 0 desired; 2 nodes left, 1 at a time\n",
 		"\nnext: kubectl -n ns describe pod p-small-0\n",
 	} {
 		if !strings.Contains(text, line) {

@@ -113,23 +113,25 @@ func (r *Report) WriteText(w io.Writer) error {
 			continue
 		}
 		names := make([]string, len(g.nodes))
-		var noted []*Node
+		var cordoned, older []string
 		for i, node := range g.nodes {
 			names[i] = node.Name
-			if node.Detail != "" && g.reason == Running {
-				noted = append(noted, node)
+			if g.reason == Running && node.Cordoned {
+				cordoned = append(cordoned, node.Name)
+			}
+			if g.reason == Running && strings.Contains(node.Detail, olderRevision) {
+				older = append(older, node.Name)
 			}
 		}
 		fmt.Fprintf(&b, "  %s\n", collapse(names, nameList))
-		if g.reason.Excluded() && len(g.nodes) > 0 && g.nodes[0].Detail != "" && len(g.nodes) == 1 {
+		if g.reason.Excluded() && len(g.nodes) == 1 && g.nodes[0].Detail != "" {
 			fmt.Fprintf(&b, "  %s\n", g.nodes[0].Detail)
 		}
-		for i, node := range noted {
-			if i == detailLines {
-				fmt.Fprintf(&b, "  … and %d more with notes\n", len(noted)-detailLines)
-				break
-			}
-			fmt.Fprintf(&b, "  %s: %s\n", node.Name, node.Detail)
+		if len(cordoned) > 0 {
+			fmt.Fprintf(&b, "  cordoned, still covered (the DaemonSet controller tolerates node.kubernetes.io/unschedulable): %s\n", collapse(cordoned, nameList))
+		}
+		if len(older) > 0 {
+			fmt.Fprintf(&b, "  %s: %s\n", olderRevision, collapse(older, nameList))
 		}
 	}
 	b.WriteString("\n")

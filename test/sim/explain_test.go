@@ -476,7 +476,7 @@ func TestExplainCordoned(t *testing.T) {
 	if !n.Cordoned || !n.Runs || !strings.Contains(n.Detail, "tolerates node.kubernetes.io/unschedulable") {
 		t.Errorf("%s: %+v", name, n)
 	}
-	if !strings.Contains(e.text, "  "+name+": cordoned;") || !e.json.OK {
+	if !strings.Contains(e.text, "  cordoned, still covered (the DaemonSet controller tolerates node.kubernetes.io/unschedulable): "+name+"\n") || !e.json.OK {
 		t.Errorf("ok %v; the text does not note the cordoned node:\n%s", e.json.OK, e.text)
 	}
 	t.Logf("\n%s", e.text)
