@@ -102,6 +102,14 @@ func (r *Report) WriteText(w io.Writer) error {
 			n += ", ready"
 		}
 		fmt.Fprintf(&b, "%s — %s\n", head, n)
+		if (g.reason.Problem() || g.reason == Surplus) && len(g.nodes) > 1 && sameDetail(g.nodes) {
+			names := make([]string, len(g.nodes))
+			for i, node := range g.nodes {
+				names[i] = node.Name
+			}
+			fmt.Fprintf(&b, "  %s\n  %s\n", collapse(names, nameList), g.nodes[0].Detail)
+			continue
+		}
 		if g.reason.Problem() || g.reason == Surplus {
 			for i, node := range g.nodes {
 				if i == detailLines {
@@ -171,4 +179,15 @@ func (ro Rollout) line() string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// sameDetail: every node of the group has the same detail (a FailedCreate
+// event, a NotReady node's state), which is then said once.
+func sameDetail(nodes []*Node) bool {
+	for _, n := range nodes[1:] {
+		if n.Detail != nodes[0].Detail {
+			return false
+		}
+	}
+	return true
 }

@@ -690,7 +690,8 @@ func TestExplainTextOnSeedAgent(t *testing.T) {
 		t.Errorf("text starts\n%s\nwant\n%s", e.text, wantStart)
 	}
 	for _, line := range []string{
-		"  … and 13 more (-o json lists every node)\n",
+		"  control-plane-000, control-plane-001, control-plane-002, large-000, large-001, large-002, large-003, large-004 … and 10 more\n" +
+			`  the DaemonSet controller cannot create the pod: serviceaccount "fluentbit" not found (FailedCreate, `,
 		"TaintNotTolerated: dedicated=gpu:NoSchedule — 2 nodes, not meant for them\n  gpu-000, gpu-001\n",
 		"rollout: RollingUpdate (maxUnavailable 1, maxSurge 0): 0 updated, 0 available of 18 desired; 18 nodes left, 1 at a time\n",
 		"\nnext: kubectl -n " + ds.Namespace + " create serviceaccount fluentbit   # or fix spec.template.spec.serviceAccountName\n",
