@@ -542,10 +542,14 @@ func (a *analysis) next(r *Report) string {
 			}
 		}
 	}
-	if !r.Rollout.Complete {
-		return fmt.Sprintf("kubectl -n %s rollout status daemonset/%s", ds.Namespace, ds.Name)
+	switch {
+	case r.Rollout.Complete:
+		return ""
+	case r.Rollout.Strategy == string(appsv1.OnDeleteDaemonSetStrategyType):
+		// rollout status refuses OnDelete; show which pods are old.
+		return fmt.Sprintf("kubectl -n %s get pods -l %s -L %s -o wide", ds.Namespace, metav1.FormatLabelSelector(ds.Spec.Selector), appsv1.DefaultDaemonSetUniqueLabelKey)
 	}
-	return ""
+	return fmt.Sprintf("kubectl -n %s rollout status daemonset/%s", ds.Namespace, ds.Name)
 }
 
 func plural(n int, one, many string) string {

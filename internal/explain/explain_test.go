@@ -435,6 +435,15 @@ func TestRollout(t *testing.T) {
 	if !r.OK || r.Rollout.Left != 1 || len(r.Rollout.Blocked) != 1 || !strings.Contains(r.Rollout.Blocked[0], "OnDelete") {
 		t.Errorf("OnDelete with an old pod: ok %v %+v", r.OK, r.Rollout)
 	}
+	if want := "kubectl -n ns get pods -l app=agent -L controller-revision-hash -o wide"; r.Next != want {
+		t.Errorf("next %q, want %q", r.Next, want)
+	}
+
+	nowhere := daemonSet(func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.NodeSelector = map[string]string{"disktype": "nvme"} })
+	r = Explain(input(nowhere, []*corev1.Node{node("a", nil), node("b", nil)}))
+	if want := "runs nowhere: it is meant for none of the 2 nodes; not meant for 2: 2 NodeSelectorMismatch (nodeSelector disktype=nvme)"; r.Summary != want || !r.OK {
+		t.Errorf("summary %q (ok %v), want %q", r.Summary, r.OK, want)
+	}
 }
 
 // TestPortNodes: only nodes where a pod waits for a port held by a pod

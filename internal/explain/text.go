@@ -47,9 +47,14 @@ func groups(r *Report) []group {
 // the problems, then the nodes it is not meant for.
 func summary(r *Report) string {
 	var b strings.Builder
-	if r.Running == r.Desired && r.Desired > 0 {
+	switch {
+	case r.Desired == 0:
+		// Nothing to miss, so exit status 0; but say it plainly: the
+		// admission check matches-no-node warns of exactly this.
+		fmt.Fprintf(&b, "runs nowhere: it is meant for none of the %s", plural(r.NodeCount, "node", "nodes"))
+	case r.Running == r.Desired:
 		fmt.Fprintf(&b, "runs on all %d nodes it should (%s)", r.Desired, plural(r.NodeCount, "node", "nodes"))
-	} else {
+	default:
 		fmt.Fprintf(&b, "runs on %d of %d nodes it should (%s)", r.Running, r.Desired, plural(r.NodeCount, "node", "nodes"))
 	}
 	var problems, excluded []string
