@@ -63,10 +63,11 @@ bench-e2e: control-plane ## DaemonSet applies through kube-apiserver: no webhook
 	@grep '^BENCH ' $(CACHE)/bench-e2e.txt
 
 EXPLAIN_BENCH_NODES ?= 1000
+EXPLAIN_BENCH_STATIC ?=
 
 bench-explain: sim-tools ## daemonguard explain on EXPLAIN_BENCH_NODES (1000) simulated nodes: API requests and wall time (minutes; not in CI); ends with BENCH lines
 	@mkdir -p $(CACHE)
-	EXPLAIN_BENCH_NODES=$(EXPLAIN_BENCH_NODES) KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkExplain$$' -benchtime 20x -timeout 30m ./test/benchexplain/ | tee $(CACHE)/bench-explain.txt
+	EXPLAIN_BENCH_NODES=$(EXPLAIN_BENCH_NODES) EXPLAIN_BENCH_STATIC=$(EXPLAIN_BENCH_STATIC) KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkExplain$$' -benchtime 20x -timeout 30m ./test/benchexplain/ | tee $(CACHE)/bench-explain.txt
 	@grep '^BENCH ' $(CACHE)/bench-explain.txt
 
 DEMO := bin/daemonguard-demo
