@@ -6,7 +6,7 @@
 //
 // [Explain] is a pure function of what [Input] holds (the DaemonSet, the
 // nodes, its pods, its events and revisions, a few other pods that hold host
-// ports); package explain/cluster reads those from an API server. The report
+// ports); package explain/live reads those from an API server. The report
 // renders as text ([Report.WriteText]) or as JSON (the Report type itself,
 // whose fields are a stable contract documented in the README).
 package explain
