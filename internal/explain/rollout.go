@@ -116,4 +116,3 @@ func appendUnique(s []string, v string) []string {
 	}
 	return append(s, v)
 }
-
