@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -22,14 +23,16 @@ import (
 const settle = 45 * time.Second
 
 // namespace creates a namespace for one test (with its default
-// ServiceAccount) and deletes it afterwards, without waiting.
+// ServiceAccount) and deletes it afterwards, without waiting. The name ends
+// in a random suffix: with -count=N the previous run's namespace of the same
+// test may still be terminating.
 func namespace(t *testing.T) string {
 	t.Helper()
 	name := "sim-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(name) > 63 {
-		name = name[:63]
+	if len(name) > 57 {
+		name = name[:57]
 	}
-	name = strings.TrimRight(name, "-")
+	name = fmt.Sprintf("%s-%05x", strings.TrimRight(name, "-"), rand.IntN(1<<20))
 	ctx := context.Background()
 	if err := cluster.CreateNamespace(ctx, name); err != nil {
 		t.Fatal(err)
