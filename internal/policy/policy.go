@@ -95,7 +95,6 @@ type exemption struct {
 	reason       string
 }
 
-
 // New compiles cfg. It also checks what only the registries know: the rule
 // ids and mutator names the file names, and the tolerations the DaemonSet
 // controller manages itself.
