@@ -2,12 +2,16 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/mutators"
 	"github.com/daemonguard/daemonguard/validators"
 )
@@ -55,4 +59,34 @@ func classLookup(r client.Reader) mutators.ClassLookup {
 		}
 		return false, err
 	}
+}
+
+// clusterReads are the informers the policy reads the cluster through.
+type clusterReads struct {
+	reader  client.Reader
+	classes cache.Informer
+	nodes   cache.Informer // nil without node checks
+}
+
+// watchCluster starts the informers of what the policy reads.
+func watchCluster(ctx context.Context, mgr manager.Manager, opts Options) (*clusterReads, error) {
+	r := &clusterReads{reader: mgr.GetCache()}
+	var err error
+	if r.classes, err = mgr.GetCache().GetInformer(ctx, &schedulingv1.PriorityClass{}); err != nil {
+		return nil, fmt.Errorf("watching PriorityClasses: %w", err)
+	}
+	if opts.NodeChecks {
+		if r.nodes, err = mgr.GetCache().GetInformer(ctx, &corev1.Node{}); err != nil {
+			return nil, fmt.Errorf("watching Nodes: %w", err)
+		}
+	}
+	return r, nil
+}
+
+func (r *clusterReads) policyOptions(namespace string) policy.Options {
+	o := policy.Options{OwnNamespace: namespace, ClassExists: classLookup(r.reader)}
+	if r.nodes != nil {
+		o.Nodes = nodeLister(r.reader)
+	}
+	return o
 }

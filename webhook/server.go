@@ -26,9 +26,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/daemonguard/daemonguard/certs"
-	"github.com/daemonguard/daemonguard/internal/policy"
-	"github.com/daemonguard/daemonguard/internal/precondition"
-	"github.com/daemonguard/daemonguard/validators"
 )
 
 // Run serves both webhooks against the cluster at cfg until ctx ends, then
@@ -230,67 +227,6 @@ func newManager(cfg *rest.Config, opts Options, mode certs.Mode, selfManaged cer
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
 	return mgr, nil
-}
-
-// clusterReads are the informers the policy reads the cluster through.
-type clusterReads struct {
-	reader  client.Reader
-	classes cache.Informer
-	nodes   cache.Informer // nil without node checks
-}
-
-// watchCluster starts the informers of what the policy reads.
-func watchCluster(ctx context.Context, mgr manager.Manager, opts Options) (*clusterReads, error) {
-	r := &clusterReads{reader: mgr.GetCache()}
-	var err error
-	if r.classes, err = mgr.GetCache().GetInformer(ctx, &schedulingv1.PriorityClass{}); err != nil {
-		return nil, fmt.Errorf("watching PriorityClasses: %w", err)
-	}
-	if opts.NodeChecks {
-		if r.nodes, err = mgr.GetCache().GetInformer(ctx, &corev1.Node{}); err != nil {
-			return nil, fmt.Errorf("watching Nodes: %w", err)
-		}
-	}
-	return r, nil
-}
-
-func (r *clusterReads) policyOptions(namespace string) policy.Options {
-	o := policy.Options{OwnNamespace: namespace, ClassExists: classLookup(r.reader)}
-	if r.nodes != nil {
-		o.Nodes = nodeLister(r.reader)
-	}
-	return o
-}
-
-// addConfigurationKeepers adds what keeps an eye on the webhook
-// configurations: the mutating one's matchConditions written from the
-// policy, the validating one's verified against this binary's rules.
-func addConfigurationKeepers(mgr manager.Manager, opts Options, source *PolicySource, metrics *Metrics, log logr.Logger) error {
-	if opts.MutatingConfiguration != "" {
-		if err := mgr.Add(&conditionSyncer{
-			name: opts.MutatingConfiguration, always: opts.MutatingAlways, reader: mgr.GetAPIReader(), writer: mgr.GetClient(),
-			policy: source.Current, check: time.Minute, poll: time.Second,
-			metrics: metrics, log: log.WithName("match-conditions"),
-		}); err != nil {
-			return err
-		}
-	}
-	if opts.ValidatingConfiguration == "" {
-		return nil
-	}
-	every := opts.ValidatingCheckInterval
-	if every <= 0 {
-		every = time.Minute
-	}
-	want := policy.ValidatingCondition(validators.Registry()).MatchConditions(precondition.RuleMayFire)
-	if len(want) != 1 {
-		return fmt.Errorf("the rules' validating condition is %d matchConditions, want 1", len(want))
-	}
-	return mgr.Add(&validatingCheck{
-		name: opts.ValidatingConfiguration, want: want[0], reader: mgr.GetAPIReader(),
-		events: mgr.GetEventRecorder("daemonguard"), every: every,
-		metrics: metrics, log: log.WithName("match-conditions"),
-	})
 }
 
 // everyReplica is a runnable that runs whether or not this replica leads:

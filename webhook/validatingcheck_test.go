@@ -95,3 +95,52 @@ func boolGauge(b bool) float64 {
 	}
 	return 0
 }
+
+// TestValidatingCheckTransitions: an outdated configuration is reported
+// once (not at every check), and its repair once more.
+func TestValidatingCheckTransitions(t *testing.T) {
+	want := admissionregistrationv1.MatchCondition{Name: "daemonguard-rule-may-fire", Expression: "new"}
+	scheme := runtime.NewScheme()
+	if err := admissionregistrationv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "daemonguard"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{Name: "validate.daemonguard.io",
+			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: want.Name, Expression: "old"}}}}}
+	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cfg).Build()
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &events{}
+	c := &validatingCheck{name: "daemonguard", want: want, reader: cl, events: ev, every: 5 * time.Millisecond, metrics: m, log: logr.Discard()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = c.Start(ctx) }()
+	wait := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(ev.list()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("events %v, want %d", ev.list(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	wait(1)
+	time.Sleep(50 * time.Millisecond) // ten more checks
+	if got := ev.list(); len(got) != 1 {
+		t.Fatalf("an outdated configuration reported %d times: %v", len(got), got)
+	}
+	cfg.Webhooks[0].MatchConditions = []admissionregistrationv1.MatchCondition{want}
+	if err := cl.Update(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	wait(2)
+	if got := ev.list(); got[1][:len(ReasonMatchConditionsCurrent)] != ReasonMatchConditionsCurrent {
+		t.Errorf("after the repair: %v", got)
+	}
+	if testutil.ToFloat64(m.validatingOK) != 1 {
+		t.Error("gauge not back to 1")
+	}
+}

@@ -78,6 +78,9 @@ func run(root string, write bool) ([]string, error) {
 			if b, err = replaceBlock(b, "default-policy", block); err != nil {
 				return nil, err
 			}
+			if b, err = replaceBlock(b, "mutators", mutatorsTable()); err != nil {
+				return nil, err
+			}
 			return replaceBlock(b, "conditions", conditionsTable())
 		},
 		chartReadme: func(b []byte) ([]byte, error) {
@@ -182,11 +185,29 @@ func rulesTable() string {
 	return b.String()
 }
 
+// mutatorsTable is what each mutator fills in and the fields it may set.
+func mutatorsTable() string {
+	var b strings.Builder
+	b.WriteString("| mutator | fills in | fields it may set |\n|---|---|---|\n")
+	for _, d := range mutators.Registry() {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", d.Name, cell(d.Summary), codeList(d.Writes))
+	}
+	return b.String()
+}
+
+func codeList(items []string) string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = "`" + cell(it) + "`"
+	}
+	return strings.Join(out, ", ")
+}
+
 func chartRules() string {
 	var b strings.Builder
-	b.WriteString("| rule | default |\n|---|---|\n")
+	b.WriteString("| rule | default | reads |\n|---|---|---|\n")
 	for _, d := range validators.Registry() {
-		fmt.Fprintf(&b, "| `%s` | %s |\n", d.ID, d.Default)
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", d.ID, d.Default, codeList(d.Reads))
 	}
 	var names []string
 	for _, d := range mutators.Registry() {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -172,14 +171,4 @@ func indentLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(lines, "\n") + "\n"
-}
-
-// sortedKeys is for maps the generator ranges over in a fixed order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -220,14 +220,44 @@ func TestSelfManagedRotationUnderLoad(t *testing.T) {
 	// watch lags sees it. A rollover must survive both; that is what the
 	// rollover delay is for.
 	const apiServerLag = time.Second
+	// The caBundle's history, polled on its own so that a slow handshake
+	// never delays noticing a change: each bundle with the earliest moment
+	// it can have been in force (when the poll that still saw the one before
+	// it was sent). Taking the earliest moment errs, by one poll at most,
+	// toward a newer lagged view, never toward an older one that the
+	// webhook was right not to serve for any more: a loaded machine slows
+	// the polls, it does not fail the test.
+	type seen struct {
+		from time.Time
+		pem  []byte
+	}
+	var (
+		historyMu sync.Mutex
+		history   []seen
+	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		type seen struct {
-			at  time.Time
-			pem []byte
+		prevSent := time.Now()
+		for loadCtx.Err() == nil {
+			sent := time.Now()
+			bundles, err := caBundles(ctx)
+			if err != nil {
+				record("reading caBundle: %v", err)
+				continue
+			}
+			historyMu.Lock()
+			if len(history) == 0 || !bytes.Equal(history[len(history)-1].pem, bundles[0]) {
+				history = append(history, seen{prevSent, bundles[0]})
+			}
+			historyMu.Unlock()
+			prevSent = sent
+			time.Sleep(10 * time.Millisecond)
 		}
-		var history []seen
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		handshake := func(r *replica, pem []byte, view string) {
 			roots := x509.NewCertPool()
 			roots.AppendCertsFromPEM(pem)
@@ -251,15 +281,14 @@ func TestSelfManagedRotationUnderLoad(t *testing.T) {
 				continue
 			}
 			now := time.Now()
-			if len(history) == 0 || !bytes.Equal(history[len(history)-1].pem, bundles[0]) {
-				history = append(history, seen{now, bundles[0]})
-			}
 			var lagged []byte
+			historyMu.Lock()
 			for _, h := range history {
-				if !h.at.After(now.Add(-apiServerLag)) {
+				if !h.from.After(now.Add(-apiServerLag)) {
 					lagged = h.pem
 				}
 			}
+			historyMu.Unlock()
 			cas, _ := certs.ParseCertificates(bundles[0])
 			mu.Lock()
 			maxCAsInBundle = max(maxCAsInBundle, len(cas))

@@ -58,7 +58,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	logFile, err := os.Create(filepath.Join(os.TempDir(), "daemonguard-integration-webhook.log"))
+	logFile, err := os.Create(webhookLog)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -86,6 +86,10 @@ func runSuite(m *testing.M) int {
 	}
 	return m.Run()
 }
+
+// webhookLog is where the in-process webhook logs, for tests that look for
+// what it told the operator.
+var webhookLog = filepath.Join(os.TempDir(), "daemonguard-integration-webhook.log")
 
 // basePolicy is the default policy written out, so that tests can change it.
 const basePolicy = `apiVersion: daemonguard.io/v1alpha1

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +68,10 @@ func TestOutdatedValidatingConditionIsReported(t *testing.T) {
 		t.Errorf("Event type %s, want Warning: %s", found.Type, found.Note)
 	}
 	t.Logf("reported after %s: %s", time.Since(start).Round(time.Second), found.Note)
+	poll.Until(t, 10*time.Second, "the log line an operator reads", func() (bool, string) {
+		data, err := os.ReadFile(webhookLog)
+		return err == nil && strings.Contains(string(data), "the validating webhook's matchConditions are not the ones this image was built with"), webhookLog
+	})
 
 	// Back to the current condition: reported current again.
 	setValidatingConditions(t, current)
