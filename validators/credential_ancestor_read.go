@@ -3,7 +3,6 @@ package validators
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -50,10 +49,9 @@ func (r credentialAncestorRead) Validate(_ context.Context, t *Target) field.Err
 		if len(inside) == 0 {
 			continue
 		}
-		const shown = 6
-		list := strings.Join(inside[:min(shown, len(inside))], ", ")
-		if len(inside) > shown {
-			list += fmt.Sprintf(" and %d more", len(inside)-shown)
+		list := quoteList(inside, 6)
+		if len(inside) > 6 {
+			list += fmt.Sprintf(" and %d more", len(inside)-6)
 		}
 		errs = append(errs, forbidden(m.Field(),
 			m.String()+" and "+asRoot+", so it can read the credentials inside: "+list+

@@ -202,7 +202,8 @@ func (l *pathList) find(m *HostMount, ok func(rel relation, protected string) bo
 	return unrelated, "", ""
 }
 
-// ancestorOf lists, as messages quote them, the entries the mount contains.
+// ancestorOf lists the entries the mount contains, as messages name them
+// (unquoted: a message quotes the few it shows).
 func (l *pathList) ancestorOf(m *HostMount) []string {
 	var out []string
 	if !m.WindowsOnly {
@@ -212,7 +213,7 @@ func (l *pathList) ancestorOf(m *HostMount) []string {
 			}
 			l.eachLinux(dir, func(i int) bool {
 				if m.relateFrom(dir, l.linux[i].path) == ancestor {
-					out = append(out, quote(l.linux[i].path))
+					out = append(out, l.linux[i].path)
 				}
 				return true
 			})
@@ -221,7 +222,7 @@ func (l *pathList) ancestorOf(m *HostMount) []string {
 	if m.Windows != "" {
 		for _, e := range l.windows {
 			if relateWindows(m.Windows, e.path) == ancestor {
-				out = append(out, quote(windowsDisplay(e.path)))
+				out = append(out, windowsDisplay(e.path))
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package validators
 
 import (
 	"context"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -62,7 +61,7 @@ func (r readonlyNotRecursive) Validate(_ context.Context, t *Target) field.Error
 			continue
 		}
 		errs = append(errs, forbidden(m.Field(),
-			m.String()+" read-only and the container "+why+", but read-only is not recursive: "+strings.Join(inside, ", ")+
+			m.String()+" read-only and the container "+why+", but read-only is not recursive: "+quoteList(inside, len(inside))+
 				" inside it stay writable; set recursiveReadOnly: Enabled (the runtime must support it: containerd 2.0, CRI-O 1.30), or mount only what it reads",
 			t.grant(m)))
 	}

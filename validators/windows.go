@@ -191,6 +191,18 @@ func windowsDisplay(p string) string {
 	return strings.ReplaceAll(p, "/", `\`)
 }
 
+// quoteList quotes the first n of items for a message, comma separated.
+func quoteList(items []string, n int) string {
+	var b strings.Builder
+	for i, s := range items[:min(n, len(items))] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(s))
+	}
+	return b.String()
+}
+
 // quote quotes s for a message, leaving backslashes as they are (a Windows
 // path with every backslash doubled is hard to read) unless s holds a
 // character that needs escaping.
