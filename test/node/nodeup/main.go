@@ -255,6 +255,13 @@ func writeChildren(dir string) error {
 		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil {
 			lines = append(lines, fmt.Sprintf("%d %s", pid, exe))
 		}
+		// etcd's data directory (on /dev/shm, outside .node) goes with it.
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			if d, ok := strings.CutPrefix(arg, "--data-dir="); ok && strings.Contains(filepath.Base(d), "daemonguard-sim-etcd-") {
+				lines = append(lines, "data-dir "+d)
+			}
+		}
 	}
 	return os.WriteFile(filepath.Join(dir, "children"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
@@ -267,8 +274,13 @@ func killChildren(dir string) {
 	if err != nil {
 		return
 	}
+	var dataDirs []string
 	for _, line := range strings.Split(string(b), "\n") {
 		pidStr, exe, ok := strings.Cut(line, " ")
+		if pidStr == "data-dir" {
+			dataDirs = append(dataDirs, exe)
+			continue
+		}
 		pid, err := strconv.Atoi(pidStr)
 		if !ok || err != nil || pid <= 1 {
 			continue
@@ -280,4 +292,7 @@ func killChildren(dir string) {
 	}
 	// Bounded: their exit is immediate after SIGKILL.
 	time.Sleep(500 * time.Millisecond)
+	for _, d := range dataDirs {
+		_ = os.RemoveAll(d)
+	}
 }
