@@ -432,13 +432,18 @@ func ps() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var lines []string
+	var pids []int
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+	}
+	// In pid order: the node's daemons (low pids) come first, before the
+	// report's size limit.
+	sort.Ints(pids)
+	var lines []string
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 		if err != nil || len(b) == 0 {
 			continue
 		}
