@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -435,7 +436,7 @@ const victimMarker = "daemonguard-victim-marker"
 // that waits for a file to appear in its own /tmp.
 func startVictim(t *testing.T, ds *appsv1.DaemonSet) {
 	t.Helper()
-	p := probePod(ds.Namespace, "victim", `[["note","`+victimMarker+`"],["wait-file","/tmp/owned","60"]]`)
+	p := probePod(ds.Namespace, "victim", `[["note","`+victimMarker+`"],["wait-file","/tmp/owned","120"]]`)
 	p.Spec.RestartPolicy = corev1.RestartPolicyNever
 	p.Spec.TerminationGracePeriodSeconds = ptrTo(int64(1))
 	p.Spec.AutomountServiceAccountToken = ptrTo(false)
@@ -483,7 +484,12 @@ func victimSaw(t *testing.T, namespace, want string) {
 // end of the key in the error message, so every line leaks.
 func podLogsLeak(t *testing.T, ds *appsv1.DaemonSet) {
 	t.Helper()
-	pod := podOf(t, ds, "running", func(p *corev1.Pod) (bool, string) {
+	pod := podOf(t, ds, "running with its log file a symlink", func(p *corev1.Pod) (bool, string) {
+		// The kubelet serves logs only of a container it knows to be
+		// running.
+		if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Running == nil {
+			return false, describe(p)
+		}
 		fi, err := os.Lstat(nd.LogPath(p, "attacker"))
 		if err != nil {
 			return false, err.Error()
@@ -496,15 +502,20 @@ func podLogsLeak(t *testing.T, ds *appsv1.DaemonSet) {
 	var leaked []string
 	for n := len(lines); n >= 1; n-- {
 		path := fmt.Sprintf("/containerLogs/%s/%s/attacker?tailLines=%d", pod.Namespace, pod.Name, n)
-		code, body, err := nd.KubeletGet(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, after, ok := strings.Cut(body, "unsupported log format: ")
-		line, err := strconv.Unquote(strings.TrimSpace(after))
-		if !ok || err != nil {
-			t.Fatalf("GET %s: %d %q: no leaked line", path, code, body)
-		}
+		var line string
+		eventually(t, "GET "+path+" leaking a line", func() (bool, string) {
+			code, body, err := nd.KubeletGet(context.Background(), path)
+			if err != nil {
+				return false, err.Error()
+			}
+			_, after, ok := strings.Cut(body, "unsupported log format: ")
+			l, err := strconv.Unquote(strings.TrimSpace(after))
+			if !ok || err != nil {
+				return false, fmt.Sprintf("%d %q", code, body)
+			}
+			line = l
+			return true, ""
+		})
 		leaked = append(leaked, strings.TrimSuffix(line, "\n"))
 	}
 	if !slices.Equal(leaked, lines) {
@@ -557,14 +568,16 @@ func surgeStalls(t *testing.T, ds *appsv1.DaemonSet) {
 	ctx := context.Background()
 	podOf(t, ds, "running", func(p *corev1.Pod) (bool, string) { return p.Status.Phase == corev1.PodRunning, describe(p) })
 	cur := &appsv1.DaemonSet{}
-	if err := nd.Client.Get(ctx, client.ObjectKeyFromObject(ds), cur); err != nil {
-		t.Fatal(err)
-	}
-	if cur.Spec.Template.Annotations == nil {
-		cur.Spec.Template.Annotations = map[string]string{}
-	}
-	cur.Spec.Template.Annotations["daemonguard.io/rollout"] = "2"
-	if err := nd.Client.Update(ctx, cur); err != nil {
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := nd.Client.Get(ctx, client.ObjectKeyFromObject(ds), cur); err != nil {
+			return err
+		}
+		if cur.Spec.Template.Annotations == nil {
+			cur.Spec.Template.Annotations = map[string]string{}
+		}
+		cur.Spec.Template.Annotations["daemonguard.io/rollout"] = "2"
+		return nd.Client.Update(ctx, cur)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	var msg string
