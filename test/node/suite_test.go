@@ -4,9 +4,10 @@
 // the webhook from the shipped configurations. For every enforced rule its
 // attack DaemonSet is denied by the default policy, then admitted by an
 // exemption and shown doing the harm on the node (attacks_test.go); the
-// identity facts the access model relies on are shown
-// (identity_test.go); every allowed-corpus configuration and every recipe
-// starts as daemonguard mutates it (agents_test.go). Afterwards the
+// identity facts the access model relies on, and paths the node executes,
+// are shown (identity_test.go, lab_test.go); every allowed-corpus
+// configuration and every recipe starts as daemonguard mutates it
+// (agents_test.go). Afterwards the
 // machine's /etc, /opt, /var/lib and /run, its cgroups and its network
 // links are compared with a snapshot taken before: the node changed nothing
 // outside its scratch root.
