@@ -7,7 +7,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
+<<<<<<< HEAD
 .PHONY: all build test unit integration soak bench bench-e2e demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
+=======
+.PHONY: all build test unit integration soak bench bench-e2e bench-explain demo dev-up dev-down sim-up sim-down tools control-plane sim-tools fmt vet lint generate clean
+>>>>>>> explain
 
 all: build
 
@@ -68,6 +72,14 @@ bench-e2e: control-plane ## DaemonSet applies through kube-apiserver: no webhook
 	@mkdir -p $(CACHE)
 	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkE2E$$' -benchtime 1x -timeout 30m ./test/benche2e/ | tee $(CACHE)/bench-e2e.txt
 	@grep '^BENCH ' $(CACHE)/bench-e2e.txt
+
+EXPLAIN_BENCH_NODES ?= 1000
+EXPLAIN_BENCH_STATIC ?=
+
+bench-explain: sim-tools ## daemonguard explain on EXPLAIN_BENCH_NODES (1000) simulated nodes: API requests and wall time (minutes; not in CI); ends with BENCH lines
+	@mkdir -p $(CACHE)
+	EXPLAIN_BENCH_NODES=$(EXPLAIN_BENCH_NODES) EXPLAIN_BENCH_STATIC=$(EXPLAIN_BENCH_STATIC) KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkExplain$$' -benchtime 20x -timeout 30m ./test/benchexplain/ | tee $(CACHE)/bench-explain.txt
+	@grep '^BENCH ' $(CACHE)/bench-explain.txt
 
 DEMO := bin/daemonguard-demo
 

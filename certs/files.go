@@ -65,7 +65,7 @@ func WriteFiles(dir string, files map[string][]byte) (changed bool, err error) {
 	}
 	if oldTarget != "" && oldTarget != filepath.Base(tsDir) && strings.HasPrefix(oldTarget, "..data_") {
 		// A reader that resolved the old path just before the switch may
-		// fail to open it now; Watcher retries such a read.
+		// fail to open it now; Watcher then resolves ..data again.
 		if err := os.RemoveAll(filepath.Join(dir, oldTarget)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return true, err
 		}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,9 @@ type Watcher struct {
 	metrics           *Metrics
 	log               logr.Logger
 	clock             clock.PassiveClock
+	// readFile reads one file: os.ReadFile, or a test's hook that swaps
+	// the files between two reads.
+	readFile func(string) ([]byte, error)
 
 	// reloading serializes Reload, so a slow read never replaces a newer
 	// pair with an older one.
@@ -56,6 +61,8 @@ type WatcherOptions struct {
 	Log      logr.Logger
 	// Clock is for readiness' expiry test; the real clock when nil.
 	Clock clock.PassiveClock
+	// readFile replaces os.ReadFile (tests).
+	readFile func(string) ([]byte, error)
 }
 
 // NewWatcher returns a Watcher of the files in opts and loads them if they
@@ -64,7 +71,10 @@ type WatcherOptions struct {
 func NewWatcher(opts WatcherOptions) *Watcher {
 	w := &Watcher{
 		certFile: opts.CertFile, keyFile: opts.KeyFile, interval: opts.Interval,
-		metrics: opts.Metrics, log: opts.Log, clock: opts.Clock,
+		metrics: opts.Metrics, log: opts.Log, clock: opts.Clock, readFile: opts.readFile,
+	}
+	if w.readFile == nil {
+		w.readFile = os.ReadFile
 	}
 	if w.interval <= 0 {
 		w.interval = DefaultPollInterval
@@ -109,8 +119,9 @@ func (w *Watcher) Reload() bool {
 	w.reloading.Lock()
 	defer w.reloading.Unlock()
 	certPEM, keyPEM, err := w.read()
-	if errors.Is(err, os.ErrNotExist) {
-		// Not written yet (or deleted): keep serving what we have.
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errSwapping) {
+		// Not written yet (or deleted), or being written: keep serving
+		// what we have.
 		return false
 	}
 	w.mu.Lock()
@@ -138,25 +149,75 @@ func (w *Watcher) Reload() bool {
 	return true
 }
 
-// read returns the certificate and key files as of one moment: if the
-// certificate changed while the key was read, a writer was between the two
-// and the read is retried.
+// read returns the certificate and key as one pair. In the layout of a
+// Secret volume (and of WriteFiles) each file is a link to ..data/<name>,
+// and ..data a link to a directory that a writer replaces whole: reading
+// both files from one resolution of ..data reads one pair, however often
+// the link is swapped meanwhile, as the kubelet's atomic writer intends.
+// Reading the two links one after the other instead can see a certificate
+// and a key from different pairs. Files outside that layout (written in
+// place, as a user may in provided mode) are read as they are.
 func (w *Watcher) read() (certPEM, keyPEM []byte, err error) {
-	for range 3 {
-		if certPEM, err = os.ReadFile(w.certFile); err != nil {
-			continue
+	dir, certName, keyName, linked := dataLinked(w.certFile, w.keyFile)
+	if !linked {
+		if certPEM, err = w.readFile(w.certFile); err != nil {
+			return nil, nil, err
 		}
-		if keyPEM, err = os.ReadFile(w.keyFile); err != nil {
-			continue
-		}
-		again, err2 := os.ReadFile(w.certFile)
-		if err2 == nil && bytes.Equal(again, certPEM) {
-			return certPEM, keyPEM, nil
-		}
-		err = errors.New("certificate changed while being read")
-		time.Sleep(10 * time.Millisecond)
+		keyPEM, err = w.readFile(w.keyFile)
+		return certPEM, keyPEM, err
 	}
-	return nil, nil, err
+	target, err := os.Readlink(filepath.Join(dir, dataLink))
+	if err != nil {
+		return nil, nil, err
+	}
+	// A writer removes the directory it replaced, so a resolution can go
+	// stale between the readlink and the reads: that shows as a missing
+	// file while ..data names another directory, and means a newer pair
+	// is complete. Each round is one finished swap, so few are needed.
+	for range 8 {
+		data := target
+		if !filepath.IsAbs(data) {
+			data = filepath.Join(dir, data)
+		}
+		certPEM, err = w.readFile(filepath.Join(data, certName))
+		if err == nil {
+			keyPEM, err = w.readFile(filepath.Join(data, keyName))
+		}
+		if err == nil || !errors.Is(err, os.ErrNotExist) {
+			return certPEM, keyPEM, err
+		}
+		now, lerr := os.Readlink(filepath.Join(dir, dataLink))
+		if lerr != nil || now == target {
+			return nil, nil, err
+		}
+		target = now
+	}
+	return nil, nil, errSwapping
+}
+
+// errSwapping is a read that found ..data replaced at every resolution: a
+// writer is busy, not a bad pair; the next poll reads what it settled on.
+var errSwapping = errors.New("the certificate directory kept changing while being read")
+
+// dataLinked reports whether certFile and keyFile are links through the
+// ..data link of their common directory, and the names they take in the
+// directory it points to.
+func dataLinked(certFile, keyFile string) (dir, certName, keyName string, ok bool) {
+	dir = filepath.Dir(certFile)
+	if filepath.Dir(keyFile) != dir {
+		return "", "", "", false
+	}
+	name := func(file string) (string, bool) {
+		target, err := os.Readlink(file)
+		if err != nil {
+			return "", false
+		}
+		rest, ok := strings.CutPrefix(filepath.Clean(target), dataLink+string(filepath.Separator))
+		return rest, ok && rest != "" && !strings.Contains(rest, "..")
+	}
+	certName, ok1 := name(certFile)
+	keyName, ok2 := name(keyFile)
+	return dir, certName, keyName, ok1 && ok2
 }
 
 // Checker is a readiness check: it fails until a certificate that is valid

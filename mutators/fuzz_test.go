@@ -201,7 +201,7 @@ func FuzzMutateConverges(f *testing.F) {
 		}
 		if len(spec.Tolerations) < len(before.Tolerations) ||
 			!equality.Semantic.DeepEqual(spec.Tolerations[:len(before.Tolerations)], before.Tolerations) {
-			t.Fatalf("author tolerations changed: %+v -> %+v", before.Tolerations, spec.Tolerations)
+			t.Fatalf("author tolerations changed (-author +after):\n%s", dstest.Diff(before.Tolerations, spec.Tolerations[:min(len(spec.Tolerations), len(before.Tolerations))]))
 		}
 		for i := range c.defaults {
 			if !covered(spec.Tolerations, &c.defaults[i]) {
@@ -209,7 +209,7 @@ func FuzzMutateConverges(f *testing.F) {
 			}
 		}
 		if !equality.Semantic.DeepEqual(spec.Resources, before.Resources) {
-			t.Fatalf("pod-level resources changed")
+			t.Fatalf("pod-level resources changed (-author +after):\n%s", dstest.Diff(before.Resources, spec.Resources))
 		}
 		skipped := slices.Contains(c.skip, before.PriorityClassName) && before.PriorityClassName != ""
 		check := func(kind string, got, was []corev1.Container) {
@@ -275,7 +275,7 @@ func FuzzMutateConverges(f *testing.F) {
 			}
 		}
 		if !equality.Semantic.DeepEqual(once, c.ds) {
-			t.Fatalf("second pass modified the object")
+			t.Fatalf("second pass modified the object (-first +second):\n%s", dstest.Diff(once, c.ds))
 		}
 	})
 }

@@ -38,7 +38,7 @@ func (bidirectionalMountPropagation) Validate(_ context.Context, t *Target) fiel
 		}
 		if p := m.Mount.MountPropagation; p != nil && *p == corev1.MountPropagationBidirectional {
 			errs = append(errs, forbidden(m.Field().Child("mountPropagation"),
-				m.String()+" with Bidirectional propagation, so mounts made in the container appear on the host; use HostToContainer", m.key()+" bidirectional"))
+				m.String()+" with Bidirectional propagation, so mounts made in the container appear on the host; use HostToContainer", t.grant(m)))
 		}
 	}
 	return errs

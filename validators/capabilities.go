@@ -59,24 +59,46 @@ func canSetns(sc *corev1.SecurityContext) bool {
 	return admin || all
 }
 
-// procDoor returns the container's mount of the host's /proc, of a
-// process's directory in it, or of "/" (hostPath volumes are bind-mounted
-// recursively, so /proc comes along), or nil. Through it a container that
-// can setns enters every host process (nsenter --mount=/host/proc/1/ns/mnt)
-// as if the pod had hostPID.
-func (t *Target) procDoor(list string, index int) *HostMount {
-	for i := range t.HostMounts {
-		m := &t.HostMounts[i]
-		if m.Unmounted || m.ContainerList != list || m.ContainerIndex != index || m.WindowsOnly {
-			continue
-		}
-		if isProcDoor(m.HostPath) || (m.ViaProc != "" && isProcDoor(m.ViaProc)) {
-			return m
+// isProcFD reports whether p is, or lies inside, a process's file
+// descriptor directory in the host's /proc (fd, fdinfo, map_files, of a pid,
+// self or thread-self, or one of their tasks): the files some process on the
+// node has open, whatever their names.
+func isProcFD(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/proc/")
+	if !ok {
+		return false
+	}
+	pid, rest, _ := strings.Cut(rest, "/")
+	if pid != "self" && pid != "thread-self" && !isNumber(pid) {
+		return false
+	}
+	if tasks, ok := strings.CutPrefix(rest, "task/"); ok {
+		var tid string
+		if tid, rest, _ = strings.Cut(tasks, "/"); !isNumber(tid) {
+			return false
 		}
 	}
-	return nil
+	dir, _, _ := strings.Cut(rest, "/")
+	return dir == "fd" || dir == "fdinfo" || dir == "map_files"
 }
 
+// isFDLink reports whether p is, or lies inside, one of the links systemd
+// makes into /proc/self/fd (/dev/fd, /dev/stdin, /dev/stdout,
+// /dev/stderr): the runtime that resolves the mount follows it into its own
+// open files. A mount of /dev itself is not: links inside a mount resolve
+// in the container.
+func isFDLink(p string) bool {
+	switch p {
+	case "/dev/stdin", "/dev/stdout", "/dev/stderr":
+		return true
+	}
+	return p == "/dev/fd" || inside(p, "/dev/fd")
+}
+
+// isProcDoor reports whether p is the host's /proc, a process's directory in
+// it, or "/" (hostPath volumes are bind-mounted recursively, so /proc comes
+// along). Through it a container that can setns enters every host process
+// (nsenter --mount=/host/proc/1/ns/mnt) as if the pod had hostPID.
 func isProcDoor(p string) bool {
 	if p == "/" || p == "/proc" {
 		return true
@@ -99,7 +121,7 @@ func (t *Target) hostPIDDoor(c *containerRef) (hostPID bool, door *HostMount) {
 	if !canSetns(c.security) {
 		return false, nil
 	}
-	if door = t.procDoor(c.list, c.index); door != nil {
+	if door = t.procMount(c.list, c.index); door != nil {
 		return true, door
 	}
 	return false, nil

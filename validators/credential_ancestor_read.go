@@ -2,6 +2,7 @@ package validators
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -33,39 +34,30 @@ func defineCredentialAncestorRead() Definition {
 }
 
 func (r credentialAncestorRead) Validate(_ context.Context, t *Target) field.ErrorList {
-	spec := &t.DaemonSet.Spec.Template.Spec
 	var errs field.ErrorList
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]
-		if m.Writable || m.Opaque || !m.genericAncestor() {
+		if m.Writable || !m.genericAncestor() {
 			// A writable one is denied by writable-sensitive-hostpath; an
 			// opaque one by credential-read.
 			continue
 		}
-		if !mayRunAsRoot(spec.SecurityContext, t.containerSecurity(m.ContainerList, m.ContainerIndex)) {
+		asRoot := t.identity(m).RootReason()
+		if asRoot == "" {
 			continue
 		}
-		var inside []string
-		if !m.WindowsOnly {
-			for _, p := range r.paths.linux {
-				if m.relate(p) == ancestor {
-					inside = append(inside, quote(p))
-				}
-			}
-		}
-		if m.Windows != "" {
-			for _, p := range r.paths.windows {
-				if relateWindows(m.Windows, p) == ancestor {
-					inside = append(inside, quote(windowsDisplay(p)))
-				}
-			}
-		}
+		inside := r.paths.ancestorOf(m)
 		if len(inside) == 0 {
 			continue
 		}
+		const shown = 6
+		list := strings.Join(inside[:min(shown, len(inside))], ", ")
+		if len(inside) > shown {
+			list += fmt.Sprintf(" and %d more", len(inside)-shown)
+		}
 		errs = append(errs, forbidden(m.Field(),
-			m.String()+" and may run as root, so it can read the credentials inside: "+strings.Join(inside, ", ")+
-				"; set runAsNonRoot: true and a non-zero runAsUser, or mount a narrower path", m.key()+" as root"))
+			m.String()+" and "+asRoot+", so it can read the credentials inside: "+list+
+				"; set runAsNonRoot: true and a non-zero runAsUser and runAsGroup, or mount a narrower path", t.grant(m)))
 	}
 	return errs
 }

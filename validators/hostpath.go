@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -25,8 +26,9 @@ type HostMount struct {
 	// HostPath is the cleaned host path the mount exposes: the volume's path
 	// with the mount's subPath (or its subPathExpr, when every variable in
 	// it is a literal env value of the container) joined on. When a
-	// subPathExpr cannot be resolved here (Opaque), HostPath is the volume's
-	// path, which covers everything the expression can expand to.
+	// subPathExpr cannot be resolved here (Opaque or Child), HostPath is
+	// the volume's path with the expression's literal leading directories,
+	// which the kubelet never lets the expansion leave.
 	HostPath string
 	// ViaProc is HostPath without a leading /proc/<pid>/root or
 	// /proc/<pid>/cwd, when it has one, else "". Those links lead to a
@@ -48,13 +50,22 @@ type HostMount struct {
 	// SubPathExpr is the expanded subPathExpr when it was resolved from
 	// literal env values, else "".
 	SubPathExpr string
-	// Opaque is set when a subPathExpr uses a variable known only on the
-	// node: the mount may then reach anything under HostPath.
-	Opaque    bool
-	Writable  bool
-	Unmounted bool
-	// Volume is the volume's name.
-	Volume string
+	// Opaque is set when a subPathExpr uses a variable that may hold
+	// anything (an annotation, a ConfigMap key, envFrom): the mount may then
+	// reach HostPath itself or anything under it.
+	Opaque bool
+	// Child is set when a subPathExpr's unknown part is one path component
+	// (a pod name, a namespace, a label value...) after ChildPrefix: the
+	// mount reaches one child of HostPath whose name starts with
+	// ChildPrefix, and what is below it; never HostPath itself.
+	Child       bool
+	ChildPrefix string
+	Writable    bool
+	Unmounted   bool
+	// Volume is the volume's name, Type its hostPath type ("" when unset),
+	// VolumePath its path as written.
+	Volume, VolumePath string
+	Type               corev1.HostPathType
 }
 
 // Field is the mount's full field path (the volume's, when unmounted).
@@ -83,9 +94,14 @@ func (m *HostMount) hostPathText() string {
 		}
 	}
 	if m.Mount != nil && m.Mount.SubPathExpr != "" {
-		if m.Opaque {
-			path += fmt.Sprintf(" with subPathExpr %q, which can reach anything in the volume", m.Mount.SubPathExpr)
-		} else {
+		switch {
+		case m.Opaque:
+			path += fmt.Sprintf(" with subPathExpr %q, which can reach anything in it", m.Mount.SubPathExpr)
+		case m.Child && m.ChildPrefix == "":
+			path += fmt.Sprintf(" with subPathExpr %q, which reaches any one entry in it (its name is known only on the node)", m.Mount.SubPathExpr)
+		case m.Child:
+			path += fmt.Sprintf(" with subPathExpr %q, which reaches one entry in it whose name starts with %q", m.Mount.SubPathExpr, m.ChildPrefix)
+		default:
 			path += fmt.Sprintf(" (subPathExpr %q expands to %q)", m.Mount.SubPathExpr, m.SubPathExpr)
 		}
 	}
@@ -131,9 +147,13 @@ func (m *HostMount) key() string {
 		b.WriteString(" windows ")
 		b.WriteString(strconv.Quote(m.Windows))
 	}
-	if m.Opaque {
-		b.WriteString(" whole volume by subPathExpr ")
-		b.WriteString(strconv.Quote(m.Mount.SubPathExpr))
+	switch {
+	case m.Opaque:
+		b.WriteString(" anything below by subPathExpr")
+	case m.Child:
+		b.WriteString(" a child named ")
+		b.WriteString(strconv.Quote(m.ChildPrefix))
+		b.WriteString("... by subPathExpr")
 	}
 	if m.Writable {
 		b.WriteString(" rw")
@@ -157,6 +177,10 @@ func (m *HostMount) plainRoot() bool {
 	return m.HostPath == "/" || m.ViaProc == "/"
 }
 
+// readings are the paths the mount is judged at on Linux: its host path,
+// and the node path it reaches through /proc ("" when it does not).
+func (m *HostMount) readings() [2]string { return [2]string{m.HostPath, m.ViaProc} }
+
 // effectivePath is the node path the mount reaches: through /proc when it
 // goes there, else HostPath.
 func (m *HostMount) effectivePath() string {
@@ -169,10 +193,34 @@ func (m *HostMount) effectivePath() string {
 // relate compares the mount with a protected Linux path: its host path
 // first, then the path it reaches through /proc.
 func (m *HostMount) relate(protected string) relation {
-	if rel := relate(m.HostPath, protected); rel != unrelated || m.ViaProc == "" {
+	if rel := m.relateFrom(m.HostPath, protected); rel != unrelated || m.ViaProc == "" {
 		return rel
 	}
-	return relate(m.ViaProc, protected)
+	return m.relateFrom(m.ViaProc, protected)
+}
+
+// relateFrom compares what the mount reaches from dir with a protected
+// path: dir itself, or only the children named ChildPrefix... of dir.
+func (m *HostMount) relateFrom(dir, protected string) relation {
+	if !m.Child {
+		return relate(dir, protected)
+	}
+	switch {
+	case isRoot(protected):
+		return unrelated
+	case protected == dir || inside(dir, protected):
+		return under
+	case dir == "/" || inside(protected, dir):
+		child, _, deeper := strings.Cut(strings.TrimPrefix(protected[len(dir):], "/"), "/")
+		if !strings.HasPrefix(child, m.ChildPrefix) {
+			return unrelated
+		}
+		if deeper {
+			return ancestor
+		}
+		return same
+	}
+	return unrelated
 }
 
 // containerKind names a container list in messages.
@@ -288,7 +336,6 @@ type containerRef struct {
 	security *corev1.SecurityContext
 	mounts   []corev1.VolumeMount
 	env      []corev1.EnvVar
-	envFrom  bool
 }
 
 func (c *containerRef) field() *field.Path {
@@ -302,15 +349,15 @@ func (c *containerRef) field() *field.Path {
 func forEachContainer(spec *corev1.PodSpec, visit func(c containerRef)) {
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		visit(containerRef{"containers", i, c.Name, c.SecurityContext, c.VolumeMounts, c.Env, len(c.EnvFrom) > 0})
+		visit(containerRef{"containers", i, c.Name, c.SecurityContext, c.VolumeMounts, c.Env})
 	}
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
-		visit(containerRef{"initContainers", i, c.Name, c.SecurityContext, c.VolumeMounts, c.Env, len(c.EnvFrom) > 0})
+		visit(containerRef{"initContainers", i, c.Name, c.SecurityContext, c.VolumeMounts, c.Env})
 	}
 	for i := range spec.EphemeralContainers {
 		c := &spec.EphemeralContainers[i]
-		visit(containerRef{"ephemeralContainers", i, c.Name, c.SecurityContext, c.VolumeMounts, c.Env, len(c.EnvFrom) > 0})
+		visit(containerRef{"ephemeralContainers", i, c.Name, c.SecurityContext, c.VolumeMounts, c.Env})
 	}
 }
 
@@ -320,7 +367,8 @@ func forEachContainer(spec *corev1.PodSpec, visit func(c containerRef)) {
 // any volume of the pod, writable). A mount name that matches several
 // volumes (invalid, but possible in offline input) yields one HostMount per
 // hostPath volume, so no duplicate can hide a host path.
-func hostMounts(spec *corev1.PodSpec) []HostMount {
+func hostMounts(ds *appsv1.DaemonSet) []HostMount {
+	spec := &ds.Spec.Template.Spec
 	// One allocation for the usual case, each mount naming one volume.
 	n := 0
 	forEachContainer(spec, func(c containerRef) { n += len(c.mounts) })
@@ -344,15 +392,24 @@ func hostMounts(spec *corev1.PodSpec) []HostMount {
 				}
 				hm := HostMount{
 					ContainerList: c.list, ContainerIndex: c.index, MountIndex: j, VolumeIndex: k,
-					Container: c.name, Mount: m, Volume: v.Name, Writable: !m.ReadOnly,
+					Container: c.name, Mount: m, Volume: v.Name, VolumePath: v.HostPath.Path, Writable: !m.ReadOnly,
+				}
+				if v.HostPath.Type != nil {
+					hm.Type = *v.HostPath.Type
 				}
 				raw := v.HostPath.Path
 				switch {
 				case m.SubPathExpr != "":
-					if sub, ok := expandSubPathExpr(m.SubPathExpr, c.env, c.envFrom); ok {
-						hm.SubPathExpr = sub
-						raw += "/" + sub
-					} else {
+					r := expandSubPathExpr(m.SubPathExpr, ds, c.env)
+					if r.Dir != "" {
+						raw += "/" + r.Dir
+					}
+					switch {
+					case r.Known:
+						hm.SubPathExpr = r.Dir
+					case r.Child:
+						hm.Child, hm.ChildPrefix = true, r.Prefix
+					default:
 						hm.Opaque = true
 					}
 				case m.SubPath != "":
@@ -370,7 +427,10 @@ func hostMounts(spec *corev1.PodSpec) []HostMount {
 		if v.HostPath == nil || mounted(spec, v.Name) {
 			continue
 		}
-		hm := HostMount{VolumeIndex: k, Volume: v.Name, Writable: true, Unmounted: true}
+		hm := HostMount{VolumeIndex: k, Volume: v.Name, VolumePath: v.HostPath.Path, Writable: true, Unmounted: true}
+		if v.HostPath.Type != nil {
+			hm.Type = *v.HostPath.Type
+		}
 		hm.setPaths(v.HostPath.Path, windowsPod)
 		out = append(out, hm)
 	}

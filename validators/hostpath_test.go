@@ -1,7 +1,6 @@
 package validators
 
 import (
-	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/test/dstest"
 	"path"
 	"strings"
@@ -225,46 +224,6 @@ func TestCapabilityName(t *testing.T) {
 				t.Errorf("capabilityName(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
-	}
-}
-
-func TestIDsAndDefaultActions(t *testing.T) {
-	want := map[string]config.Action{
-		"hostpid-writable-hostpath":       config.Enforce,
-		"hostpid-privileged":              config.Enforce,
-		"writable-sensitive-hostpath":     config.Enforce,
-		"container-runtime-socket":        config.Enforce,
-		"bidirectional-mount-propagation": config.Enforce,
-		"privileged-container":            config.Warn,
-		"ineffective-toleration":          config.Warn,
-		"hostport-surge":                  config.Enforce,
-		"priority-class-missing":          config.Warn,
-		"node-coverage":                   config.Warn,
-		"matches-no-node":                 config.Warn,
-		"does-not-fit":                    config.Warn,
-		"host-control-socket":             config.Enforce,
-		"credential-read":                 config.Enforce,
-		"credential-ancestor-read":        config.Warn,
-		"writable-pod-logs":               config.Enforce,
-		"writable-var-log":                config.Warn,
-		"nested-hostpath":                 config.Enforce,
-		"hostpid-ptrace":                  config.Warn,
-		"hostpid-ptrace-unconfined":       config.Enforce,
-		"unmasked-procmount":              config.Enforce,
-	}
-	got := Defaults()
-	if len(got) != len(want) {
-		t.Fatalf("Defaults() = %v, want %v", got, want)
-	}
-	for _, d := range Registry() {
-		if d.Summary == "" || d.Why == "" || len(d.Reads) == 0 || d.New == nil {
-			t.Errorf("%s: a registry entry needs a summary, why it is dangerous, the fields it reads and a constructor", d.ID)
-		}
-	}
-	for id, a := range want {
-		if got[id] != a {
-			t.Errorf("rule %s: default action %q, want %q", id, got[id], a)
-		}
 	}
 }
 

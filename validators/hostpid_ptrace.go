@@ -19,7 +19,7 @@ func defineHostPIDPtrace() Definition {
 	return Definition{
 		Meta: Meta{
 			ID:           "hostpid-ptrace",
-			Default:      config.Warn,
+			Default:      config.Enforce,
 			Summary:      "`hostPID: true` and a container adds `SYS_PTRACE`, with the runtime's default AppArmor/SELinux confinement (without it, `hostpid-ptrace-unconfined` applies)",
 			Why:          "it can attach to host processes and reach their files through /proc/<pid>/root wherever the default profile does not stop it",
 			Reads:        []string{"spec.template.spec.hostPID", "spec.template.spec.*containers[*].securityContext"},

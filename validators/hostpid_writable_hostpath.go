@@ -37,7 +37,7 @@ func (hostPIDWritableHostPath) Validate(_ context.Context, t *Target) field.Erro
 		m := &t.HostMounts[i]
 		if m.Writable {
 			errs = append(errs, forbidden(m.Field(),
-				"hostPID is true and "+m.String()+m.writably()+": with every host process visible, a writable host directory is a short step from writing into another process's root; set readOnly: true on this mount or drop hostPID", m.key()))
+				"hostPID is true and "+m.String()+m.writably()+": with every host process visible, a writable host directory is a short step from writing into another process's root; set readOnly: true on this mount or drop hostPID", t.grant(m)))
 		}
 	}
 	return errs

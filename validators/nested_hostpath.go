@@ -22,7 +22,39 @@ import (
 // so it gives no access that mount did not already give. One volume mounted
 // twice is not nested: its subPaths are resolved by the kubelet without
 // following symlinks.
-type nestedHostPath struct{}
+// nestedHostPath also judges a mount strictly inside a directory other
+// DaemonSets may write (sharedWritable): a symlink planted there by another
+// DaemonSet, or by an earlier revision of this one, redirects the mount.
+type nestedHostPath struct{ shared pathList }
+
+// worldWritable are the node's directories any user may write (mode 1777).
+var worldWritable = [...]string{"/tmp", "/var/tmp", "/dev/shm"}
+
+// sharedWritable are the directories a DaemonSet may be admitted to write:
+// the known-safe writable paths, the admin's writable allowlist entries, and
+// the world-writable directories.
+func sharedWritable(o Options) pathList {
+	var linux, windows []string
+	add := func(p string) {
+		if w, _ := windowsPath(p, false); w != "" {
+			windows = append(windows, w)
+			return
+		}
+		linux = append(linux, p)
+	}
+	for _, s := range knownSafePaths {
+		if s.Access&Write != 0 {
+			add(s.Path)
+		}
+	}
+	for _, a := range o.AllowedHostPaths {
+		if !a.ReadOnly {
+			add(a.PathPrefix)
+		}
+	}
+	linux = append(linux, worldWritable[:]...)
+	return newPathList(linux, windows)
+}
 
 func defineNestedHostPath() Definition {
 	return Definition{
@@ -34,14 +66,22 @@ func defineNestedHostPath() Definition {
 			Reads:        []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts"},
 			Precondition: precondition.HostPath,
 		},
-		New: func(Options) Rule { return nestedHostPath{} },
+		New: func(o Options) Rule { return nestedHostPath{shared: sharedWritable(o)} },
 	}
 }
 
-func (nestedHostPath) Validate(_ context.Context, t *Target) field.ErrorList {
+func (r nestedHostPath) Validate(_ context.Context, t *Target) field.ErrorList {
 	var errs field.ErrorList
 	for i := range t.HostMounts {
 		m := &t.HostMounts[i]
+		if dir := r.redirectable(m); dir != "" {
+			errs = append(errs, forbidden(m.Field(),
+				m.String()+", which lies inside "+quote(dir)+", a directory other DaemonSets may write (or an earlier revision of this one)"+
+					": a symlink planted there redirects this mount to any host path, which the runtime follows as root; mount "+quote(dir)+
+					" itself and use subPath (the kubelet resolves subPaths without following symlinks)",
+				t.grant(m)))
+			continue
+		}
 		for j := range t.HostMounts {
 			w := &t.HostMounts[j]
 			if !w.Writable || w.VolumeIndex == m.VolumeIndex {
@@ -65,6 +105,23 @@ func (nestedHostPath) Validate(_ context.Context, t *Target) field.ErrorList {
 }
 
 // hostPathForNesting is the path a message names for w.
+// redirectable returns the shared writable directory the mount's volume
+// path lies strictly inside, or "". Only the volume's own path counts: the
+// kubelet resolves a subPath or subPathExpr below it without following
+// symlinks.
+func (r nestedHostPath) redirectable(m *HostMount) string {
+	if m.Unmounted {
+		return ""
+	}
+	v := *m
+	v.Child, v.Opaque, v.ChildPrefix = false, false, ""
+	v.setPaths(m.VolumePath, m.Windows != "" && !m.WindowsOnly)
+	if rel, dir, _ := r.shared.find(&v, func(rel relation, _ string) bool { return rel == under }); rel == under {
+		return dir
+	}
+	return ""
+}
+
 func (w *HostMount) hostPathForNesting() string {
 	if w.WindowsOnly {
 		return windowsDisplay(w.Windows)

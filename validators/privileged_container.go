@@ -57,6 +57,11 @@ func (privilegedContainer) Validate(_ context.Context, t *Target) field.ErrorLis
 				for k, capability := range c.security.Capabilities.Add {
 					name := capabilityName(string(capability))
 					why := strongCapability(name)
+					if _, rootByItself := rootCapabilities[name]; rootByItself {
+						// kernel-capability's, where the container can
+						// use it; a non-root uid cannot.
+						continue
+					}
 					switch name {
 					case "":
 						continue

@@ -70,11 +70,13 @@ func TemplateUnchanged(old, ds *appsv1.DaemonSet) bool {
 // Rule is one validation rule.
 type Rule interface {
 	// Validate returns one error per offending field. Details never contain
-	// list indices (those live in the field path). BadValue, when a
-	// non-empty string, is the finding's ratchet key: the access it grants,
-	// resolved (container kind and name, host path, mode, capability...),
-	// so that the same access on an old and a new object compares equal and
-	// any widening does not; without one, the policy compares Details.
+	// list indices (those live in the field path). BadValue says what the
+	// finding grants, for ratcheting: a *Grant for a host path (an UPDATE
+	// finding within the access of an old finding is no wider), or a
+	// non-empty key string, the access resolved (container kind and name,
+	// capability...) so that the same access on an old and a new object
+	// compares equal and any change does not; without either, the policy
+	// compares Details.
 	Validate(ctx context.Context, t *Target) field.ErrorList
 }
 
@@ -98,7 +100,7 @@ type Target struct {
 
 // NewTarget inspects ds for the rules.
 func NewTarget(ds *appsv1.DaemonSet) *Target {
-	return &Target{DaemonSet: ds, HostMounts: hostMounts(&ds.Spec.Template.Spec)}
+	return &Target{DaemonSet: ds, HostMounts: hostMounts(ds)}
 }
 
 // NodeLister lists the cluster's nodes (from an informer cache in the
@@ -121,10 +123,14 @@ type Options struct {
 	// RuntimeSockets may not be mounted at all (nor their directories); nil
 	// means the built-in list.
 	RuntimeSockets []string
+	// AllowedHostPaths are the admin's known-safe host paths, beside the
+	// built-in ones (knownSafePaths).
+	AllowedHostPaths []AllowedHostPath
 }
 
-// forbidden is a finding at path with a message and a ratchet key.
-func forbidden(path *field.Path, detail, key string) *field.Error {
+// forbidden is a finding at path with a message and what it grants, for
+// ratcheting: a *Grant, or a key string compared as it is.
+func forbidden(path *field.Path, detail string, key any) *field.Error {
 	e := field.Forbidden(path, detail)
 	e.BadValue = key
 	return e

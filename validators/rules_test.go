@@ -34,6 +34,11 @@ const (
 	rulePtrace          = "hostpid-ptrace"
 	rulePtraceUnconf    = "hostpid-ptrace-unconfined"
 	ruleProcMount       = "unmasked-procmount"
+	ruleUnknownWrite    = "unknown-writable-hostpath"
+	ruleUnknownRead     = "unknown-hostpath-read"
+	ruleUnknownSocket   = "unknown-socket"
+	ruleHostPIDRoot     = "hostpid-as-root"
+	ruleKernelCap       = "kernel-capability"
 )
 
 func TestHostPIDWritableHostPath(t *testing.T) {
@@ -461,11 +466,11 @@ func TestContainerRuntimeSocket(t *testing.T) {
 		},
 		"k3s containerd": {
 			ds:   mountOf("/run/k3s/containerd/containerd.sock", true),
-			want: []want{{hostPath: "/run/k3s/containerd/containerd.sock", relation: "which is inside the", socket: "/run/k3s/containerd"}},
+			want: []want{{hostPath: "/run/k3s/containerd/containerd.sock", relation: "which is inside the", socket: "/run/k3s"}},
 		},
 		"k3s directory": {
 			ds:   mountOf("/run/k3s", true),
-			want: []want{{hostPath: "/run/k3s", relation: "which contains the", socket: "/run/k3s/containerd"}},
+			want: []want{{hostPath: "/run/k3s", relation: "which is the", socket: "/run/k3s"}},
 		},
 		"run": {
 			ds:   mountOf("/run", true),
@@ -483,11 +488,18 @@ func TestContainerRuntimeSocket(t *testing.T) {
 			ds:   mountOf("/var/run/docker.sock", false),
 			want: []want{{hostPath: "/run/docker.sock", relation: "which is the", socket: "/run/docker.sock"}},
 		},
-		"root read-only is left to the sensitive-path rule": {
-			ds: mountOf("/", true),
+		// A read-only "/" reaches every socket: as root it connects.
+		"root read-only as root": {
+			ds:   mountOf("/", true),
+			want: []want{{hostPath: "/", relation: "which contains the", socket: "/run/docker.sock"}},
 		},
-		"root writable is left to the sensitive-path rule": {
-			ds: mountOf("/", false),
+		"root writable as root": {
+			ds:   mountOf("/", false),
+			want: []want{{hostPath: "/", relation: "which contains the", socket: "/run/docker.sock"}},
+		},
+		// node-exporter's pattern: a non-root uid and group.
+		"root read-only as a non-root uid and group": {
+			ds: append(mountOf("/", true), nonRootPod(65534)),
 		},
 		"unrelated run directory": {
 			ds: mountOf("/run/udev", true),
@@ -525,7 +537,8 @@ func TestContainerRuntimeSocket(t *testing.T) {
 			want: []want{{hostPath: "/proc/self/cwd/var/run", relation: "which contains the", socket: "/run/docker.sock"}},
 		},
 		"init's root is the read-only root": {
-			ds: mountOf("/proc/1/root", true),
+			ds:   mountOf("/proc/1/root", true),
+			want: []want{{hostPath: "/proc/1/root", relation: "which contains the", socket: "/run/docker.sock"}},
 		},
 		"init container": {
 			ds: []dstest.PodOpt{dstest.HostVolume("sock", "/run/containerd/containerd.sock"), dstest.Container("agent"),
@@ -728,6 +741,7 @@ func TestRulesTogether(t *testing.T) {
 			want: []expect{
 				{ruleHostPIDWritable, c0 + ".volumeMounts[0]", nil},
 				{ruleSensitive, c0 + ".volumeMounts[0]", nil},
+				{ruleHostPIDRoot, "spec.template.spec.hostPID", []string{"may run as root"}},
 			},
 		},
 		"writable var hits three rules": {
@@ -744,6 +758,7 @@ func TestRulesTogether(t *testing.T) {
 				{ruleSocket, c0 + ".volumeMounts[0]", nil},
 				{ruleControl, c0 + ".volumeMounts[0]", []string{`"/run/systemd/private"`}},
 				{ruleSensitive, c0 + ".volumeMounts[0]", []string{`contains the sensitive host path "/run/udev"`}},
+				{ruleCred, c0 + ".volumeMounts[0]", []string{`contains the credential path "/run/containers"`}},
 				{ruleBidirectional, c0 + ".volumeMounts[0].mountPropagation", nil},
 			},
 		},
@@ -755,6 +770,8 @@ func TestRulesTogether(t *testing.T) {
 				{ruleHostPIDWritable, c0 + ".volumeMounts[0]", nil},
 				{ruleHostPIDPriv, c0 + ".securityContext.privileged", nil},
 				{ruleSensitive, c0 + ".volumeMounts[0]", []string{`which is the sensitive host path "/"`}},
+				{ruleSocket, c0 + ".volumeMounts[0]", []string{"is privileged"}},
+				{ruleControl, c0 + ".volumeMounts[0]", nil},
 				{ruleSocket, c0 + ".volumeMounts[1]", nil},
 				{ruleNested, c0 + ".volumeMounts[1]", []string{`lies inside "/" (volume "root"), which container "agent" mounts writable`}},
 				{ruleBidirectional, c0 + ".volumeMounts[0].mountPropagation", nil},
@@ -770,6 +787,22 @@ func TestRulesTogether(t *testing.T) {
 }
 
 // mountOf is a pod with one container mounting one host path.
+// noEscalation sets allowPrivilegeEscalation: false on a container.
+func noEscalation(c *corev1.Container) {
+	if c.SecurityContext == nil {
+		c.SecurityContext = &corev1.SecurityContext{}
+	}
+	f := false
+	c.SecurityContext.AllowPrivilegeEscalation = &f
+}
+
+// nonRootPod runs the pod as uid and gid id.
+func nonRootPod(id int64) dstest.PodOpt {
+	return func(s *corev1.PodSpec) {
+		s.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &id, RunAsGroup: &id}
+	}
+}
+
 func mountOf(path string, ro bool) []dstest.PodOpt {
 	var opts []dstest.MountOpt
 	if ro {

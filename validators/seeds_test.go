@@ -21,7 +21,13 @@ func TestSeedExamples(t *testing.T) {
 		// and a read-only / as a container that may run as root.
 		"system-monitor.yaml": {want: []expect{
 			{"hostpid-ptrace", c0 + ".securityContext.capabilities.add[0]", []string{`container "monitor" adds capability SYS_PTRACE`}},
-			{"credential-ancestor-read", c0 + ".volumeMounts[2]", []string{`container "monitor" mounts host path "/" (volume "rootfs")`, `"/etc/kubernetes"`, "set runAsNonRoot: true"}},
+			{"credential-ancestor-read", c0 + ".volumeMounts[2]", []string{`container "monitor" mounts host path "/" (volume "rootfs")`, `"/etc/kubernetes/admin.conf"`, "set runAsNonRoot: true"}},
+			// A read-only "/" as root connects to every socket on the node.
+			{"container-runtime-socket", c0 + ".volumeMounts[2]", []string{"may run as root"}},
+			{"host-control-socket", c0 + ".volumeMounts[2]", []string{"may run as root"}},
+			{"readonly-not-recursive", c0 + ".volumeMounts[0]", []string{`"/proc/sys/fs/binfmt_misc"`}},
+			{"readonly-not-recursive", c0 + ".volumeMounts[1]", []string{`"/sys/kernel/tracing"`}},
+			{"readonly-not-recursive", c0 + ".volumeMounts[2]", nil},
 		}},
 		"fluentbit.yaml":   {},
 		"gpu-monitor.yaml": {},
@@ -30,7 +36,9 @@ func TestSeedExamples(t *testing.T) {
 			`container "install-cni" mounts host path "/opt/cni/bin" (volume "cni-bin") at "/host/opt/cni/bin" writable, which is the sensitive host path "/opt/cni/bin"`,
 		}}, {ruleSensitive, i0 + ".volumeMounts[1]", []string{
 			`container "install-cni" mounts host path "/etc/cni/net.d" (volume "cni-conf") at "/host/etc/cni/net.d" writable, which is inside the sensitive host path "/etc"`,
-		}}}},
+		}}, {ruleCred, "spec.template.spec.containers[0].volumeMounts[0]", []string{
+			`container "cni-agent" mounts host path "/etc/cni/net.d"`, `contains the credential path "/etc/cni/net.d/calico-kubeconfig"`,
+		}}, {ruleCred, i0 + ".volumeMounts[1]", nil}}},
 		"tolerations.yaml": {want: []expect{
 			{ruleToleration, tol + "[2].tolerationSeconds", []string{"node.kubernetes.io/not-ready"}},
 			{ruleToleration, tol + "[3].tolerationSeconds", []string{"node.kubernetes.io/unreachable"}},

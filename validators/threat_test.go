@@ -52,13 +52,14 @@ func TestHostControlSocket(t *testing.T) {
 		"systemd private":   {ds: ro("/run/systemd/private"), want: []expect{{ruleControl, m0(), nil}}},
 		"all of run systemd": {ds: ro("/var/run/systemd"),
 			want: []expect{{ruleControl, m0(), []string{`host path "/run/systemd"`, `contains the node control socket "/run/systemd/private"`}}}},
-		"journal socket ok":    {ds: ro("/run/systemd/journal")},
-		"run log journal ok":   {ds: ro("/run/log/journal")},
-		"dbus system bus":      {ds: ro("/var/run/dbus/system_bus_socket"), want: []expect{{ruleControl, m0(), []string{`inside the node control socket "/run/dbus"`}}}},
-		"snapd":                {ds: ro("/run/snapd.socket"), want: []expect{{ruleControl, m0(), nil}}},
-		"bottlerocket api":     {ds: ro("/run/api.sock"), want: []expect{{ruleControl, m0(), nil}}},
-		"var contains plugins": {ds: ro("/var/lib"), want: []expect{{ruleControl, m0(), nil}}},
-		"plain read-only root is left to other rules": {ds: ro("/")},
+		"journal socket ok":            {ds: ro("/run/systemd/journal")},
+		"run log journal ok":           {ds: ro("/run/log/journal")},
+		"dbus system bus":              {ds: ro("/var/run/dbus/system_bus_socket"), want: []expect{{ruleControl, m0(), []string{`inside the node control socket "/run/dbus"`}}}},
+		"snapd":                        {ds: ro("/run/snapd.socket"), want: []expect{{ruleControl, m0(), nil}}},
+		"bottlerocket api":             {ds: ro("/run/api.sock"), want: []expect{{ruleControl, m0(), nil}}},
+		"var contains plugins":         {ds: ro("/var/lib"), want: []expect{{ruleControl, m0(), nil}}},
+		"plain read-only root as root": {ds: ro("/"), want: []expect{{ruleControl, m0(), []string{"may run as root"}}, {ruleSocket, m0(), []string{"may run as root"}}}},
+		"plain read-only root as a non-root uid and group": {ds: append(ro("/"), nonRootPod(65534))},
 		"root with subPath is not the plain root": {
 			ds:   []dstest.PodOpt{dstest.HostVolume("root", "/"), dstest.Container("agent", dstest.Mount("root", "/r", dstest.ReadOnly, dstest.SubPath("run/dbus")))},
 			want: []expect{{ruleControl, m0(), []string{`host path "/run/dbus"`}}}},
@@ -106,10 +107,10 @@ func TestCredentialRead(t *testing.T) {
 			sc.RunAsUser = &u
 		}
 	}
-	credMsg := []string{"a read-only mount still hands out", "mount only the file the agent needs"}
+	credMsg := []string{"a read-only mount still hands it out", "mount only the file the agent needs"}
 	runThreat(t, []string{ruleCred, ruleCredAncestor}, map[string]threatCase{
-		"etc kubernetes":              {ds: ro("/etc/kubernetes"), want: []expect{{ruleCred, m0(), append([]string{`which is the credential path "/etc/kubernetes"`}, credMsg...)}}},
-		"admin.conf":                  {ds: ro("/etc/kubernetes/admin.conf"), want: []expect{{ruleCred, m0(), []string{`inside the credential path "/etc/kubernetes"`}}}},
+		"etc kubernetes":              {ds: ro("/etc/kubernetes"), want: []expect{{ruleCred, m0(), append([]string{`which contains the credential path "/etc/kubernetes/admin.conf" (cluster-admin kubeconfig`}, credMsg...)}}},
+		"admin.conf":                  {ds: ro("/etc/kubernetes/admin.conf"), want: []expect{{ruleCred, m0(), []string{`which is the credential path "/etc/kubernetes/admin.conf"`}}}},
 		"etcd":                        {ds: ro("/var/lib/etcd"), want: []expect{{ruleCred, m0(), nil}}},
 		"kubelet pki":                 {ds: ro("/var/lib/kubelet/pki"), want: []expect{{ruleCred, m0(), nil}}},
 		"kubelet pods":                {ds: ro("/var/lib/kubelet/pods"), want: []expect{{ruleCred, m0(), nil}}},
@@ -130,12 +131,12 @@ func TestCredentialRead(t *testing.T) {
 			want: []expect{{ruleCred, m0(), []string{`host path "/var/lib/kubelet/pods"`}}}},
 		"opaque subPathExpr on a generic ancestor can land on credentials": {
 			ds:   []dstest.PodOpt{dstest.HostVolume("h", "/var/lib"), dstest.Container("agent", dstest.Mount("h", "/s", dstest.ReadOnly, dstest.SubPathExpr("$(POD_NAME)")))},
-			want: []expect{{ruleCred, m0(), []string{"which can reach anything in the volume", `contains the credential path`}}}},
+			want: []expect{{ruleCred, m0(), []string{"which can reach anything in it", `contains the credential path`}}}},
 		"through init's root": {ds: ro("/proc/1/root/etc/kubernetes/pki"), want: []expect{{ruleCred, m0(), []string{`the node's "/etc/kubernetes/pki"`}}}},
 		// The warning tier: generic ancestors by a container that may run as root.
 		"read-only root as root warns": {ds: ro("/"),
-			want: []expect{{ruleCredAncestor, m0(), []string{"may run as root", `"/etc/kubernetes"`, `"/var/lib/kubelet/pods"`, `"/root"`, "set runAsNonRoot: true"}}}},
-		"read-only etc as root warns":       {ds: ro("/etc"), want: []expect{{ruleCredAncestor, m0(), []string{`"/etc/kubernetes", "/etc/rancher", "/etc/shadow", "/etc/gshadow"`}}}},
+			want: []expect{{ruleCredAncestor, m0(), []string{"may run as root", `"/etc/kubernetes/admin.conf"`, "more;", "set runAsNonRoot: true"}}}},
+		"read-only etc as root warns":       {ds: ro("/etc"), want: []expect{{ruleCredAncestor, m0(), []string{`"/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf"`}}}},
 		"read-only var lib as root":         {ds: ro("/var/lib"), want: []expect{{ruleCredAncestor, m0(), nil}}},
 		"read-only root, pod runAsNonRoot":  {ds: with(ro("/"), nonRoot)},
 		"read-only root, pod uid 65534":     {ds: with(ro("/"), uid(65534))},
@@ -170,13 +171,23 @@ func TestStrongCapabilities(t *testing.T) {
 			ds:   []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("cap_"+capability))},
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.capabilities.add[0]", []string{`hostPID is true and container "agent" adds capability ` + capability, why, "drop hostPID"}}},
 		}
+		rule, nonRoot := rulePrivileged, []expect{{rulePrivileged, c0 + ".securityContext.capabilities.add[0]", []string{`container "agent" adds capability ` + capability}}}
+		if _, ok := rootCapabilities[capability]; ok {
+			// Root by itself: denied where the container can use it, as
+			// uid 0; a non-root uid without escalation cannot.
+			rule, why, nonRoot = ruleKernelCap, rootCapabilities[capability], nil
+		}
 		cases["no hostPID "+capability] = threatCase{
 			ds:   []dstest.PodOpt{dstest.Container("agent", dstest.AddCaps(capability))},
-			want: []expect{{rulePrivileged, c0 + ".securityContext.capabilities.add[0]", []string{`container "agent" adds capability ` + capability, why}}},
+			want: []expect{{rule, c0 + ".securityContext.capabilities.add[0]", []string{`container "agent" adds capability ` + capability, why}}},
+		}
+		cases["no hostPID, non-root without escalation, "+capability] = threatCase{
+			ds:   []dstest.PodOpt{nonRootPod(1000), dstest.Container("agent", dstest.AddCaps(capability), noEscalation)},
+			want: nonRoot,
 		}
 	}
 	cases["narrow capabilities stay quiet"] = threatCase{ds: []dstest.PodOpt{dstest.HostPID, dstest.Container("agent", dstest.AddCaps("NET_ADMIN", "NET_RAW", "SYS_RESOURCE", "CHOWN"))}}
-	runThreat(t, []string{ruleHostPIDPriv, rulePrivileged}, cases)
+	runThreat(t, []string{ruleHostPIDPriv, rulePrivileged, ruleKernelCap}, cases)
 }
 
 func TestPtraceAndConfinement(t *testing.T) {
@@ -248,7 +259,7 @@ func TestHostProcDoor(t *testing.T) {
 	door := func(path string, ctr ...dstest.CtrOpt) []dstest.PodOpt {
 		return []dstest.PodOpt{dstest.HostVolume("proc", path), dstest.Container("agent", append(ctr, dstest.Mount("proc", "/host/proc", dstest.ReadOnly))...)}
 	}
-	runThreat(t, []string{ruleHostPIDPriv, rulePrivileged}, map[string]threatCase{
+	runThreat(t, []string{ruleHostPIDPriv, rulePrivileged, ruleKernelCap}, map[string]threatCase{
 		"privileged with host proc": {ds: door("/proc", priv),
 			want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.privileged", []string{`container "agent" mounts the host's /proc (host path "/proc" at "/host/proc"), which is hostPID by another door, and it is privileged`, "remove the host /proc mount"}}}},
 		"privileged with host root":      {ds: door("/", priv), want: []expect{{ruleHostPIDPriv, c0 + ".securityContext.privileged", []string{`host path "/"`}}}},
@@ -263,8 +274,8 @@ func TestHostProcDoor(t *testing.T) {
 			want: []expect{{rulePrivileged, c0 + ".securityContext.privileged", nil}}},
 		"privileged with proc sys is no door":         {ds: door("/proc/sys", priv), want: []expect{{rulePrivileged, c0 + ".securityContext.privileged", nil}}},
 		"unprivileged with host proc (node-exporter)": {ds: door("/proc")},
-		"SYS_MODULE alone with host proc warns": {ds: door("/proc", dstest.AddCaps("SYS_MODULE")),
-			want: []expect{{rulePrivileged, c0 + ".securityContext.capabilities.add[0]", nil}}},
+		"SYS_MODULE alone with host proc is root by itself": {ds: door("/proc", dstest.AddCaps("SYS_MODULE")),
+			want: []expect{{ruleKernelCap, c0 + ".securityContext.capabilities.add[0]", nil}}},
 		"another container's proc mount is not this one's door": {
 			ds:   []dstest.PodOpt{dstest.HostVolume("proc", "/proc"), dstest.Container("reader", dstest.Mount("proc", "/p", dstest.ReadOnly)), dstest.Container("priv", priv)},
 			want: []expect{{rulePrivileged, c1 + ".securityContext.privileged", nil}}},
@@ -285,6 +296,16 @@ func TestSubPathExprResolved(t *testing.T) {
 			c.Env = append(c.Env, corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}})
 		}
 	}
+	annotationRef := func(name string) dstest.CtrOpt {
+		return func(c *corev1.Container) {
+			c.Env = append(c.Env, corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['dir']"}}})
+		}
+	}
+	namespaceRef := func(name string) dstest.CtrOpt {
+		return func(c *corev1.Container) {
+			c.Env = append(c.Env, corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}})
+		}
+	}
 	vol := func(path, expr string, readOnly bool, ctr ...dstest.CtrOpt) []dstest.PodOpt {
 		opts := []dstest.MountOpt{dstest.SubPathExpr(expr)}
 		if readOnly {
@@ -292,7 +313,7 @@ func TestSubPathExprResolved(t *testing.T) {
 		}
 		return []dstest.PodOpt{dstest.HostVolume("v", path), dstest.Container("agent", append(ctr, dstest.Mount("v", "/v", opts...))...)}
 	}
-	runThreat(t, []string{ruleSensitive, ruleSocket, ruleCred}, map[string]threatCase{
+	runThreat(t, []string{ruleSensitive, ruleSocket, ruleCred, ruleUnknownSocket}, map[string]threatCase{
 		"literal env into the containerd directory": {ds: vol("/", "$(D)", true, env("D", "run/containerd")),
 			want: []expect{{ruleSocket, m0(), []string{`host path "/run/containerd" (subPathExpr "$(D)" expands to "run/containerd")`}}}},
 		"chained literals": {ds: vol("/", "$(B)", false, env("A", "etc", "B", "$(A)/kubernetes")),
@@ -305,13 +326,17 @@ func TestSubPathExprResolved(t *testing.T) {
 		"escaped dollar is literal":          {ds: vol("/var/lib/agent", "$$(D)", false, env("D", "../kubelet"))},
 		"literal into a harmless directory":  {ds: vol("/var/lib/agent-data", "$(D)/cache", false, env("D", "node"))},
 		"fieldRef is known only on the node": {ds: vol("/var/lib/agent-data", "$(POD)", false, fieldRef("POD"))},
-		"fieldRef under run is the whole of run": {ds: vol("/run", "$(POD)", true, fieldRef("POD")),
-			want: []expect{{ruleSocket, m0(), []string{"which can reach anything in the volume"}}}},
-		"literal referring to a fieldRef is unknown": {ds: vol("/run", "$(B)", true, fieldRef("POD"), env("B", "x/$(POD)")),
-			want: []expect{{ruleSocket, m0(), []string{"which can reach anything in the volume"}}}},
-		"undefined variable is unknown": {ds: vol("/run", "$(NOPE)", true), want: []expect{{ruleSocket, m0(), nil}}},
-		"read-only root with an unresolvable subPathExpr is not node-exporter": {ds: vol("/", "$(POD)", true, fieldRef("POD")),
-			want: []expect{{ruleCred, m0(), nil}, {ruleSocket, m0(), []string{`host path "/" with subPathExpr "$(POD)"`}}}},
+		// The DaemonSet controller names its pods "<name>-xxxxx": the
+		// expansion is one entry of /run with that prefix, no socket there.
+		"pod name under run reaches only the pod's own entry": {ds: vol("/run", "$(POD)", true, fieldRef("POD")),
+			want: []expect{{ruleUnknownSocket, m0(), []string{`which reaches one entry in it whose name starts with "agent-"`}}}},
+		"literal referring to a fieldRef stays below its literal directory": {ds: vol("/run", "$(B)", true, fieldRef("POD"), env("B", "x/$(POD)")),
+			want: []expect{{ruleUnknownSocket, m0(), []string{`host path "/run/x" with subPathExpr "$(B)", which reaches one entry in it whose name starts with "agent-"`}}}},
+		"undefined variable is unknown": {ds: vol("/run", "$(NOPE)", true), want: []expect{{ruleSocket, m0(), nil}, {ruleCred, m0(), nil}}},
+		"read-only root with a pod-name subPathExpr reaches only the pod's own directory": {ds: vol("/", "$(POD)", true, fieldRef("POD"))},
+		"read-only root with an annotation subPathExpr is not node-exporter": {ds: vol("/", "$(A)", true, annotationRef("A")),
+			want: []expect{{ruleCred, m0(), nil}, {ruleSocket, m0(), []string{`host path "/" with subPathExpr "$(A)", which can reach anything in it`}}}},
+		"the namespace is the DaemonSet's own":               {ds: vol("/var/lib/kubelet", "$(NS)", true, namespaceRef("NS"))},
 		"read-only root with a literal harmless subPathExpr": {ds: vol("/", "$(D)", true, env("D", "opt/agent"))},
 	})
 }
@@ -368,20 +393,20 @@ func TestUnmountedHostPath(t *testing.T) {
 func TestWindowsPaths(t *testing.T) {
 	win := func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{"kubernetes.io/os": "windows"} }
 	runThreat(t, []string{ruleSensitive, ruleSocket, ruleControl, ruleCred}, map[string]threatCase{
-		"drive root":          {ds: rw(`C:\`), want: []expect{{ruleSensitive, m0(), []string{`host path "c:\" (volume "host")`, `which is the sensitive host path "c:\"`}}}},
-		"drive root, slash":   {ds: rw(`c:/`), want: []expect{{ruleSensitive, m0(), nil}}},
-		"drive only":          {ds: rw(`C:`), want: []expect{{ruleSensitive, m0(), nil}}},
-		"backslash dotdot":    {ds: rw(`C:\k\..\Windows`), want: []expect{{ruleSensitive, m0(), []string{`"c:\windows"`}}}},
-		"case":                {ds: rw(`c:\WINDOWS\System32`), want: []expect{{ruleSensitive, m0(), []string{`inside the sensitive host path "c:\windows"`}}}},
+		"drive root":          {ds: rw(`C:\`), want: []expect{{ruleSensitive, m0(), []string{`host path "c:\" (volume "host")`, `which is the sensitive host path "c:\"`}}, {ruleControl, m0(), nil}}},
+		"drive root, slash":   {ds: rw(`c:/`), want: []expect{{ruleSensitive, m0(), nil}, {ruleControl, m0(), nil}}},
+		"drive only":          {ds: rw(`C:`), want: []expect{{ruleSensitive, m0(), nil}, {ruleControl, m0(), nil}}},
+		"backslash dotdot":    {ds: rw(`C:\k\..\Windows`), want: []expect{{ruleSensitive, m0(), []string{`"c:\windows"`}}, {ruleCred, m0(), []string{`"c:\windows\system32\config"`}}}},
+		"case":                {ds: rw(`c:\WINDOWS\System32`), want: []expect{{ruleSensitive, m0(), []string{`inside the sensitive host path "c:\windows"`}}, {ruleCred, m0(), nil}}},
 		"k dir":               {ds: rw(`C:\k`), want: []expect{{ruleCred, m0(), nil}, {ruleSensitive, m0(), nil}}},
 		"kubelet dir":         {ds: rw(`C:\var\lib\kubelet`), want: []expect{{ruleCred, m0(), nil}, {ruleSensitive, m0(), nil}, {ruleControl, m0(), nil}}},
 		"driveless backslash": {ds: rw(`\var\lib\kubelet`), want: []expect{{ruleCred, m0(), nil}, {ruleSensitive, m0(), nil}, {ruleControl, m0(), nil}}},
 		"driveless slash on a windows pod": {ds: with(rw(`/Windows/System32`), win),
-			want: []expect{{ruleSensitive, m0(), []string{`host path "/Windows/System32" ("c:\windows\system32" on a Windows node)`}}}},
+			want: []expect{{ruleSensitive, m0(), []string{`host path "/Windows/System32" ("c:\windows\system32" on a Windows node)`}}, {ruleCred, m0(), nil}}},
 		"driveless slash on any pod is linux":              {ds: rw(`/Windows/System32`)},
-		"extended-length prefix":                           {ds: rw(`\\?\C:\Windows`), want: []expect{{ruleSensitive, m0(), nil}}},
+		"extended-length prefix":                           {ds: rw(`\\?\C:\Windows`), want: []expect{{ruleSensitive, m0(), nil}, {ruleCred, m0(), nil}}},
 		"device prefix to a drive":                         {ds: rw(`\\.\c:\k`), want: []expect{{ruleCred, m0(), nil}, {ruleSensitive, m0(), nil}}},
-		"containerd state":                                 {ds: rw(`C:\ProgramData\containerd\root`), want: []expect{{ruleSensitive, m0(), nil}}},
+		"containerd state":                                 {ds: rw(`C:\ProgramData\containerd\root`), want: []expect{{ruleSensitive, m0(), nil}, {ruleCred, m0(), nil}}},
 		"program files":                                    {ds: rw(`C:\Program Files\containerd`), want: []expect{{ruleSensitive, m0(), nil}}},
 		"other drive is fine":                              {ds: rw(`D:\Windows`)},
 		"agent data is fine":                               {ds: rw(`C:\agent-data`)},

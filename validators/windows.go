@@ -28,6 +28,10 @@ func podOnWindows(spec *corev1.PodSpec) bool {
 	if isWindowsLabel(spec.NodeSelector[corev1.LabelOSStable]) || isWindowsLabel(spec.NodeSelector["beta.kubernetes.io/os"]) {
 		return true
 	}
+	// Only Windows nodes carry a Windows build label.
+	if spec.NodeSelector[corev1.LabelWindowsBuild] != "" {
+		return true
+	}
 	// Required node affinity on the OS label pins the pod as surely: one
 	// term naming windows is enough (terms are ORed).
 	if a := spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
@@ -60,6 +64,12 @@ func windowsPath(raw string, windowsPod bool) (path string, windowsOnly bool) {
 		// A device path: \\.\pipe\name, or \\?\C:\... and \\.\C:\..., which
 		// Windows opens as the drive path itself.
 		rest := raw[4:]
+		// \\?\GLOBALROOT\??\C:\x is the NT namespace's spelling of C:\x.
+		if g, ok := cutPrefixFold(rest, `globalroot\??\`); ok {
+			rest = g
+		} else if g, ok := cutPrefixFold(rest, `globalroot/??/`); ok {
+			rest = g
+		}
 		if !(len(rest) >= 2 && rest[1] == ':' && isLetter(rest[0])) {
 			p := strings.TrimRight(strings.ReplaceAll(strings.ToLower(raw), "/", `\`), `\`)
 			return `\\.\` + p[4:], backslash
@@ -78,6 +88,11 @@ func windowsPath(raw string, windowsPod bool) (path string, windowsOnly bool) {
 	if !drive && !backslash && !(windowsPod && strings.HasPrefix(raw, "/")) {
 		return "", false
 	}
+	if len(raw) >= 4 && raw[0] == '\\' && raw[1] == '?' && raw[2] == '?' && raw[3] == '\\' {
+		// \??\C:\x, the NT object manager's DOS device prefix.
+		raw = raw[4:]
+		drive = len(raw) >= 2 && raw[1] == ':' && isLetter(raw[0])
+	}
 	lower := strings.ToLower(raw)
 	prefix, rest := "c:", lower
 	if drive {
@@ -92,13 +107,44 @@ func windowsPath(raw string, windowsPod bool) (path string, windowsOnly bool) {
 				parts = parts[:len(parts)-1]
 			}
 		default:
+			// Win32 path normalisation drops a component's trailing dots
+			// and spaces: C:\k.\config is C:\k\config.
+			c = strings.TrimRight(c, ". ")
+			if c == "" {
+				continue
+			}
+			if shortName(c) {
+				// An 8.3 short name (PROGRA~1) is some entry of this
+				// directory: judge the directory, which contains it.
+				return windowsJoin(prefix, parts), drive || backslash
+			}
 			parts = append(parts, c)
 		}
 	}
+	return windowsJoin(prefix, parts), drive || backslash
+}
+
+// windowsJoin spells a drive and its components in windowsPath's form.
+func windowsJoin(prefix string, parts []string) string {
 	if len(parts) == 0 {
-		return prefix, drive || backslash
+		return prefix
 	}
-	return prefix + "/" + strings.Join(parts, "/"), drive || backslash
+	return prefix + "/" + strings.Join(parts, "/")
+}
+
+// shortName reports whether a path component looks like an 8.3 short name
+// ("progra~1"): a tilde followed by a digit.
+func shortName(c string) bool {
+	i := strings.IndexByte(c, '~')
+	return i >= 0 && i+1 < len(c) && c[i+1] >= '0' && c[i+1] <= '9'
+}
+
+// cutPrefixFold is strings.CutPrefix ignoring ASCII case.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
 }
 
 func isSep(b byte) bool { return b == '/' || b == '\\' }

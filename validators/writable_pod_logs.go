@@ -51,7 +51,7 @@ func (r writablePodLogs) Validate(_ context.Context, t *Target) field.ErrorList 
 		}
 		errs = append(errs, forbidden(m.Field(),
 			m.String()+m.writably()+", "+rel.describe(p, "pod log directory")+
-				": the kubelet reads these files as root for kubectl logs and follows a symlink planted there to any host file; set readOnly: true", m.key()))
+				": the kubelet reads these files as root for kubectl logs and follows a symlink planted there to any host file; set readOnly: true", t.grant(m)))
 	}
 	return errs
 }

@@ -43,7 +43,7 @@ func (r writableVarLog) Validate(_ context.Context, t *Target) field.ErrorList {
 			continue
 		}
 		errs = append(errs, forbidden(m.Field(),
-			m.String()+m.writably()+", which contains the pod logs the kubelet reads as root for kubectl logs: a symlink planted under /var/log/pods makes it read any host file (the known /var/log symlink escape); mount /var/log read-only and keep the agent's own state (a tail database) on an emptyDir or a dedicated writable hostPath such as /var/lib/fluent-bit", m.key()))
+			m.String()+m.writably()+", which contains the pod logs the kubelet reads as root for kubectl logs: a symlink planted under /var/log/pods makes it read any host file (the known /var/log symlink escape); mount /var/log read-only and keep the agent's own state (a tail database) on an emptyDir or a dedicated writable hostPath such as /var/lib/fluent-bit", t.grant(m)))
 	}
 	return errs
 }

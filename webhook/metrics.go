@@ -21,6 +21,7 @@ type Metrics struct {
 	reloadOK      prometheus.Gauge
 	reloadTime    prometheus.Gauge
 	conditionOK   prometheus.Gauge
+	validatingOK  prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -63,8 +64,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "daemonguard_mutating_match_conditions_synced",
 			Help: "1 if the mutating webhook's matchConditions were last written or found as serve --mutating-match-condition asks, 0 if that failed.",
 		}),
+		validatingOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "daemonguard_validating_match_conditions_current",
+			Help: "1 if the ValidatingWebhookConfiguration carries the matchCondition this image was built with (or none), 0 if it carries another (an older chart under a newer image: the API server skips the webhook for DaemonSets newer rules would judge) or cannot be read.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime, m.conditionOK} {
+	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime, m.conditionOK, m.validatingOK} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -123,4 +128,15 @@ func (m *Metrics) conditionSynced(ok bool) {
 		return
 	}
 	m.conditionOK.Set(0)
+}
+
+func (m *Metrics) validatingCurrent(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.validatingOK.Set(1)
+		return
+	}
+	m.validatingOK.Set(0)
 }

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -26,13 +25,6 @@ type ReportsOptions struct {
 	// Reporter, when set, receives the Reporter once created (tests).
 	Reporter func(*reports.Reporter)
 }
-
-// everyReplica is a runnable that runs whether or not this replica leads:
-// a bare manager.RunnableFunc would wait for leadership.
-type everyReplica func(context.Context) error
-
-func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
-func (everyReplica) NeedLeaderElection() bool          { return false }
 
 func addReporter(mgr manager.Manager, cfg *rest.Config, opts Options, source *PolicySource, reg prometheus.Registerer, log logr.Logger) error {
 	ro := opts.Reports

@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,73 +24,12 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/daemonguard/daemonguard/certs"
 	"github.com/daemonguard/daemonguard/internal/policy"
-	"github.com/daemonguard/daemonguard/mutators"
+	"github.com/daemonguard/daemonguard/internal/precondition"
 	"github.com/daemonguard/daemonguard/validators"
 )
-
-// Options configure the webhook server.
-type Options struct {
-	// NodeChecks watches Nodes for the node-aware rules (node-coverage,
-	// matches-no-node, does-not-fit); off, those rules find nothing and the
-	// webhook needs no access to Nodes.
-	NodeChecks bool
-	// Port and CertDir are the TLS listener and the directory holding
-	// CertName and KeyName (reloaded when they change).
-	Host              string
-	Port              int
-	CertDir           string
-	CertName, KeyName string
-	// Certificates is who writes CertDir: certs.ModeFiles (the default)
-	// serves it as cert-manager or the user leave it; certs.ModeSelfManaged
-	// makes the webhook its own CA, configured by SelfManaged (its
-	// Namespace and file names default to the ones above). Either way the
-	// webhook is not ready until a valid certificate is served.
-	Certificates certs.Mode
-	SelfManaged  certs.RotatorOptions
-	// EnableHTTP2 turns HTTP/2 on; it is off by default because of the
-	// HTTP/2 Rapid Reset and stream-cancellation CVEs.
-	EnableHTTP2 bool
-	// PolicyFile is the policy file, reloaded every PolicyPollInterval;
-	// empty means the built-in defaults.
-	PolicyFile         string
-	PolicyPollInterval time.Duration
-	// Namespace is the webhook's own namespace, always exempt.
-	Namespace string
-	// MetricsAddr serves /metrics ("0" disables); HealthAddr serves
-	// /healthz and /readyz over plain HTTP for the kubelet.
-	MetricsAddr string
-	HealthAddr  string
-	// MetricsSecure serves /metrics over HTTPS (the webhook's serving
-	// certificate) to clients that authenticate with a bearer token the API
-	// server accepts (TokenReview) and may get /metrics (SubjectAccessReview).
-	// False serves plain, unauthenticated HTTP.
-	MetricsSecure bool
-	// Limits bound the webhook server's connections, requests and drain; zero
-	// fields take DefaultLimits.
-	Limits Limits
-	// ShutdownDelay is how long the webhook keeps serving once ctx ends:
-	// /readyz fails at once, every response asks the client to close its
-	// connection, and only then does the server stop accepting and drain
-	// (Limits.DrainTimeout). It covers the time endpoints take to drop the
-	// pod and the API server's pooled connections to move elsewhere.
-	ShutdownDelay time.Duration
-	// MetricsRegistry receives daemonguard's own metrics; nil means
-	// controller-runtime's metrics.Registry, which MetricsAddr serves. Tests
-	// running several webhooks in one process give each its own.
-	MetricsRegistry prometheus.Registerer
-	// Reports turns on the OpenReports Reporter (see ReportsOptions).
-	Reports ReportsOptions
-	// MutatingConfiguration, when set, names the MutatingWebhookConfiguration
-	// whose matchConditions the webhook keeps (get and update on it): equal
-	// to the mutating condition of the policy in force, or with
-	// MutatingAlways, without daemonguard's condition at all.
-	MutatingConfiguration string
-	MutatingAlways        bool
-}
 
 // Run serves both webhooks against the cluster at cfg until ctx ends, then
 // shuts down gracefully: not ready and closing connections for
@@ -106,42 +43,13 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return errors.New("the shutdown delay must not be negative")
 	}
 	limits := opts.Limits.withDefaults()
-	scheme := runtime.NewScheme()
-	if err := schedulingv1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := corev1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := admissionregistrationv1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	// daemonguard reads PriorityClasses and, for the node-aware rules,
-	// Nodes; self-managed certificates add their Secret and webhook
-	// configurations.
-	byObject := map[client.Object]cache.ByObject{&schedulingv1.PriorityClass{}: {}}
-	if opts.NodeChecks {
-		byObject[&corev1.Node{}] = cache.ByObject{Transform: slimNode}
-	}
 	mode, err := certs.ParseMode(string(opts.Certificates))
 	if err != nil {
 		return err
 	}
-	selfManaged := opts.SelfManaged
-	if mode == certs.ModeSelfManaged {
-		if selfManaged.Namespace == "" {
-			selfManaged.Namespace = opts.Namespace
-		}
-		if selfManaged.CertDir == "" {
-			selfManaged.CertDir, selfManaged.CertName, selfManaged.KeyName = opts.CertDir, opts.CertName, opts.KeyName
-		}
-		if err := selfManaged.Validate(); err != nil {
-			return err
-		}
-		if err := certs.AddToScheme(scheme); err != nil {
-			return err
-		}
-		maps.Copy(byObject, selfManaged.CacheByObject())
+	selfManaged, err := selfManagedOptions(opts, mode)
+	if err != nil {
+		return err
 	}
 	registry := opts.MetricsRegistry
 	if registry == nil {
@@ -157,119 +65,40 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		CertFile: filepath.Join(opts.CertDir, opts.CertName), KeyFile: filepath.Join(opts.CertDir, opts.KeyName),
 		Metrics: certMetrics, Log: log.WithName("certs"),
 	})
-	tlsOpts := []func(*tls.Config){func(c *tls.Config) {
-		c.MinVersion = tls.VersionTLS12
-		c.GetCertificate = certWatcher.GetCertificate
-	}}
-	if !opts.EnableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
+	tlsOpts := tlsOptions(certWatcher, opts.EnableHTTP2)
 	// The manager runs on its own context: when ctx ends, the webhook first
 	// serves through the shutdown delay (closing is set), and only then are
 	// the manager and its servers stopped.
 	closing := &atomic.Bool{}
 	mgrCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopManager()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-mgrCtx.Done():
-			return
-		}
-		closing.Store(true)
-		log.Info("shutting down: not ready, asking clients to reconnect elsewhere", "shutdownDelay", opts.ShutdownDelay, "drainTimeout", limits.DrainTimeout)
-		t := time.NewTimer(opts.ShutdownDelay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-mgrCtx.Done():
-		}
-		stopManager()
-	}()
-	var server crwebhook.Server = newServer(opts.Host, opts.Port, tlsOpts, limits, closing, log.WithName("server"))
-	metricsOpts := metricsserver.Options{BindAddress: opts.MetricsAddr}
-	if opts.MetricsSecure {
-		metricsOpts.SecureServing = true
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
-		metricsOpts.TLSOpts = tlsOpts
-	}
-	// The manager's own bound on stopping: the drain plus room for the
-	// informers and the health server.
-	graceful := limits.DrainTimeout + 5*time.Second
-	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsOpts,
-		HealthProbeBindAddress:  opts.HealthAddr,
-		WebhookServer:           server,
-		Cache:                   cache.Options{ByObject: byObject},
-		GracefulShutdownTimeout: &graceful,
-		// Only the Reporter needs a leader; the webhook server, the
-		// certificate watcher and rotator and the policy reload run on
-		// every replica (NeedLeaderElection false).
-		LeaderElection:                opts.Reports.Enabled,
-		LeaderElectionID:              "daemonguard-reports",
-		LeaderElectionNamespace:       opts.Namespace,
-		LeaderElectionReleaseOnCancel: true,
-	})
+	go stopAfterDelay(ctx, mgrCtx, stopManager, closing, opts.ShutdownDelay, limits.DrainTimeout, log)
+	mgr, err := newManager(cfg, opts, mode, selfManaged, limits, tlsOpts, closing, log)
 	if err != nil {
-		return fmt.Errorf("creating manager: %w", err)
+		return err
 	}
 	metrics, err := NewMetrics(registry)
 	if err != nil {
 		return err
 	}
-	classes, err := mgr.GetCache().GetInformer(mgrCtx, &schedulingv1.PriorityClass{})
-	if err != nil {
-		return fmt.Errorf("watching PriorityClasses: %w", err)
-	}
-	reader := mgr.GetCache()
-	popts := policy.Options{OwnNamespace: opts.Namespace, ClassExists: classLookup(reader)}
-	var nodeInformer cache.Informer
-	if opts.NodeChecks {
-		if nodeInformer, err = mgr.GetCache().GetInformer(mgrCtx, &corev1.Node{}); err != nil {
-			return fmt.Errorf("watching Nodes: %w", err)
-		}
-		popts.Nodes = nodeLister(reader)
-	}
-	source, err := NewPolicySource(opts.PolicyFile, popts, metrics, log)
+	reads, err := watchCluster(mgrCtx, mgr, opts)
 	if err != nil {
 		return err
 	}
-
+	source, err := NewPolicySource(opts.PolicyFile, reads.policyOptions(opts.Namespace), metrics, log)
+	if err != nil {
+		return err
+	}
 	// The manager runs the webhook server only once it has been asked for it.
-	server = mgr.GetWebhookServer()
+	server := mgr.GetWebhookServer()
 	server.Register(MutatePath, NewMutatingHandler(source.Current, metrics, log))
 	server.Register(ValidatePath, NewValidatingHandler(source.Current, metrics, log))
-	// Ready only once TLS serves and the PriorityClass cache is synced, so a
-	// new replica never answers with a stale "class missing" warning.
-	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("priorityclass-cache", func(*http.Request) error {
-		if !classes.HasSynced() {
-			return errors.New("PriorityClass cache not synced")
-		}
-		return nil
+	if err := addReadiness(mgr, readiness{
+		server: server.StartedChecker(), classes: reads.classes, nodes: reads.nodes, certificate: certWatcher.Checker, closing: closing,
 	}); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("node-cache", func(*http.Request) error {
-		if nodeInformer != nil && !nodeInformer.HasSynced() {
-			return errors.New("node cache not synced")
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("serving-certificate", certWatcher.Checker); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("shutdown", func(*http.Request) error {
-		if closing.Load() {
-			return errors.New("shutting down")
-		}
-		return nil
-	}); err != nil {
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
 	if err := mgr.Add(certWatcher); err != nil {
@@ -285,23 +114,14 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 			return err
 		}
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
 	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		source.Watch(ctx, opts.PolicyPollInterval)
 		return nil
 	})); err != nil {
 		return err
 	}
-	if opts.MutatingConfiguration != "" {
-		if err := mgr.Add(&conditionSyncer{
-			name: opts.MutatingConfiguration, always: opts.MutatingAlways, reader: mgr.GetAPIReader(), writer: mgr.GetClient(),
-			policy: source.Current, check: time.Minute, poll: time.Second,
-			metrics: metrics, log: log.WithName("match-conditions"),
-		}); err != nil {
-			return err
-		}
+	if err := addConfigurationKeepers(mgr, opts, source, metrics, log); err != nil {
+		return err
 	}
 	if err := addReporter(mgr, cfg, opts, source, registry, log); err != nil {
 		return err
@@ -311,45 +131,171 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	return mgr.Start(mgrCtx)
 }
 
-// nodeLister lists the Nodes in the informer cache, without copying them:
-// the node-aware rules only read, and a copy per node per admission would
-// cost more than the checks at a thousand nodes.
-func nodeLister(r client.Reader) validators.NodeLister {
-	return func(ctx context.Context) ([]*corev1.Node, error) {
-		var list corev1.NodeList
-		if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+// selfManagedOptions completes the self-managed rotator's options from the
+// server's (its namespace and files default to the webhook's own).
+func selfManagedOptions(opts Options, mode certs.Mode) (certs.RotatorOptions, error) {
+	sm := opts.SelfManaged
+	if mode != certs.ModeSelfManaged {
+		return sm, nil
+	}
+	if sm.Namespace == "" {
+		sm.Namespace = opts.Namespace
+	}
+	if sm.CertDir == "" {
+		sm.CertDir, sm.CertName, sm.KeyName = opts.CertDir, opts.CertName, opts.KeyName
+	}
+	return sm, sm.Validate()
+}
+
+// tlsOptions serve the watched certificate, TLS 1.2 at least, and HTTP/1.1
+// only unless HTTP/2 is asked for.
+func tlsOptions(w *certs.Watcher, http2 bool) []func(*tls.Config) {
+	opts := []func(*tls.Config){func(c *tls.Config) {
+		c.MinVersion = tls.VersionTLS12
+		c.GetCertificate = w.GetCertificate
+	}}
+	if !http2 {
+		opts = append(opts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	return opts
+}
+
+// stopAfterDelay waits for ctx to end, then sets closing (readiness fails,
+// responses close their connections) and stops the manager delay later.
+func stopAfterDelay(ctx, mgrCtx context.Context, stop context.CancelFunc, closing *atomic.Bool, delay, drain time.Duration, log logr.Logger) {
+	select {
+	case <-ctx.Done():
+	case <-mgrCtx.Done():
+		return
+	}
+	closing.Store(true)
+	log.Info("shutting down: not ready, asking clients to reconnect elsewhere", "shutdownDelay", delay, "drainTimeout", drain)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-mgrCtx.Done():
+	}
+	stop()
+}
+
+// newManager is the controller-runtime manager serving the webhooks, the
+// metrics and the probes, with a cache of what the webhook reads.
+func newManager(cfg *rest.Config, opts Options, mode certs.Mode, selfManaged certs.RotatorOptions, limits Limits,
+	tlsOpts []func(*tls.Config), closing *atomic.Bool, log logr.Logger) (manager.Manager, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{schedulingv1.AddToScheme, corev1.AddToScheme, admissionregistrationv1.AddToScheme} {
+		if err := add(scheme); err != nil {
 			return nil, err
 		}
-		out := make([]*corev1.Node, len(list.Items))
-		for i := range list.Items {
-			out[i] = &list.Items[i]
-		}
-		return out, nil
 	}
+	// daemonguard reads PriorityClasses and, for the node-aware rules,
+	// Nodes; self-managed certificates add their Secret and webhook
+	// configurations.
+	byObject := map[client.Object]cache.ByObject{&schedulingv1.PriorityClass{}: {}}
+	if opts.NodeChecks {
+		byObject[&corev1.Node{}] = cache.ByObject{Transform: slimNode}
+	}
+	if mode == certs.ModeSelfManaged {
+		if err := certs.AddToScheme(scheme); err != nil {
+			return nil, err
+		}
+		maps.Copy(byObject, selfManaged.CacheByObject())
+	}
+	metricsOpts := metricsserver.Options{BindAddress: opts.MetricsAddr}
+	if opts.MetricsSecure {
+		metricsOpts.SecureServing = true
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.TLSOpts = tlsOpts
+	}
+	// The manager's own bound on stopping: the drain plus room for the
+	// informers and the health server.
+	graceful := limits.DrainTimeout + 5*time.Second
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  opts.HealthAddr,
+		WebhookServer:           newServer(opts.Host, opts.Port, tlsOpts, limits, closing, log.WithName("server")),
+		Cache:                   cache.Options{ByObject: byObject},
+		GracefulShutdownTimeout: &graceful,
+		// Only the Reporter needs a leader; the webhook server, the
+		// certificate watcher and rotator and the policy reload run on
+		// every replica (NeedLeaderElection false).
+		LeaderElection:                opts.Reports.Enabled,
+		LeaderElectionID:              "daemonguard-reports",
+		LeaderElectionNamespace:       opts.Namespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	return mgr, nil
 }
 
-// slimNode keeps in the cache only what the node-aware rules read: the
-// images a node holds and the managed fields are most of a Node's size.
-func slimNode(obj any) (any, error) {
-	if n, ok := obj.(*corev1.Node); ok {
-		n.ManagedFields = nil
-		n.Status.Images = nil
-		n.Annotations = nil
-	}
-	return obj, nil
+// clusterReads are the informers the policy reads the cluster through.
+type clusterReads struct {
+	reader  client.Reader
+	classes cache.Informer
+	nodes   cache.Informer // nil without node checks
 }
 
-// classLookup asks the informer cache whether a PriorityClass exists.
-func classLookup(r client.Reader) mutators.ClassLookup {
-	return func(ctx context.Context, name string) (bool, error) {
-		var pc schedulingv1.PriorityClass
-		err := r.Get(ctx, client.ObjectKey{Name: name}, &pc)
-		switch {
-		case err == nil:
-			return true, nil
-		case apierrors.IsNotFound(err):
-			return false, nil
-		}
-		return false, err
+// watchCluster starts the informers of what the policy reads.
+func watchCluster(ctx context.Context, mgr manager.Manager, opts Options) (*clusterReads, error) {
+	r := &clusterReads{reader: mgr.GetCache()}
+	var err error
+	if r.classes, err = mgr.GetCache().GetInformer(ctx, &schedulingv1.PriorityClass{}); err != nil {
+		return nil, fmt.Errorf("watching PriorityClasses: %w", err)
 	}
+	if opts.NodeChecks {
+		if r.nodes, err = mgr.GetCache().GetInformer(ctx, &corev1.Node{}); err != nil {
+			return nil, fmt.Errorf("watching Nodes: %w", err)
+		}
+	}
+	return r, nil
 }
+
+func (r *clusterReads) policyOptions(namespace string) policy.Options {
+	o := policy.Options{OwnNamespace: namespace, ClassExists: classLookup(r.reader)}
+	if r.nodes != nil {
+		o.Nodes = nodeLister(r.reader)
+	}
+	return o
+}
+
+// addConfigurationKeepers adds what keeps an eye on the webhook
+// configurations: the mutating one's matchConditions written from the
+// policy, the validating one's verified against this binary's rules.
+func addConfigurationKeepers(mgr manager.Manager, opts Options, source *PolicySource, metrics *Metrics, log logr.Logger) error {
+	if opts.MutatingConfiguration != "" {
+		if err := mgr.Add(&conditionSyncer{
+			name: opts.MutatingConfiguration, always: opts.MutatingAlways, reader: mgr.GetAPIReader(), writer: mgr.GetClient(),
+			policy: source.Current, check: time.Minute, poll: time.Second,
+			metrics: metrics, log: log.WithName("match-conditions"),
+		}); err != nil {
+			return err
+		}
+	}
+	if opts.ValidatingConfiguration == "" {
+		return nil
+	}
+	every := opts.ValidatingCheckInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	want := policy.ValidatingCondition(validators.Registry()).MatchConditions(precondition.RuleMayFire)
+	if len(want) != 1 {
+		return fmt.Errorf("the rules' validating condition is %d matchConditions, want 1", len(want))
+	}
+	return mgr.Add(&validatingCheck{
+		name: opts.ValidatingConfiguration, want: want[0], reader: mgr.GetAPIReader(),
+		events: mgr.GetEventRecorder("daemonguard"), every: every,
+		metrics: metrics, log: log.WithName("match-conditions"),
+	})
+}
+
+// everyReplica is a runnable that runs whether or not this replica leads:
+// a bare manager.RunnableFunc would wait for leadership.
+type everyReplica func(context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (everyReplica) NeedLeaderElection() bool          { return false }

@@ -60,8 +60,12 @@ type checkResult struct {
 	// that would admit it: its namespace, a selector of its own labels and
 	// exactly the rules that denied it.
 	Exemption *config.Exemption `json:"exemption,omitempty"`
+	// AllowedHostPaths are, for a DaemonSet denied for host paths nobody
+	// classified, the validation.allowedHostPaths entries that make them
+	// known safe: the other way out, for every DaemonSet at once.
+	AllowedHostPaths []config.AllowedHostPath `json:"allowedHostPaths,omitempty"`
 	// ExemptedBy lists the policy's exemptions that apply to it.
-	ExemptedBy []policy.ExemptionMatch `json:"exemptedBy,omitempty"`
+	ExemptedBy policy.Exemptions `json:"exemptedBy,omitempty"`
 }
 
 type skipped struct {
@@ -272,34 +276,44 @@ func checkDaemonSet(p *policy.Policy, d, old *document, namespace string) (*chec
 	if err != nil {
 		return nil, err
 	}
-	r := &checkResult{
-		Kind: "DaemonSet", Namespace: namespace, Name: d.meta.Metadata.Name, Source: d.source,
-		Operation: "CREATE", Patch: []patch.Operation{}, Violations: []policy.Violation{}, Warnings: []string{},
+	var warnings []string
+	for _, e := range strict {
+		warnings = append(warnings, "the API server would reject this object: "+e.Error())
 	}
+	r := newCheckResult(p, a, &typed, namespace, d.source, d.json, warnings)
 	if old != nil {
 		r.Operation = "UPDATE"
 	}
-	for _, e := range strict {
-		r.Warnings = append(r.Warnings, "the API server would reject this object: "+e.Error())
+	return r, nil
+}
+
+// newCheckResult is check's (and scan's) result for one DaemonSet the
+// engine admitted as a: typed is the object as given, original its JSON,
+// warnings what is known about it before admission.
+func newCheckResult(p *policy.Policy, a *review.Admission, typed *appsv1.DaemonSet, namespace, source string, original []byte, warnings []string) *checkResult {
+	r := &checkResult{
+		Kind: "DaemonSet", Namespace: namespace, Name: typed.Name, Source: source,
+		Operation: "CREATE", Patch: []patch.Operation{}, Violations: []policy.Violation{}, Warnings: append([]string{}, warnings...),
 	}
 	if !a.Mutation.Response.Allowed {
 		// The mutating webhook itself refused (an unreadable object).
 		r.Warnings = append(r.Warnings, a.Mutation.Response.Result.Message)
-		r.Object = d.json
-		return r, nil
+		r.Object = original
+		return r
 	}
 	r.Allowed = a.Validation.Response.Allowed
 	r.Mutated = len(a.Mutation.Operations) > 0
 	r.Patch = append(r.Patch, a.Mutation.Operations...)
 	r.Object = a.Object
 	r.Violations = append(r.Violations, a.Validation.Verdict.Violations...)
-	r.ExemptedBy = p.Exemptions(namespace, &typed)
+	r.ExemptedBy = p.Exemptions(namespace, typed)
 	if !r.Allowed {
-		r.Exemption = exemptionFor(&typed, namespace, a.Validation.Verdict.DeniedRules())
+		r.Exemption = exemptionFor(typed, namespace, a.Validation.Verdict.DeniedRules())
+		r.AllowedHostPaths = a.Validation.Verdict.AllowedHostPaths()
 	}
 	r.Warnings = append(r.Warnings, a.Mutation.Response.Warnings...)
 	r.Warnings = append(r.Warnings, a.Validation.Response.Warnings...)
-	return r, nil
+	return r
 }
 
 // ReasonPlaceholder is the reason of a printed exemption, for the admin to

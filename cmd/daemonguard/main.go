@@ -1,6 +1,7 @@
 // Command daemonguard is a Kubernetes admission webhook that guards
 // DaemonSets: `serve` runs the webhook, `check` runs the same policy engine
-// over files, `version` prints the build.
+// over files, `scan` over a cluster's DaemonSets, `explain` says why one
+// DaemonSet does or does not run on each node, `version` prints the build.
 //go:generate go run ../../hack/gendocs -root ../..
 
 package main
@@ -25,6 +26,7 @@ Usage:
   daemonguard serve [flags]      run the admission webhook server
   daemonguard check [flags] FILE...  review DaemonSet manifests offline ("-" reads stdin)
   daemonguard scan [flags]       review the DaemonSets already in a cluster
+  daemonguard explain [flags] daemonset/NAME  why a DaemonSet does or does not run on each node
   daemonguard version            print the version
 
 Run "daemonguard COMMAND --help" for a command's flags.
@@ -42,6 +44,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdin, stdout, stderr)
 	case "scan":
 		return runScan(args[1:], stdout, stderr)
+	case "explain":
+		return runExplain(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "daemonguard %s\n", version)
 		return 0

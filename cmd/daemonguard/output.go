@@ -47,6 +47,9 @@ func writeText(w io.Writer, r *checkReport) {
 		if res.Exemption != nil {
 			writeExemption(w, res.Exemption)
 		}
+		if len(res.AllowedHostPaths) > 0 {
+			writeAllowedHostPaths(w, res.AllowedHostPaths)
+		}
 	}
 	for _, s := range r.Skipped {
 		name := s.Name
@@ -138,6 +141,19 @@ func writeExemption(w io.Writer, e *config.Exemption) {
 		return
 	}
 	fmt.Fprintf(w, "  to admit it, an admin adds to the policy's exemptions: (see %s)\n", policy.ExemptionsURL)
+	for _, line := range strings.Split(strings.TrimRight(string(y), "\n"), "\n") {
+		fmt.Fprintf(w, "    %s\n", line)
+	}
+}
+
+// writeAllowedHostPaths prints the allowedHostPaths entries that make the
+// unknown host paths of a denied DaemonSet known safe, ready to paste.
+func writeAllowedHostPaths(w io.Writer, a []config.AllowedHostPath) {
+	y, err := yaml.Marshal(a)
+	if err != nil {
+		return
+	}
+	fmt.Fprintln(w, "  or, if nothing on your nodes reads, runs or trusts these paths, an admin adds to the policy's validation.allowedHostPaths:")
 	for _, line := range strings.Split(strings.TrimRight(string(y), "\n"), "\n") {
 		fmt.Fprintf(w, "    %s\n", line)
 	}

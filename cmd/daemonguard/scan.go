@@ -2,26 +2,22 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
-	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/yaml"
 
-	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/reports"
+	"github.com/daemonguard/daemonguard/mutators/patch"
 )
 
 type scanOptions struct {
@@ -44,8 +40,8 @@ type scanResult struct {
 	// DaemonSet, with the policy entry that does.
 	Exempt []scanExemption `json:"exempt"`
 
-	rules []policy.RuleState
-	ref   reports.Evaluation
+	// ev is the Reporter's evaluation, for -o openreports.
+	ev reports.Evaluation
 }
 
 type scanExemption struct {
@@ -53,10 +49,6 @@ type scanExemption struct {
 	Exemption string `json:"exemption"`
 	Reason    string `json:"reason,omitempty"`
 }
-
-// chartPolicyLabel selects the policy ConfigMap the chart installs
-// (<fullname>-policy, key policy.yaml).
-const chartPolicyLabel = "app.kubernetes.io/part-of=daemonguard"
 
 func parseScanFlags(args []string, stderr io.Writer) (*scanOptions, error) {
 	fs := flag.NewFlagSet("daemonguard scan", flag.ContinueOnError)
@@ -193,330 +185,25 @@ func remaining(n *int64) int64 {
 	return *n
 }
 
-// scanPolicy compiles the policy scan reviews under: --config, else the
-// chart's policy ConfigMap, else the defaults (with a note). PriorityClass
-// lookups use the cluster's classes, listed once.
-func scanPolicy(ctx context.Context, o *scanOptions, cs kubernetes.Interface, stderr io.Writer) (*policy.Policy, error) {
-	cfg := config.Defaults()
-	ownNamespace := o.webhookNamespace
-	switch {
-	case o.config != "":
-		var err error
-		if cfg, err = config.Load(o.config); err != nil {
-			return nil, err
-		}
-	default:
-		data, where, ns, err := findPolicyConfigMap(ctx, o, cs)
-		switch {
-		case err != nil && o.policyConfigMap != "":
-			return nil, err
-		case err != nil:
-			fmt.Fprintf(stderr, "daemonguard scan: note: cannot look for the policy ConfigMap (%v); using the built-in defaults\n", err)
-		case data == nil:
-			fmt.Fprintln(stderr, "daemonguard scan: note: no daemonguard policy ConfigMap found (label "+chartPolicyLabel+", name *-policy); using the built-in defaults")
-		default:
-			if cfg, err = config.Parse(data); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-			fmt.Fprintf(stderr, "daemonguard scan: policy from %s\n", where)
-			if ownNamespace == "" {
-				ownNamespace = ns
-			}
-		}
-	}
-	popts := policy.Options{OwnNamespace: ownNamespace}
-	classes, err := listPriorityClasses(ctx, cs)
-	if err != nil {
-		fmt.Fprintf(stderr, "daemonguard scan: note: cannot list PriorityClasses (%v); assuming the configured one exists\n", err)
-	} else {
-		popts.ClassExists = func(_ context.Context, name string) (bool, error) { return classes[name], nil }
-	}
-	p, err := policy.New(cfg, popts)
-	if err != nil && o.config != "" {
-		err = fmt.Errorf("%s: %w", o.config, err)
-	}
-	return p, err
-}
-
-// findPolicyConfigMap returns the policy file in the chart's ConfigMap, where
-// it was found and its namespace; nil data when there is none.
-func findPolicyConfigMap(ctx context.Context, o *scanOptions, cs kubernetes.Interface) ([]byte, string, string, error) {
-	if o.policyConfigMap != "" {
-		ns, name, _ := strings.Cut(o.policyConfigMap, "/")
-		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, "", "", fmt.Errorf("policy ConfigMap %s: %w", o.policyConfigMap, err)
-		}
-		data, ok := cm.Data["policy.yaml"]
-		if !ok {
-			return nil, "", "", fmt.Errorf("policy ConfigMap %s has no policy.yaml", o.policyConfigMap)
-		}
-		return []byte(data), "ConfigMap " + o.policyConfigMap, ns, nil
-	}
-	list, err := cs.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{LabelSelector: chartPolicyLabel})
-	if err != nil {
-		return nil, "", "", err
-	}
-	var found []int
-	for i := range list.Items {
-		cm := &list.Items[i]
-		if _, ok := cm.Data["policy.yaml"]; ok && strings.HasSuffix(cm.Name, "-policy") {
-			found = append(found, i)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return nil, "", "", nil
-	case 1:
-		cm := &list.Items[found[0]]
-		return []byte(cm.Data["policy.yaml"]), "ConfigMap " + cm.Namespace + "/" + cm.Name, cm.Namespace, nil
-	}
-	var names []string
-	for _, i := range found {
-		names = append(names, list.Items[i].Namespace+"/"+list.Items[i].Name)
-	}
-	return nil, "", "", fmt.Errorf("several daemonguard policy ConfigMaps (%s): choose one with --policy-configmap or --config", strings.Join(names, ", "))
-}
-
-func listPriorityClasses(ctx context.Context, cs kubernetes.Interface) (map[string]bool, error) {
-	out := map[string]bool{}
-	opts := metav1.ListOptions{Limit: 500}
-	for {
-		list, err := cs.SchedulingV1().PriorityClasses().List(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		for i := range list.Items {
-			out[list.Items[i].Name] = true
-		}
-		if list.Continue == "" {
-			return out, nil
-		}
-		opts.Continue = list.Continue
-	}
-}
-
-// scanDaemonSet reviews one listed DaemonSet as check reviews a file's: the
-// same checkDaemonSet, as a CREATE.
+// scanDaemonSet reviews one listed DaemonSet with the Reporter's own
+// evaluation (reports.Evaluate, as a CREATE), and prints it with check's
+// fields.
 func scanDaemonSet(ctx context.Context, p *policy.Policy, ds *appsv1.DaemonSet) (*scanResult, error) {
-	obj := ds.DeepCopy()
-	obj.APIVersion, obj.Kind = "apps/v1", "DaemonSet"
-	obj.ManagedFields = nil
-	data, err := json.Marshal(obj)
+	ev, err := reports.Evaluate(ctx, p, ds)
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDocument("cluster", data)
-	if err != nil {
-		return nil, err
+	r := &scanResult{Exempt: []scanExemption{}, ev: ev}
+	if ev.Admission != nil {
+		r.checkResult = *newCheckResult(p, ev.Admission, ds, ds.Namespace, "cluster", ev.Object, nil)
+	} else {
+		r.checkResult = checkResult{Kind: "DaemonSet", Namespace: ds.Namespace, Name: ds.Name, Source: "cluster", Operation: "CREATE",
+			Patch: []patch.Operation{}, Violations: []policy.Violation{}, Warnings: []string{ev.Error}, Object: ev.Object}
 	}
-	c, err := checkDaemonSet(p, d, nil, ds.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	r := &scanResult{checkResult: *c, Exempt: []scanExemption{}, rules: p.RuleStates(ds.Namespace, ds)}
-	for _, s := range r.rules {
-		if s.Exempt != nil {
-			r.Exempt = append(r.Exempt, newScanExemption(s.ID, *s.Exempt))
+	for _, m := range ev.Exemptions {
+		for _, name := range m.Rules {
+			r.Exempt = append(r.Exempt, scanExemption{Rule: name, Exemption: m.Key(), Reason: m.Reason})
 		}
-	}
-	mex := p.MutatorExemptions(ds.Namespace, ds)
-	names := make([]string, 0, len(mex))
-	for name := range mex {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		r.Exempt = append(r.Exempt, newScanExemption(name, mex[name]))
-	}
-	r.ref = reports.Evaluation{Ref: reports.Ref(ds), Violations: r.Violations, Rules: r.rules}
-	if !r.Allowed && len(r.Violations) == 0 {
-		// The mutating webhook refused the object itself.
-		r.ref.Error = strings.Join(r.Warnings, "; ")
 	}
 	return r, nil
-}
-
-func newScanExemption(name string, e policy.Exemption) scanExemption {
-	x := scanExemption{Rule: name, Exemption: fmt.Sprintf("exemptions[%d]", e.Index), Reason: e.Reason}
-	if e.Index < 0 {
-		x.Exemption = "own-namespace"
-	}
-	return x
-}
-
-// writeOpenReports prints the Reports the Reporter would write, one per
-// namespace, as YAML documents.
-func writeOpenReports(w io.Writer, r *scanReport) error {
-	byNamespace := map[string][]scanResult{}
-	var namespaces []string
-	for _, res := range r.Results {
-		if _, ok := byNamespace[res.Namespace]; !ok {
-			namespaces = append(namespaces, res.Namespace)
-		}
-		byNamespace[res.Namespace] = append(byNamespace[res.Namespace], res)
-	}
-	sort.Strings(namespaces)
-	now := metav1.Timestamp{Seconds: time.Now().Unix()}
-	for i, ns := range namespaces {
-		var results []openreportsv1alpha1.ReportResult
-		for _, res := range byNamespace[ns] {
-			results = append(results, reports.Results(res.ref)...)
-		}
-		rep := reports.Build(ns, results, nil, now, 0)
-		data, err := yaml.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			if _, err := io.WriteString(w, "---\n"); err != nil {
-				return err
-			}
-		}
-		if _, err := w.Write(data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// writeScanText prints a summary first (counts per rule, what mutation
-// would fill in, exemptions), then the worst offenders.
-func writeScanText(w io.Writer, r *scanReport) {
-	type count struct{ rule, action string }
-	perRule := map[count]int{}
-	mutated := map[string]int{}
-	exempt := map[string]int{}
-	denied, namespaces := 0, map[string]bool{}
-	for _, res := range r.Results {
-		namespaces[res.Namespace] = true
-		if !res.Allowed {
-			denied++
-		}
-		seen := map[count]bool{}
-		for _, v := range res.Violations {
-			seen[count{v.Rule, v.Action}] = true
-		}
-		for k := range seen {
-			perRule[k]++
-		}
-		fields := map[string]bool{}
-		for _, op := range res.Patch {
-			if f := mutatedField(op.Path); f != "" {
-				fields[f] = true
-			}
-		}
-		for f := range fields {
-			mutated[f]++
-		}
-		for _, e := range res.Exempt {
-			exempt[e.Rule+" by "+e.Exemption]++
-		}
-	}
-	fmt.Fprintf(w, "%d DaemonSet(s) in %d namespace(s): %d allowed, %d would be denied\n", len(r.Results), len(namespaces), len(r.Results)-denied, denied)
-	if len(perRule) > 0 {
-		fmt.Fprintln(w, "\nFindings (DaemonSets per rule and action):")
-		keys := make([]count, 0, len(perRule))
-		for k := range perRule {
-			keys = append(keys, k)
-		}
-		order := map[string]int{policy.Deny: 0, policy.Warn: 1, policy.Audit: 2}
-		sort.Slice(keys, func(i, j int) bool {
-			a, b := keys[i], keys[j]
-			if order[a.action] != order[b.action] {
-				return order[a.action] < order[b.action]
-			}
-			if perRule[a] != perRule[b] {
-				return perRule[a] > perRule[b]
-			}
-			return a.rule < b.rule
-		})
-		for _, k := range keys {
-			fmt.Fprintf(w, "  %-6s %-40s %d\n", k.action, k.rule, perRule[k])
-		}
-	}
-	printCounts(w, "\nMutation would still fill in (DaemonSets per field):", mutated)
-	printCounts(w, "\nExempt (DaemonSets per rule or mutator and exemption):", exempt)
-
-	type offender struct {
-		res               *scanResult
-		deny, warn, audit int
-	}
-	var worst []offender
-	for i := range r.Results {
-		o := offender{res: &r.Results[i]}
-		for _, v := range o.res.Violations {
-			switch v.Action {
-			case policy.Deny:
-				o.deny++
-			case policy.Warn:
-				o.warn++
-			default:
-				o.audit++
-			}
-		}
-		if o.deny+o.warn+o.audit > 0 {
-			worst = append(worst, o)
-		}
-	}
-	sort.SliceStable(worst, func(i, j int) bool {
-		a, b := worst[i], worst[j]
-		if a.deny != b.deny {
-			return a.deny > b.deny
-		}
-		if a.warn != b.warn {
-			return a.warn > b.warn
-		}
-		return a.audit > b.audit
-	})
-	if len(worst) == 0 {
-		return
-	}
-	const top = 10
-	fmt.Fprintf(w, "\nWorst offenders (%d of %d with findings):\n", min(top, len(worst)), len(worst))
-	for _, o := range worst[:min(top, len(worst))] {
-		verdict := "allowed"
-		if !o.res.Allowed {
-			verdict = "DENIED"
-		}
-		fmt.Fprintf(w, "DaemonSet %s/%s: %s (%d deny, %d warn, %d audit)\n", o.res.Namespace, o.res.Name, verdict, o.deny, o.warn, o.audit)
-		for _, v := range o.res.Violations {
-			fmt.Fprintf(w, "  %-6s [%s] %s: %s\n", v.Action, v.Rule, v.Field, v.Message)
-		}
-	}
-}
-
-func printCounts(w io.Writer, title string, m map[string]int) {
-	if len(m) == 0 {
-		return
-	}
-	fmt.Fprintln(w, title)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if m[keys[i]] != m[keys[j]] {
-			return m[keys[i]] > m[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	for _, k := range keys {
-		fmt.Fprintf(w, "  %-50s %d\n", k, m[k])
-	}
-}
-
-// mutatedField names what a patch operation fills in, without list indices.
-func mutatedField(path string) string {
-	switch {
-	case strings.HasPrefix(path, "/metadata/annotations"):
-		return "" // the record of the other operations
-	case strings.Contains(path, "/tolerations"):
-		return "tolerations"
-	case strings.Contains(path, "priorityClassName"):
-		return "priorityClassName"
-	case strings.Contains(path, "/resources"):
-		return "resources"
-	}
-	return path
 }

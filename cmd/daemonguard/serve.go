@@ -42,7 +42,7 @@ func runServe(args []string, stderr io.Writer) int {
 	sm.Lifetimes = certs.DefaultLifetimes
 	fs.StringVar(&sm.SecretName, "cert-secret-name", "daemonguard-tls", "self-managed: the kubernetes.io/tls Secret in --namespace holding the CA and the serving certificate")
 	fs.StringVar(&sm.ServiceName, "service-name", "daemonguard", "self-managed: the webhook's Service; the certificate is for <service>.<namespace>.svc")
-	fs.StringVar(&sm.WebhookConfigurationName, "webhook-configuration-name", "daemonguard", "the name of both webhook configurations: self-managed keeps their caBundle, --mutating-match-condition the mutating one's matchConditions")
+	fs.StringVar(&sm.WebhookConfigurationName, "webhook-configuration-name", "daemonguard", "the name of both webhook configurations: self-managed keeps their caBundle, --mutating-match-condition the mutating one's matchConditions, --verify-validating-match-conditions checks the validating one's")
 	fs.Func("cert-extra-sans", "self-managed: comma-separated extra DNS names and IP addresses for the certificate (local development: 127.0.0.1,localhost)", func(v string) error {
 		for _, san := range strings.Split(v, ",") {
 			if san = strings.TrimSpace(san); san != "" {
@@ -76,6 +76,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.Int64Var(&lim.MaxInFlightBodyBytes, "max-inflight-body-bytes", lim.MaxInFlightBodyBytes, "webhook server: most bytes of large review bodies (over 64 KiB) read and decoded at once; a body that finds no room within 2s gets 503 with Retry-After")
 	fs.IntVar(&lim.MaxConnections, "max-connections", lim.MaxConnections, "webhook server: most open connections; at the cap a new connection displaces the oldest one that never sent a complete request")
 	mutatingCondition := fs.String("mutating-match-condition", "", `what the webhook keeps in the matchConditions of the MutatingWebhookConfiguration named --webhook-configuration-name (get and update on it): "policy" the mutating condition of the policy in force, so the API server skips the webhook for DaemonSets no mutator would change; "always" none of its own, so every DaemonSet is sent (and a condition written before is removed); empty leaves them alone`)
+	verifyValidating := fs.Bool("verify-validating-match-conditions", true, "check at start and every minute that the ValidatingWebhookConfiguration named --webhook-configuration-name (get on it) carries the matchCondition this binary's rules need; report one that does not (daemonguard_validating_match_conditions_current 0, a log line, an Event on it) and leave it as it is")
 	fs.BoolVar(&opts.NodeChecks, "node-checks", true, "watch Nodes for the node-aware rules (node-coverage, matches-no-node, does-not-fit); needs get/list/watch on nodes")
 	fs.BoolVar(&opts.Reports.Enabled, "reports", false, "keep an OpenReports Report (openreports.io/v1alpha1) per namespace for the DaemonSets already running; one replica writes them, elected with a Lease in --namespace")
 	fs.Float64Var(&opts.Reports.WritesPerSecond, "reports-writes-per-second", 5, "reports: at most this many Report writes per second (burst twice that)")
@@ -126,6 +127,9 @@ func runServe(args []string, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stderr, "daemonguard serve: --mutating-match-condition: %q is not policy, always or empty\n", *mutatingCondition)
 		return 2
+	}
+	if *verifyValidating {
+		opts.ValidatingConfiguration = sm.WebhookConfigurationName
 	}
 	opts.Reports.Burst = int(2 * opts.Reports.WritesPerSecond)
 	if opts.Reports.Enabled && opts.Namespace == "" {

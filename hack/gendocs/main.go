@@ -7,22 +7,19 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
+	"reflect"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/precondition"
 	"github.com/daemonguard/daemonguard/mutators"
-	"github.com/daemonguard/daemonguard/mutators/patch"
 	"github.com/daemonguard/daemonguard/validators"
 )
 
@@ -46,33 +43,80 @@ const (
 	readme      = "README.md"
 	chartReadme = "deploy/helm/daemonguard/README.md"
 	schema      = "deploy/helm/daemonguard/values.schema.json"
+	values      = "deploy/helm/daemonguard/values.yaml"
 	// conditions is written whole: the validating webhook's matchConditions.
 	conditions = "deploy/helm/daemonguard/files/validating-match-conditions.yaml"
+	// manifests are the chart rendered for kubectl users; the generator
+	// keeps their validating matchConditions (see manifests.go).
+	manifests = "deploy/manifests"
+	// knowledge is written whole: every host path the rules know.
+	knowledge = "validators/README.md"
 )
 
 // run regenerates every file; it returns the ones whose content changed (or
 // would change, when write is false).
 func run(root string, write bool) ([]string, error) {
+	d, err := readDocs(root)
+	if err != nil {
+		return nil, err
+	}
+	model := policyModel(d)
+	conds, err := validatingConditions()
+	if err != nil {
+		return nil, err
+	}
 	edits := map[string]func([]byte) ([]byte, error){
 		readme: func(b []byte) ([]byte, error) {
 			b, err := replaceBlock(b, "rules", rulesTable())
 			if err != nil {
 				return nil, err
 			}
-			if b, err = replaceBlock(b, "default-policy", defaultPolicy()); err != nil {
+			block, err := defaultPolicy(model)
+			if err != nil {
+				return nil, err
+			}
+			if b, err = replaceBlock(b, "default-policy", block); err != nil {
 				return nil, err
 			}
 			return replaceBlock(b, "conditions", conditionsTable())
 		},
-		chartReadme: func(b []byte) ([]byte, error) { return replaceBlock(b, "rules", chartRules()) },
-		schema:      editSchema,
-		conditions:  func([]byte) ([]byte, error) { return validatingConditions() },
+		chartReadme: func(b []byte) ([]byte, error) {
+			b, err := replaceBlock(b, "rules", chartRules())
+			if err != nil {
+				return nil, err
+			}
+			rows, err := policyValuesTable(model)
+			if err != nil {
+				return nil, err
+			}
+			return replaceBlock(b, "policy-values", rows)
+		},
+		schema: func(b []byte) ([]byte, error) { return editSchema(b, model) },
+		values: func(b []byte) ([]byte, error) {
+			y, err := policyYAML(model, config.Defaults(), yamlStyle{comments: true, skipChartWritten: true})
+			if err != nil {
+				return nil, err
+			}
+			return replaceBlock(b, "policy", indentLines(y, "  "))
+		},
+		conditions: func([]byte) ([]byte, error) { return conds, nil },
+		knowledge:  func([]byte) ([]byte, error) { return []byte(knowledgeDoc()), nil },
+	}
+	names := []string{readme, chartReadme, schema, values, conditions, knowledge}
+	files, err := filepath.Glob(filepath.Join(root, manifests, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		name, _ := filepath.Rel(root, f)
+		names = append(names, name)
+		edits[name] = func(b []byte) ([]byte, error) { return spliceConditions(b, conds) }
 	}
 	var stale []string
-	for _, name := range []string{readme, chartReadme, schema, conditions} {
+	for _, name := range names {
 		path := filepath.Join(root, name)
 		old, err := os.ReadFile(path)
-		if err != nil && !(name == conditions && os.IsNotExist(err)) {
+		if err != nil && !((name == conditions || name == knowledge) && os.IsNotExist(err)) {
 			return nil, err
 		}
 		updated, err := edits[name](old)
@@ -92,20 +136,39 @@ func run(root string, write bool) ([]string, error) {
 	return stale, nil
 }
 
-// replaceBlock replaces what lies between the lines
-// "<!-- BEGIN GENERATED: name ... -->" and "<!-- END GENERATED: name -->".
+// replaceBlock replaces the lines between the line holding
+// "BEGIN GENERATED: name" and the line holding "END GENERATED: name", in
+// whatever comment syntax the file has ("<!-- ... -->" in Markdown, "# ..."
+// in YAML).
 func replaceBlock(doc []byte, name, content string) ([]byte, error) {
-	begin := []byte("<!-- BEGIN GENERATED: " + name)
-	end := []byte("<!-- END GENERATED: " + name + " -->")
-	i := bytes.Index(doc, begin)
-	j := bytes.Index(doc, end)
-	if i < 0 || j < i {
-		return nil, fmt.Errorf("no generated block %q (mark it with %s ... --> and %s)", name, begin, end)
+	begin, end := marker(doc, "BEGIN GENERATED: "+name, 0), -1
+	if begin >= 0 {
+		end = marker(doc, "END GENERATED: "+name, begin)
 	}
-	i += bytes.IndexByte(doc[i:], '\n') + 1
+	if begin < 0 || end < 0 {
+		return nil, fmt.Errorf("no generated block %q (mark it with lines holding \"BEGIN GENERATED: %s ...\" and \"END GENERATED: %s\")", name, name, name)
+	}
+	i := begin + bytes.IndexByte(doc[begin:], '\n') + 1
+	j := bytes.LastIndexByte(doc[:end], '\n') + 1
 	out := append([]byte(nil), doc[:i]...)
 	out = append(out, content...)
 	return append(out, doc[j:]...), nil
+}
+
+// marker is the offset of the first whole occurrence of m at or after from
+// (not followed by more of a name), or -1.
+func marker(doc []byte, m string, from int) int {
+	for at := from; ; {
+		k := bytes.Index(doc[at:], []byte(m))
+		if k < 0 {
+			return -1
+		}
+		k += at
+		if next := k + len(m); next == len(doc) || doc[next] == ' ' || doc[next] == '\n' || bytes.HasPrefix(doc[next:], []byte("-->")) {
+			return k
+		}
+		at = k + len(m)
+	}
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
@@ -133,68 +196,30 @@ func chartRules() string {
 	return b.String()
 }
 
-// defaultPolicy is the built-in policy as a policy file, with comments.
-func defaultPolicy() string {
-	p := config.Defaults()
-	m := &p.Mutation
+// defaultPolicy is the built-in policy as a policy file, every field
+// spelled out (effectiveDefaults), long lists wrapped.
+func defaultPolicy(model *field) (string, error) {
+	y, err := policyYAML(model, effectiveDefaults(), yamlStyle{})
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
-	b.WriteString("```yaml\napiVersion: " + config.APIVersion + "\nkind: " + config.Kind + "\nmutation:\n")
-	fmt.Fprintf(&b, "  tolerations:\n    enabled: %t\n    defaults:            # added unless an existing toleration covers them\n", *m.Tolerations.Enabled)
-	for _, t := range m.Tolerations.Defaults {
-		fmt.Fprintf(&b, "    - key: %s\n      operator: %s\n", t.Key, t.Operator)
-		if t.Value != "" {
-			fmt.Fprintf(&b, "      value: %s\n", t.Value)
-		}
-		if t.Effect != "" {
-			fmt.Fprintf(&b, "      effect: %s\n", t.Effect)
-		}
-	}
-	fmt.Fprintf(&b, "  priorityClass:\n    enabled: %t\n    name: %s   # set when priorityClassName is empty, if the class exists\n", *m.PriorityClass.Enabled, m.PriorityClass.Name)
-	r := &m.Resources
-	fmt.Fprintf(&b, "  resources:\n    enabled: %t\n    requests: %s   # per container and init container, when missing\n",
-		*r.Enabled, flowList(r.Requests))
-	fmt.Fprintf(&b, "    memoryLimit: %s   # max(minimum, multiplier × request)\n", limitFlow(&r.MemoryLimit))
-	fmt.Fprintf(&b, "    cpuLimit: %s        # off: throttling is latency\n", limitFlow(&r.CPULimit))
-	fmt.Fprintf(&b, "    skipPriorityClasses: [%s]  # left alone\n", strings.Join(r.SkipPriorityClasses, ", "))
-	b.WriteString("validation:\n  rules:                 # id: enforce | warn | audit | off (unnamed rules keep their default)\n")
-	for _, d := range validators.Registry() {
-		fmt.Fprintf(&b, "    %s: %s\n", d.ID, d.Default)
-	}
-	b.WriteString(wrapList("  sensitiveHostPaths: ", validators.DefaultSensitiveHostPaths()))
-	b.WriteString(wrapList("  runtimeSockets: ", validators.DefaultRuntimeSockets()))
-	b.WriteString("exemptions:\n")
-	for _, e := range p.Exemptions {
-		fmt.Fprintf(&b, "- namespaces: [%s]\n", strings.Join(e.Namespaces, ", "))
+	b.WriteString("```yaml\n")
+	for line := range strings.SplitSeq(strings.TrimSuffix(y, "\n"), "\n") {
+		b.WriteString(wrapFlowList(line))
 	}
 	b.WriteString("```\n")
-	return b.String()
+	return b.String(), nil
 }
 
-func limitFlow(l *config.LimitDefault) string {
-	return fmt.Sprintf("{enabled: %t, minimum: %s, requestMultiplier: %d}", *l.Enabled, quoteNumber(l.Minimum.String()), l.RequestMultiplier)
-}
-
-// quoteNumber quotes a quantity YAML would read as a number ("1").
-func quoteNumber(s string) string {
-	if strings.Trim(s, "0123456789.") == "" {
-		return `"` + s + `"`
+// wrapFlowList wraps a line "key: [a, b, ...]" longer than 110 columns,
+// aligning the items under the first; other lines are returned as they are.
+func wrapFlowList(line string) string {
+	key, list, ok := strings.Cut(line, ": [")
+	if !ok || len(line) <= 110 || !strings.HasSuffix(list, "]") {
+		return line + "\n"
 	}
-	return s
-}
-
-func flowList(l corev1.ResourceList) string {
-	var parts []string
-	for _, n := range slices.Sorted(func(yield func(corev1.ResourceName) bool) {
-		for n := range l {
-			if !yield(n) {
-				return
-			}
-		}
-	}) {
-		q := l[n]
-		parts = append(parts, string(n)+": "+q.String())
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
+	return wrapList(key+": ", strings.Split(strings.TrimSuffix(list, "]"), ", "))
 }
 
 // wrapList writes a YAML flow list after prefix, wrapped below 110 columns
@@ -248,42 +273,30 @@ func validatingConditions() ([]byte, error) {
 	return append([]byte(head), body...), nil
 }
 
-// editSchema replaces the enums of the chart's values schema that the
-// registries define, keeping every other byte of the file.
-func editSchema(doc []byte) ([]byte, error) {
-	var ids, exemptable, actions []string
-	for _, d := range validators.Registry() {
-		ids = append(ids, d.ID)
-	}
-	exemptable = append(exemptable, ids...)
-	for _, d := range mutators.Registry() {
-		exemptable = append(exemptable, d.Name)
-	}
-	slices.Sort(exemptable)
-	for _, a := range config.Actions() {
-		actions = append(actions, string(a))
-	}
-	const policy = "/properties/policy/properties"
-	for _, e := range []struct {
-		pointer string
-		values  []string
-	}{
-		{policy + "/validation/properties/rules/propertyNames/enum", ids},
-		{policy + "/validation/properties/rules/additionalProperties/enum", actions},
-		{policy + "/exemptions/items/properties/rules/items/enum", exemptable},
-	} {
-		start, end, ok := patch.Locate(doc, e.pointer)
-		if !ok {
-			return nil, fmt.Errorf("no %s", e.pointer)
+// policyValuesTable is the chart README's table of the policy values: one
+// row per setting of the policy file, with its default as values.yaml has
+// it and the doc comment of its Go field.
+func policyValuesTable(model *field) (string, error) {
+	defaults := reflect.ValueOf(config.Defaults()).Elem()
+	var b strings.Builder
+	b.WriteString("| value | default | description |\n|---|---|---|\n")
+	var err error
+	model.walk(func(f *field) {
+		if f.Fields != nil || chartWritten(f) || err != nil {
+			return
 		}
-		// Indent like the surrounding file: two spaces per level.
-		lineStart := bytes.LastIndexByte(doc[:start], '\n') + 1
-		indent := len(doc[lineStart:start]) - len(bytes.TrimLeft(doc[lineStart:start], " "))
-		value, err := json.MarshalIndent(e.values, strings.Repeat(" ", indent), "  ")
-		if err != nil {
-			return nil, err
+		v := valueAt(defaults, f, model)
+		def := "null"
+		switch {
+		case !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()):
+		case v.Kind() == reflect.Map && v.IsNil():
+			def = "{}"
+		default:
+			var js []byte
+			js, err = marshal(v.Interface(), "", "")
+			def = string(js)
 		}
-		doc = append(append(append([]byte(nil), doc[:start]...), value...), doc[end:]...)
-	}
-	return doc, nil
+		fmt.Fprintf(&b, "| `policy.%s` | `%s` | %s |\n", f.key(), def, cell(docSentence(f)))
+	})
+	return b.String(), err
 }

@@ -27,9 +27,13 @@ const (
 
 // Policy is the admin-owned configuration of both webhooks and of `check`.
 type Policy struct {
-	APIVersion string     `json:"apiVersion"`
-	Kind       string     `json:"kind"`
-	Mutation   Mutation   `json:"mutation"`
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// Mutation configures the mutators: what is filled in where the author
+	// left it out.
+	Mutation Mutation `json:"mutation"`
+	// Validation configures the rules: their actions and the lists they
+	// judge host access by.
 	Validation Validation `json:"validation"`
 	// Exemptions skip mutators and rules for matching DaemonSets. When the
 	// field is absent, kube-system is exempt; the webhook's own namespace is
@@ -39,27 +43,40 @@ type Policy struct {
 
 // Mutation configures the three mutators.
 type Mutation struct {
-	Tolerations   TolerationsMutation   `json:"tolerations"`
+	// Tolerations are added unless an existing toleration covers them.
+	Tolerations TolerationsMutation `json:"tolerations"`
+	// PriorityClass is set where the pod names none.
 	PriorityClass PriorityClassMutation `json:"priorityClass"`
-	Resources     ResourcesMutation     `json:"resources"`
+	// Resources fills missing container requests and limits.
+	Resources ResourcesMutation `json:"resources"`
 }
 
 // TolerationsMutation adds Defaults that no existing toleration covers.
 type TolerationsMutation struct {
-	Enabled  *bool               `json:"enabled,omitempty"`
+	// Enabled turns the tolerations mutator on.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Defaults are the tolerations added unless one already covers them.
+	// The DaemonSet controller's own (not-ready, unreachable, *-pressure,
+	// unschedulable) are refused.
 	Defaults []corev1.Toleration `json:"defaults,omitempty"`
 }
 
 // PriorityClassMutation sets Name when priorityClassName is empty.
 type PriorityClassMutation struct {
-	Enabled *bool  `json:"enabled,omitempty"`
-	Name    string `json:"name,omitempty"`
+	// Enabled turns the priority-class mutator on.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Name is the class set, never one the cluster lacks; the chart
+	// creates a PriorityClass of this name.
+	// +kubebuilder:validation:Pattern=^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name,omitempty"`
 }
 
 // ResourcesMutation fills missing container requests, and limits sized from
 // each container's own request so that a default never OOM-kills or
 // throttles an agent that needs more than a typical one.
 type ResourcesMutation struct {
+	// Enabled turns the resources mutator on.
 	Enabled *bool `json:"enabled,omitempty"`
 	// Requests are filled per resource name when a container has none.
 	Requests corev1.ResourceList `json:"requests,omitempty"`
@@ -70,6 +87,8 @@ type ResourcesMutation struct {
 	CPULimit LimitDefault `json:"cpuLimit"`
 	// SkipPriorityClasses are the priorityClassNames whose pods get no
 	// resources at all. Absent means the two system classes; [] means none.
+	// +kubebuilder:validation:items:Pattern=^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$
+	// +kubebuilder:validation:items:MaxLength=253
 	SkipPriorityClasses []string `json:"skipPriorityClasses,omitempty"`
 }
 
@@ -78,20 +97,47 @@ type ResourcesMutation struct {
 // (the author's or the injected one). With a multiplier of at least 2 the
 // limit is never pinned to the request.
 type LimitDefault struct {
-	Enabled *bool              `json:"enabled,omitempty"`
+	// Enabled turns this limit on.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Minimum is the smallest limit injected.
 	Minimum *resource.Quantity `json:"minimum,omitempty"`
-	// RequestMultiplier is a whole number, at least 2.
+	// RequestMultiplier is a whole number, at least 2: the limit is never
+	// pinned to the request.
+	// +kubebuilder:validation:Minimum=2
 	RequestMultiplier int32 `json:"requestMultiplier,omitempty"`
 }
 
 // Validation configures the rules.
 type Validation struct {
-	// Rules maps a rule id to its action; rules not named keep their default.
+	// Rules maps a rule id to its action; rules not named keep their
+	// default. Quote "off": unquoted, YAML reads it as false.
+	// +daemonguard:keys=rules
 	Rules map[string]Action `json:"rules,omitempty"`
-	// SensitiveHostPaths replaces the rules' built-in list when set.
+	// SensitiveHostPaths replaces the rules' built-in list when set: host
+	// paths no container may mount writable.
+	// +kubebuilder:validation:items:Pattern=^/
 	SensitiveHostPaths []string `json:"sensitiveHostPaths,omitempty"`
-	// RuntimeSockets replaces the rules' built-in list when set.
+	// RuntimeSockets replaces the rules' built-in list when set: container
+	// runtime sockets and their directories, which no container may mount.
+	// +kubebuilder:validation:items:Pattern=^/
 	RuntimeSockets []string `json:"runtimeSockets,omitempty"`
+	// AllowedHostPaths are host paths the admin knows nothing on their
+	// nodes reads, runs or trusts, beside daemonguard's built-in known-safe
+	// list, as PodSecurityPolicy's allowedHostPaths had them: a mount at or
+	// below PathPrefix (on path component boundaries) is no longer unknown
+	// to the unknown-* rules; with ReadOnly only a read-only one. They never
+	// make a path a rule knows to be dangerous safe: exempt the DaemonSet
+	// for that.
+	AllowedHostPaths []AllowedHostPath `json:"allowedHostPaths,omitempty"`
+}
+
+// AllowedHostPath is one entry of validation.allowedHostPaths.
+type AllowedHostPath struct {
+	// PathPrefix is an absolute, clean host path: a Linux path, or a
+	// Windows one with a drive letter (C:\agent) or a named pipe.
+	PathPrefix string `json:"pathPrefix"`
+	// ReadOnly allows only read-only mounts below PathPrefix.
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // Exemption skips mutators and rules for the DaemonSets it matches: those in
@@ -99,13 +145,17 @@ type Validation struct {
 // (within Namespaces, or anywhere when AnyNamespace is true).
 type Exemption struct {
 	// Namespaces are matched by name (kubernetes.io/metadata.name).
+	// +kubebuilder:validation:items:Pattern=^[a-z0-9]([-a-z0-9]*[a-z0-9])?$
+	// +kubebuilder:validation:items:MaxLength=63
 	Namespaces []string `json:"namespaces,omitempty"`
 	// Selector matches the DaemonSet's own labels. Authors set those labels,
 	// so a selector must be confined to Namespaces unless AnyNamespace says
 	// the admin really means every namespace.
-	Selector     *metav1.LabelSelector `json:"selector,omitempty"`
-	AnyNamespace bool                  `json:"anyNamespace,omitempty"`
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	// AnyNamespace lets a Selector match in every namespace.
+	AnyNamespace bool `json:"anyNamespace,omitempty"`
 	// Rules names the rule ids and mutator names skipped; empty means all.
+	// +daemonguard:enum=exemptable
 	Rules []string `json:"rules,omitempty"`
 	// Reason is free text for the humans reading the policy.
 	Reason string `json:"reason,omitempty"`

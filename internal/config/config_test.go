@@ -440,6 +440,26 @@ func TestParseErrors(t *testing.T) {
 			in:   header + "validation:\n  sensitiveHostPaths: [/etc/]\n",
 			want: []string{`validation.sensitiveHostPaths[0]: Invalid value: "/etc/": must be written cleanly, as "/etc"`},
 		},
+		"allowed host path not clean": {
+			in:   header + "validation:\n  allowedHostPaths: [{pathPrefix: /var/lib/agent/}]\n",
+			want: []string{`validation.allowedHostPaths[0].pathPrefix: Invalid value: "/var/lib/agent/": must be written cleanly, as "/var/lib/agent"`},
+		},
+		"allowed host path relative": {
+			in:   header + "validation:\n  allowedHostPaths: [{pathPrefix: var/lib/agent, readOnly: true}]\n",
+			want: []string{`validation.allowedHostPaths[0].pathPrefix: Invalid value: "var/lib/agent": must be an absolute path`},
+		},
+		"allowed host path root": {
+			in:   header + "validation:\n  allowedHostPaths: [{pathPrefix: /}]\n",
+			want: []string{`validation.allowedHostPaths[0].pathPrefix: Invalid value: "/": / would allow every path`},
+		},
+		"allowed host path drive root": {
+			in:   header + "validation:\n  allowedHostPaths: [{pathPrefix: 'C:\\'}]\n",
+			want: []string{`validation.allowedHostPaths[0].pathPrefix: Invalid value: "C:\\": a drive root would allow every path on it`},
+		},
+		"allowed host path missing": {
+			in:   header + "validation:\n  allowedHostPaths: [{readOnly: true}]\n",
+			want: []string{`validation.allowedHostPaths[0].pathPrefix: Required value`},
+		},
 		"dotdot sensitive path": {
 			in:   header + "validation:\n  sensitiveHostPaths: [/var/lib/../lib/kubelet]\n",
 			want: []string{`validation.sensitiveHostPaths[0]: Invalid value: "/var/lib/../lib/kubelet": must be written cleanly, as "/var/lib/kubelet"`},

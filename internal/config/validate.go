@@ -40,6 +40,9 @@ func ValidatePolicy(p *Policy, fldPath *field.Path) field.ErrorList {
 	}
 	errs = append(errs, validateHostPaths(p.Validation.SensitiveHostPaths, v.Child("sensitiveHostPaths"))...)
 	errs = append(errs, validateHostPaths(p.Validation.RuntimeSockets, v.Child("runtimeSockets"))...)
+	for i, a := range p.Validation.AllowedHostPaths {
+		errs = append(errs, validateAllowedHostPath(a, v.Child("allowedHostPaths").Index(i))...)
+	}
 	for i := range p.Exemptions {
 		errs = append(errs, validateExemption(&p.Exemptions[i], fldPath.Child("exemptions").Index(i))...)
 	}
@@ -128,6 +131,30 @@ func validateHostPaths(paths []string, fp *field.Path) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// validateAllowedHostPath accepts a clean absolute Linux path, a Windows
+// path with a drive letter, or a named pipe. The root of either is refused:
+// allowing everything is turning the rules off.
+func validateAllowedHostPath(a AllowedHostPath, fp *field.Path) field.ErrorList {
+	p := a.PathPrefix
+	fp = fp.Child("pathPrefix")
+	switch {
+	case p == "":
+		return field.ErrorList{field.Required(fp, "the host path to allow")}
+	case len(p) >= 2 && p[1] == ':' || strings.HasPrefix(p, `\\`):
+		if len(strings.Trim(p[2:], `\/`)) == 0 && p[1] == ':' {
+			return field.ErrorList{field.Invalid(fp, p, "a drive root would allow every path on it; turn the unknown-* rules off instead")}
+		}
+		return nil
+	case p == "/":
+		return field.ErrorList{field.Invalid(fp, p, "/ would allow every path; turn the unknown-* rules off instead")}
+	case !strings.HasPrefix(p, "/"):
+		return field.ErrorList{field.Invalid(fp, p, "must be an absolute path")}
+	case path.Clean(p) != p:
+		return field.ErrorList{field.Invalid(fp, p, fmt.Sprintf("must be written cleanly, as %q", path.Clean(p)))}
+	}
+	return nil
 }
 
 func validateExemption(e *Exemption, fp *field.Path) field.ErrorList {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/daemonguard/daemonguard/test/dstest"
+	"github.com/daemonguard/daemonguard/validators"
 )
 
 // TestAllowedCorpus loads every DaemonSet in testdata/allowed, each a safe
@@ -13,7 +14,8 @@ import (
 // and checks that the default policy admits it after mutation. A file may
 // warn only through the rules its "# warns:" comment lists (comma
 // separated), and each listed rule must warn, so the header stays true.
-// "# why-allowed:" says why it is safe.
+// "# why-allowed:" says why it is safe; the rules "# near:" lists are the
+// ones it is a near miss of, and they must find nothing at all.
 func TestAllowedCorpus(t *testing.T) {
 	eachCorpusFile(t, "allowed", func(t *testing.T, p *Policy, data []byte, head map[string]string) {
 		if head["why-allowed"] == "" {
@@ -32,6 +34,16 @@ func TestAllowedCorpus(t *testing.T) {
 		}
 		p.Mutate(t.Context(), ns, ds)
 		v := p.Validate(t.Context(), ns, nil, ds)
+		known := validators.Defaults()
+		var near []string
+		for _, r := range strings.Split(head["near"], ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				if _, ok := known[r]; !ok {
+					t.Errorf("# near: %q is not a rule id", r)
+				}
+				near = append(near, r)
+			}
+		}
 		warned := map[string]bool{}
 		for _, x := range v.Violations {
 			switch {
@@ -39,6 +51,9 @@ func TestAllowedCorpus(t *testing.T) {
 				t.Errorf("denied: [%s] %s: %s", x.Rule, x.Field, x.Message)
 			case x.Action == Warn && !slices.Contains(warns, x.Rule):
 				t.Errorf("unexpected warning (list the rule in # warns: if it is meant): [%s] %s: %s", x.Rule, x.Field, x.Message)
+			}
+			if slices.Contains(near, x.Rule) {
+				t.Errorf("# near: %s, which finds something: [%s] %s: %s", x.Rule, x.Rule, x.Field, x.Message)
 			}
 			warned[x.Rule] = true
 		}

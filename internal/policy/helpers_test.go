@@ -127,3 +127,6 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// mount0 is the field of the first container's first mount.
+const mount0 = "spec.template.spec.containers[0].volumeMounts[0]"

@@ -6,7 +6,6 @@ package policy
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -96,10 +95,6 @@ type exemption struct {
 	reason       string
 }
 
-// OwnNamespaceExemption is the index ExemptionMatch gives the built-in
-// exemption of the webhook's own namespace, which is not in the file.
-const OwnNamespaceExemption = -1
-
 // New compiles cfg. It also checks what only the registries know: the rule
 // ids and mutator names the file names, and the tolerations the DaemonSet
 // controller manages itself.
@@ -134,6 +129,7 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		ClassExists:        validators.ClassLookup(opts.ClassExists),
 		SensitiveHostPaths: cfg.Validation.SensitiveHostPaths,
 		RuntimeSockets:     cfg.Validation.RuntimeSockets,
+		AllowedHostPaths:   allowedHostPaths(cfg.Validation.AllowedHostPaths),
 	}
 	for _, d := range registry {
 		a := cfg.Action(d.ID, d.Default)
@@ -162,6 +158,15 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 	return p, nil
 }
 
+// allowedHostPaths are the policy's allowlist for the rules.
+func allowedHostPaths(in []config.AllowedHostPath) []validators.AllowedHostPath {
+	out := make([]validators.AllowedHostPath, len(in))
+	for i, a := range in {
+		out[i] = validators.AllowedHostPath{PathPrefix: a.PathPrefix, ReadOnly: a.ReadOnly}
+	}
+	return out
+}
+
 // MutatorOptions are the mutators' settings in cfg.
 func MutatorOptions(cfg *config.Policy) mutators.Options {
 	m := &cfg.Mutation
@@ -187,79 +192,6 @@ func limitRules(r *config.ResourcesMutation) map[corev1.ResourceName]mutators.Li
 
 // Source returns the policy file this Policy was compiled from.
 func (p *Policy) Source() *config.Policy { return p.source }
-
-// exempt reports whether the mutator or rule called name skips ds.
-func (p *Policy) exempt(name, namespace string, ds *appsv1.DaemonSet) bool {
-	return p.exemptionFor(name, namespace, ds) != nil
-}
-
-// exemptionFor is the first exemption that exempts ds from the mutator or
-// rule called name, or nil.
-func (p *Policy) exemptionFor(name, namespace string, ds *appsv1.DaemonSet) *exemption {
-	for i := range p.exemptions {
-		e := &p.exemptions[i]
-		if len(e.names) > 0 && !slices.Contains(e.names, name) {
-			continue
-		}
-		if !e.anyNamespace && !slices.Contains(e.namespaces, namespace) {
-			continue
-		}
-		if e.selector != nil && !e.selector.Matches(labels.Set(ds.Labels)) {
-			continue
-		}
-		return e
-	}
-	return nil
-}
-
-// ExemptionMatch is a policy exemption that applies to one DaemonSet.
-type ExemptionMatch struct {
-	// Index is the exemption's position in the policy file's exemptions[],
-	// or OwnNamespaceExemption.
-	Index  int    `json:"index"`
-	Reason string `json:"reason,omitempty"`
-	// Rules are the enabled rule ids and mutator names it exempts the
-	// DaemonSet from, in the order they run; a name an earlier exemption
-	// already covers is listed there only.
-	Rules []string `json:"rules"`
-}
-
-// Exemptions reports which exemptions apply to ds and what each exempts it
-// from: the same matching Mutate and Validate use, so it never disagrees
-// with a verdict. Nil when none applies.
-func (p *Policy) Exemptions(namespace string, ds *appsv1.DaemonSet) []ExemptionMatch {
-	var out []ExemptionMatch
-	at := map[*exemption]int{}
-	note := func(name string) {
-		e := p.exemptionFor(name, namespace, ds)
-		if e == nil {
-			return
-		}
-		i, ok := at[e]
-		if !ok {
-			i = len(out)
-			at[e] = i
-			out = append(out, ExemptionMatch{Index: e.index, Reason: e.reason})
-		}
-		out[i].Rules = append(out[i].Rules, name)
-	}
-	for _, m := range p.mutators {
-		note(m.name)
-	}
-	for _, r := range p.rules {
-		note(r.meta.ID)
-	}
-	// In the order the policy lists them (the own namespace's last).
-	slices.SortStableFunc(out, func(a, b ExemptionMatch) int { return position(a.Index) - position(b.Index) })
-	return out
-}
-
-func position(index int) int {
-	if index == OwnNamespaceExemption {
-		return math.MaxInt32
-	}
-	return index
-}
 
 // Mutation is what the mutators did to one DaemonSet.
 type Mutation struct {

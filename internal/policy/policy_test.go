@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -245,7 +246,7 @@ spec:
 
 func TestRatcheting(t *testing.T) {
 	const (
-		c0m0 = "spec.template.spec.containers[0].volumeMounts[0]"
+		c0m0 = mount0
 		c0m1 = "spec.template.spec.containers[0].volumeMounts[1]"
 		c1m0 = "spec.template.spec.containers[1].volumeMounts[0]"
 	)
@@ -280,7 +281,7 @@ spec:
 		aInit    = "      initContainers:\n      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e}]}\n      containers:\n"
 		aFixed   = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, readOnly: true}]}\n"
 		aSocket  = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e}, {name: sock, mountPath: /s, readOnly: true}]}\n"
-		aOneDir  = "      - {name: a, image: 'a:1', volumeMounts: [{name: etc, mountPath: /e, subPathExpr: '$(POD_NAME)'}]}\n"
+		aOneDir  = "      - {name: a, image: 'a:1', env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}], volumeMounts: [{name: etc, mountPath: /e, subPathExpr: '$(POD_NAME)'}]}\n"
 		b        = "      - {name: b, image: 'b:1', volumeMounts: [{name: logs, mountPath: /l, readOnly: true}]}\n"
 		bWritesE = "      - {name: b, image: 'b:1', volumeMounts: [{name: etc, mountPath: /e}]}\n"
 		bPriv    = "      - {name: b, image: 'b:1', securityContext: {privileged: true}}\n"
@@ -301,17 +302,21 @@ spec:
 			old: b, new: a + b,
 			want: []brief{{ruleSensitive, Deny, c0m0, false}},
 		},
-		"second copy of an old violation: one ratcheted, one denied": {
+		// A second mount of the same host path in the same container grants
+		// nothing the first did not.
+		"second copy of an old violation grants nothing new": {
 			old: a + b, new: aTwice + b,
-			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSensitive, Deny, c0m1, false}},
+			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSensitive, Warn, c0m1, true}},
 		},
 		"reordered containers still ratchet": {
 			old: a + b, new: b + a,
 			want: []brief{{ruleSensitive, Warn, c1m0, true}},
 		},
-		"same violation in another container is new": {
+		// Containers of a pod can hand each other open files: the same
+		// access in another container of the pod grants nothing new.
+		"same violation in another container grants nothing new": {
 			old: a + b, new: a + bWritesE,
-			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSensitive, Deny, c1m0, false}},
+			want: []brief{{ruleSensitive, Warn, c0m0, true}, {ruleSensitive, Warn, c1m0, true}},
 		},
 		// The ratchet key is the resolved access: moving the mount or
 		// renaming its volume grants nothing new.
@@ -323,9 +328,11 @@ spec:
 			old: a + b, new: aRenamed + b,
 			want: []brief{{ruleSensitive, Warn, c0m0, true}},
 		},
-		"narrowed by subPath is other access: new": {
+		// Access within the old access is not new: teams can narrow
+		// grandfathered access step by step.
+		"narrowed by subPath ratchets": {
 			old: a + b, new: aSubDir + b,
-			want: []brief{{ruleSensitive, Deny, c0m0, false}},
+			want: []brief{{ruleSensitive, Warn, c0m0, true}, {"credential-read", Warn, c0m0, true}},
 		},
 		"read-only socket made writable is new access": {
 			old: aRO + b, new: aSockRW + b,
@@ -403,14 +410,15 @@ spec:
 		{ruleHostPIDWritable, Warn, "spec.template.spec.containers[0].volumeMounts[0]", true},
 		{ruleHostPIDPriv, Warn, "spec.template.spec.containers[0].securityContext.capabilities.add[0]", true},
 		{ruleHostPIDPriv, Warn, "spec.template.spec.containers[0].securityContext.privileged", true},
+		{"unknown-writable-hostpath", Warn, "spec.template.spec.containers[0].volumeMounts[0]", true},
 	}
 	v := p.Validate(t.Context(), "default", daemonSet(t, obj("agent:1")), daemonSet(t, obj("agent:2")))
 	assertBriefs(t, v, want)
 	if !v.Allowed() {
 		t.Errorf("image bump denied")
 	}
-	// The same object on CREATE is denied three times over.
-	if v := p.Validate(t.Context(), "default", nil, daemonSet(t, obj("agent:2"))); len(v.Denials()) != 3 {
+	// The same object on CREATE is denied four times over.
+	if v := p.Validate(t.Context(), "default", nil, daemonSet(t, obj("agent:2"))); len(v.Denials()) != 4 {
 		t.Errorf("create: denials = %v", v.Denials())
 	}
 }
@@ -611,11 +619,18 @@ func TestSeedExamples(t *testing.T) {
 		"fluentbit.yaml":     {wantChanged: []string{pc}},
 		// It reads / as a container that may run as root: no control-plane
 		// toleration, so that it never runs next to etcd.
+		// A read-only "/" as root reaches every socket, and SYS_PTRACE with
+		// hostPID reads host processes' files where no LSM confines it.
 		"system-monitor.yaml": {
 			wantChanged: []string{pc, "spec.template.spec.containers[0].resources."},
 			want: []brief{
+				{"container-runtime-socket", Deny, "spec.template.spec.containers[0].volumeMounts[2]", false},
 				{"credential-ancestor-read", Warn, "spec.template.spec.containers[0].volumeMounts[2]", false},
-				{"hostpid-ptrace", Warn, "spec.template.spec.containers[0].securityContext.capabilities.add[0]", false},
+				{"host-control-socket", Deny, "spec.template.spec.containers[0].volumeMounts[2]", false},
+				{"hostpid-ptrace", Deny, "spec.template.spec.containers[0].securityContext.capabilities.add[0]", false},
+				{"readonly-not-recursive", Warn, "spec.template.spec.containers[0].volumeMounts[0]", false},
+				{"readonly-not-recursive", Warn, "spec.template.spec.containers[0].volumeMounts[1]", false},
+				{"readonly-not-recursive", Warn, "spec.template.spec.containers[0].volumeMounts[2]", false},
 			},
 			wantWarning: "default tolerations were not added: the DaemonSet can read node or cluster credentials [credential-ancestor-read]",
 		},
@@ -624,6 +639,8 @@ func TestSeedExamples(t *testing.T) {
 		"cni-plugin.yaml": {
 			wantChanged: []string{pc, "spec.template.spec.initContainers[0].resources.", "spec.template.spec.containers[0].resources."},
 			want: []brief{
+				{"credential-read", Deny, "spec.template.spec.containers[0].volumeMounts[0]", false},
+				{"credential-read", Deny, "spec.template.spec.initContainers[0].volumeMounts[1]", false},
 				{ruleSensitive, Deny, "spec.template.spec.initContainers[0].volumeMounts[0]", false},
 				{ruleSensitive, Deny, "spec.template.spec.initContainers[0].volumeMounts[1]", false},
 			},
@@ -806,5 +823,60 @@ func TestRatchetDoesNotCrossContainerLists(t *testing.T) {
 	}
 	if v2 := p.Validate(t.Context(), "default", old, old.DeepCopy()); !v2.Allowed() {
 		t.Fatalf("the unchanged object must ratchet: %+v", v2.Violations)
+	}
+}
+
+// TestAllowedHostPaths: the admin's allowlist makes host paths nobody
+// classified known safe, for the access it names and on path component
+// boundaries, and never what a rule knows to be dangerous.
+func TestAllowedHostPaths(t *testing.T) {
+	p := parsePolicy(t, `validation:
+  allowedHostPaths:
+  - pathPrefix: /var/lib/agent
+  - pathPrefix: /srv/reports
+    readOnly: true
+  - pathPrefix: /var/lib/kubelet
+`, Options{})
+	mount := func(path string, readOnly bool) string {
+		return `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: a, namespace: default}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers:
+      - name: a
+        image: a:1
+        volumeMounts: [{name: h, mountPath: /h, readOnly: ` + strconv.FormatBool(readOnly) + `}]
+      volumes: [{name: h, hostPath: {path: ` + path + `}}]
+`
+	}
+	cases := map[string]struct {
+		path     string
+		readOnly bool
+		want     []brief
+	}{
+		"allowed writable":                    {path: "/var/lib/agent"},
+		"inside an allowed writable path":     {path: "/var/lib/agent/state", want: []brief{{"nested-hostpath", Deny, mount0, false}}},
+		"allowed read-only, mounted writable": {path: "/srv/reports", want: []brief{{"unknown-writable-hostpath", Deny, mount0, false}}},
+		"allowed read-only":                   {path: "/srv/reports/today", readOnly: true},
+		"prefix is a path component":          {path: "/var/lib/agent-other", want: []brief{{"unknown-writable-hostpath", Deny, mount0, false}}},
+		"a parent of an allowed path":         {path: "/var/lib", readOnly: true, want: []brief{{"credential-ancestor-read", Warn, mount0, false}, {"host-control-socket", Deny, mount0, false}}},
+		"known dangerous stays dangerous": {path: "/var/lib/kubelet/pods", want: []brief{
+			{"credential-read", Deny, mount0, false}, {"nested-hostpath", Deny, mount0, false}, {"writable-sensitive-hostpath", Deny, mount0, false}}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			ds := daemonSet(t, mount(tc.path, tc.readOnly))
+			v := p.Validate(t.Context(), "default", nil, ds)
+			assertBriefs(t, v, tc.want)
+		})
+	}
+	// check prints the entry that would admit an unknown path.
+	v := parsePolicy(t, "", Options{}).Validate(t.Context(), "default", nil, daemonSet(t, mount("/var/lib/agent", false)))
+	if got := v.AllowedHostPaths(); len(got) != 1 || got[0].PathPrefix != "/var/lib/agent" || got[0].ReadOnly {
+		t.Errorf("AllowedHostPaths() = %+v, want one writable /var/lib/agent", got)
 	}
 }

@@ -31,6 +31,9 @@ type Violation struct {
 	// Ratcheted is true when an enforced finding was already present on the
 	// old object of an UPDATE, and so only warns.
 	Ratcheted bool `json:"ratcheted,omitempty"`
+	// AllowHostPath, on a finding about a host path nobody classified, is
+	// the validation.allowedHostPaths entry that makes it known safe.
+	AllowHostPath *config.AllowedHostPath `json:"allowHostPath,omitempty"`
 }
 
 // Verdict is the outcome of validating one DaemonSet.
@@ -85,6 +88,19 @@ func (v *Verdict) Status(name string) *apierrors.StatusError {
 	return err
 }
 
+// AllowedHostPaths are the validation.allowedHostPaths entries that would
+// make the host paths of the denying findings known safe, each once: the
+// admin's way out when nothing on their nodes uses those paths.
+func (v *Verdict) AllowedHostPaths() []config.AllowedHostPath {
+	var out []config.AllowedHostPath
+	for _, x := range v.Violations {
+		if x.Action == Deny && x.AllowHostPath != nil && !slices.Contains(out, *x.AllowHostPath) {
+			out = append(out, *x.AllowHostPath)
+		}
+	}
+	return out
+}
+
 // Warnings returns the warning findings as the lines kubectl prints.
 func (v *Verdict) Warnings() []string {
 	var out []string
@@ -105,7 +121,9 @@ func (v *Verdict) Warnings() []string {
 func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1.DaemonSet) Verdict {
 	var v Verdict
 	target := validators.NewTarget(ds)
-	var oldTarget *validators.Target
+	// What the old object granted is found once, and only for an UPDATE
+	// with an enforced finding to excuse.
+	var before *granted
 	// Whether the template changed is asked once, and only of an UPDATE
 	// with a rule that reads the cluster: it costs a deep comparison.
 	var unchanged *bool
@@ -126,24 +144,15 @@ func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1
 		if len(errs) == 0 {
 			continue
 		}
-		var before map[string]int
-		if old != nil && r.action == config.Enforce {
-			if oldTarget == nil {
-				oldTarget = validators.NewTarget(old)
-			}
-			before = countKeys(r.Validate(ctx, oldTarget))
+		if old != nil && r.action == config.Enforce && before == nil {
+			before = p.grantedBy(ctx, namespace, old)
 		}
 		for _, e := range errs {
 			x := Violation{Rule: r.meta.ID, Action: actionOf(r.action), Field: e.Field, Message: e.Detail}
-			// A finding is the old one when it grants the same resolved
-			// access (its ratchet key; its Detail when the rule gives
-			// none). Neither carries list indices, so a finding that only
-			// moved (a container reordered) still matches; the key leaves
-			// out volume names and mount paths, so renaming or moving a
-			// mount does too, while a wider path does not. Each old
-			// finding excuses at most one new one.
-			if k := ratchetKey(e); before[k] > 0 {
-				before[k]--
+			if g, ok := e.BadValue.(*validators.Grant); ok && g.Allow != nil {
+				x.AllowHostPath = &config.AllowedHostPath{PathPrefix: g.Allow.PathPrefix, ReadOnly: g.Allow.ReadOnly}
+			}
+			if r.action == config.Enforce && before.excuses(r.meta.ID, e) {
 				x.Action, x.Ratcheted = Warn, true
 				x.Message += " (already present before this update; fix it before it becomes a denial)"
 			}
@@ -153,16 +162,62 @@ func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1
 	return v
 }
 
-func countKeys(errs field.ErrorList) map[string]int {
-	m := make(map[string]int, len(errs))
-	for _, e := range errs {
-		m[ratchetKey(e)]++
-	}
-	return m
+// granted is what an old object's findings granted, for ratcheting.
+type granted struct {
+	// grants are the host access of its path findings, of every rule: an
+	// access is what it is, whichever rule judged it.
+	grants []*validators.Grant
+	// keys count its other findings by ratchet key (or Detail).
+	keys map[string]int
 }
 
-// ratchetKey is what identifies a finding across an UPDATE: the rule's
-// ratchet key in BadValue when it set one, else the Detail.
+// grantedBy runs every rule, whatever its action, over the old object of an
+// UPDATE, as the DaemonSet stood before it.
+func (p *Policy) grantedBy(ctx context.Context, namespace string, old *appsv1.DaemonSet) *granted {
+	g := &granted{keys: map[string]int{}}
+	target := validators.NewTarget(old)
+	for _, r := range p.rules {
+		if p.exempt(r.meta.ID, namespace, old) {
+			continue
+		}
+		for _, e := range r.Validate(ctx, target) {
+			if grant, ok := e.BadValue.(*validators.Grant); ok {
+				g.grants = append(g.grants, grant)
+				continue
+			}
+			g.keys[r.meta.ID+"\x00"+ratchetKey(e)]++
+		}
+	}
+	return g
+}
+
+// excuses reports whether e was already granted: a host access within one
+// the old object had, or the same other finding (each old one excuses at
+// most one new one, so a second copy of a capability is new).
+func (g *granted) excuses(rule string, e *field.Error) bool {
+	if g == nil {
+		return false
+	}
+	if grant, ok := e.BadValue.(*validators.Grant); ok {
+		for _, old := range g.grants {
+			if old.Covers(grant) {
+				return true
+			}
+		}
+		return false
+	}
+	k := rule + "\x00" + ratchetKey(e)
+	if g.keys[k] > 0 {
+		g.keys[k]--
+		return true
+	}
+	return false
+}
+
+// ratchetKey identifies a finding that is not a host access across an
+// UPDATE: the rule's key in BadValue when it set one, else the Detail.
+// Neither carries list indices, so a finding that only moved (a container
+// reordered) still matches.
 func ratchetKey(e *field.Error) string {
 	if k, ok := e.BadValue.(string); ok && k != "" {
 		return "key:" + k

@@ -6,7 +6,6 @@
 package reports
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -14,13 +13,11 @@ import (
 	"strings"
 
 	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
-	"github.com/daemonguard/daemonguard/internal/review"
 )
 
 const (
@@ -36,46 +33,6 @@ const (
 	// each), well under the API server's 1.5 MiB object limit.
 	DefaultMaxResults = 2500
 )
-
-// Evaluation is one DaemonSet reviewed by the policy as if it were created
-// now: what the rules found on it after mutation, and which rules apply.
-type Evaluation struct {
-	Ref        corev1.ObjectReference
-	Violations []policy.Violation
-	Rules      []policy.RuleState
-	// Error is set when the engine could not review the DaemonSet.
-	Error string
-}
-
-// Evaluate reviews ds with p the way the API server would on a CREATE: the
-// mutating webhook's patch applied, then the rules (review.Admit, the code
-// the webhook and `check` run).
-func Evaluate(ctx context.Context, p *policy.Policy, ds *appsv1.DaemonSet) (Evaluation, error) {
-	ev := Evaluation{Ref: Ref(ds), Rules: p.RuleStates(ds.Namespace, ds)}
-	obj := ds.DeepCopy()
-	obj.APIVersion, obj.Kind = "apps/v1", "DaemonSet"
-	obj.ManagedFields, obj.Status = nil, appsv1.DaemonSetStatus{}
-	data, err := json.Marshal(obj)
-	if err != nil {
-		return ev, err
-	}
-	a, err := review.Admit(ctx, p, ds.Namespace, data, nil)
-	if err != nil {
-		ev.Error = err.Error()
-		return ev, nil
-	}
-	if !a.Mutation.Response.Allowed {
-		ev.Error = a.Mutation.Response.Result.Message
-		return ev, nil
-	}
-	ev.Violations = a.Validation.Verdict.Violations
-	return ev, nil
-}
-
-// Ref is the reference results carry to ds.
-func Ref(ds *appsv1.DaemonSet) corev1.ObjectReference {
-	return corev1.ObjectReference{APIVersion: "apps/v1", Kind: "DaemonSet", Namespace: ds.Namespace, Name: ds.Name, UID: ds.UID}
-}
 
 // Results turns an evaluation into one result per enabled rule: pass, fail
 // (an enforced or audited finding), warn (a rule at warn) or skip (an
@@ -101,11 +58,11 @@ func Results(ev Evaluation) []openreportsv1alpha1.ReportResult {
 				found = append(found, v)
 			}
 		}
-		switch {
-		case r.Exempt != nil:
+		switch m := ev.Exemptions.For(r.ID); {
+		case m != nil:
 			res.Result = "skip"
-			res.Description = "exempt: " + describeExemption(*r.Exempt)
-			res.Properties["exemption"] = exemptionKey(*r.Exempt)
+			res.Description = "exempt: " + describeExemption(m)
+			res.Properties["exemption"] = m.Key()
 		case len(found) == 0:
 			res.Result = "pass"
 		default:
@@ -143,17 +100,10 @@ func Severity(a config.Action) openreportsv1alpha1.ResultSeverity {
 	}
 }
 
-func exemptionKey(e policy.Exemption) string {
-	if e.Index < 0 {
-		return "own-namespace"
-	}
-	return fmt.Sprintf("exemptions[%d]", e.Index)
-}
-
-func describeExemption(e policy.Exemption) string {
-	s := exemptionKey(e)
-	if e.Reason != "" {
-		s += " (" + e.Reason + ")"
+func describeExemption(m *policy.ExemptionMatch) string {
+	s := m.Key()
+	if m.Reason != "" {
+		s += " (" + m.Reason + ")"
 	}
 	return s
 }

@@ -25,8 +25,12 @@ func daemonSet(name string, hostPID bool) *appsv1.DaemonSet {
 	if hostPID {
 		s := &ds.Spec.Template.Spec
 		s.HostPID = true
-		s.Volumes = []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/x"}}}}
+		// One finding: a writable known-safe path (no unknown-path rule),
+		// as a non-root uid and group (no hostpid-as-root).
+		s.Volumes = []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/run/xtables.lock"}}}}
 		s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "v", MountPath: "/x"}}
+		user := int64(1000)
+		s.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &user, RunAsGroup: &user}
 	}
 	return ds
 }

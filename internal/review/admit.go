@@ -8,6 +8,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/daemonguard/daemonguard/internal/defaults"
 	"github.com/daemonguard/daemonguard/internal/policy"
 )
 
@@ -24,8 +25,14 @@ type Admission struct {
 // validating webhook on the result. old, when set, makes it an UPDATE. This
 // is the offline `check` path; it goes through the same decode, policy and
 // patch code as the webhook, and applies the real patch.
+//
+// The API server defaults an object before it calls the webhooks; a file
+// or a stored object is judged as the webhook would see it, with the same
+// defaults (internal/defaults). The patch and Object stay relative to the
+// JSON given, so check's output is the input plus what was injected.
 func Admit(ctx context.Context, p *policy.Policy, namespace string, object, old []byte) (*Admission, error) {
 	req := &Request{
+		defaulted: true,
 		Header: Header{
 			UID:       "offline",
 			Kind:      metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
@@ -58,6 +65,9 @@ func Admit(ctx context.Context, p *policy.Policy, namespace string, object, old 
 		req.Object = a.Object
 		if req.daemonSet, err = decodeDaemonSet(a.Object); err != nil {
 			return nil, fmt.Errorf("decoding mutated DaemonSet: %w", err)
+		}
+		if req.daemonSet != nil {
+			defaults.DaemonSet(req.daemonSet)
 		}
 	}
 	a.Validation = Validate(ctx, p, req)

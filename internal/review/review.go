@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	kjson "sigs.k8s.io/json"
 
+	"github.com/daemonguard/daemonguard/internal/defaults"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/mutators/patch"
 )
@@ -48,6 +49,9 @@ type Request struct {
 	daemonSet, oldDaemonSet *appsv1.DaemonSet
 	// body is the review Decode read, where Object's JSON lies.
 	body []byte
+	// defaulted applies the API server's defaults to the decoded objects:
+	// set offline (Admit), where nothing has defaulted them yet.
+	defaulted bool
 }
 
 // wireRequest is a DaemonSet review as it is decoded: in one pass, the
@@ -161,6 +165,13 @@ func (r *Request) decodeObjects() error {
 	}
 	if r.oldDaemonSet, err = decodeDaemonSet(r.OldObject); err != nil {
 		return fmt.Errorf("oldObject: %w", err)
+	}
+	if r.defaulted {
+		for _, ds := range []*appsv1.DaemonSet{r.daemonSet, r.oldDaemonSet} {
+			if ds != nil {
+				defaults.DaemonSet(ds)
+			}
+		}
 	}
 	return nil
 }

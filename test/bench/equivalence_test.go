@@ -51,7 +51,7 @@ var variants = map[string]func(ds *appsv1.DaemonSet){
 		spec.Containers[0].VolumeMounts = nil
 		spec.Volumes = nil
 	},
-	"privileged with the host's /proc (denied)": func(ds *appsv1.DaemonSet) {
+	"privileged with the host's /proc (denied) (warned)": func(ds *appsv1.DaemonSet) {
 		ds.Spec.Template.Spec.HostPID = false
 		t := true
 		ds.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &t}

@@ -18,11 +18,9 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -30,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/defaults"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/webhook"
 )
@@ -70,77 +69,14 @@ func seedDaemonSet(tb testing.TB) *appsv1.DaemonSet {
 }
 
 // applyAPIServerDefaults sets the defaults kube-apiserver applies to an
-// apps/v1 DaemonSet (pkg/apis/apps/v1 and pkg/apis/core/v1 defaulting) and
-// the system fields set on CREATE.
+// apps/v1 DaemonSet (internal/defaults, compared with the real API server in
+// test/integration) and the system fields set on CREATE.
 func applyAPIServerDefaults(ds *appsv1.DaemonSet) {
 	ds.Namespace = namespace
 	ds.UID = "6f1d2c9e-6a0b-4a55-9a57-0c4f3d2e8b71"
 	ds.Generation = 1
 	ds.CreationTimestamp = metav1.NewTime(time.Date(2025, 6, 1, 9, 30, 0, 0, time.UTC))
-	if ds.Spec.RevisionHistoryLimit == nil {
-		ds.Spec.RevisionHistoryLimit = ptr.To[int32](10)
-	}
-	if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxSurge == nil {
-		ru.MaxSurge = ptr.To(intstr.FromInt32(0))
-	}
-	spec := &ds.Spec.Template.Spec
-	if spec.RestartPolicy == "" {
-		spec.RestartPolicy = corev1.RestartPolicyAlways
-	}
-	if spec.TerminationGracePeriodSeconds == nil {
-		spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
-	}
-	if spec.DNSPolicy == "" {
-		spec.DNSPolicy = corev1.DNSClusterFirst
-	}
-	if spec.SchedulerName == "" {
-		spec.SchedulerName = corev1.DefaultSchedulerName
-	}
-	if spec.SecurityContext == nil {
-		spec.SecurityContext = &corev1.PodSecurityContext{}
-	}
-	for i := range spec.Volumes {
-		if hp := spec.Volumes[i].HostPath; hp != nil && hp.Type == nil {
-			hp.Type = ptr.To(corev1.HostPathUnset)
-		}
-	}
-	for i := range spec.Containers {
-		c := &spec.Containers[i]
-		if c.TerminationMessagePath == "" {
-			c.TerminationMessagePath = corev1.TerminationMessagePathDefault
-		}
-		if c.TerminationMessagePolicy == "" {
-			c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
-		}
-		if c.ImagePullPolicy == "" {
-			c.ImagePullPolicy = corev1.PullIfNotPresent
-		}
-		for j := range c.Ports {
-			if c.Ports[j].Protocol == "" {
-				c.Ports[j].Protocol = corev1.ProtocolTCP
-			}
-		}
-		for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
-			if p == nil {
-				continue
-			}
-			if p.TimeoutSeconds == 0 {
-				p.TimeoutSeconds = 1
-			}
-			if p.PeriodSeconds == 0 {
-				p.PeriodSeconds = 10
-			}
-			if p.SuccessThreshold == 0 {
-				p.SuccessThreshold = 1
-			}
-			if p.FailureThreshold == 0 {
-				p.FailureThreshold = 3
-			}
-			if p.HTTPGet != nil && p.HTTPGet.Scheme == "" {
-				p.HTTPGet.Scheme = corev1.URISchemeHTTP
-			}
-		}
-	}
+	defaults.DaemonSet(ds)
 }
 
 // reviewBody marshals a CREATE review of ds as kube-apiserver sends it.

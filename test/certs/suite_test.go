@@ -46,6 +46,7 @@ import (
 
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+	"github.com/daemonguard/daemonguard/test/internal/poll"
 	"github.com/daemonguard/daemonguard/webhook"
 )
 
@@ -365,17 +366,7 @@ func (r *replica) metric(t testing.TB, name string) float64 {
 // eventually retries f until it succeeds or timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v (logs: %s)", what, timeout, err, logPath)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(t, timeout, what+" (logs: "+logPath+")", poll.Err(f))
 }
 
 // dryRunCreate sends a DaemonSet create through the API server, which calls

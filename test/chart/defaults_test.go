@@ -421,6 +421,11 @@ func TestRBAC(t *testing.T) {
 		// webhooks.mutating.matchConditions (the default): the webhook
 		// writes its own mutating matchCondition.
 		"ClusterRole daemonguard-match-conditions: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get update]",
+		// serve --verify-validating-match-conditions (always): it reads the
+		// validating configuration and reports an outdated one with an
+		// Event, which for a cluster-scoped object lives in default.
+		"ClusterRole daemonguard-match-conditions: admissionregistration.k8s.io/validatingwebhookconfigurations[daemonguard] [get]",
+		"Role daemonguard-match-conditions-events: events.k8s.io/events [create patch]",
 	}
 	selfManaged := append(slices.Clone(common),
 		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get list watch patch]",

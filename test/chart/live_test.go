@@ -77,6 +77,11 @@ func TestRBACOnRealAPIServer(t *testing.T) {
 		{hook("validatingwebhookconfigurations", "delete", fullname), false},
 		{hook("mutatingwebhookconfigurations", "create", ""), false},
 		{hook("mutatingwebhookconfigurations", "list", ""), false},
+		// The validating configuration's matchConditions are read, and an
+		// outdated one reported with an Event in default, nothing else.
+		{attr{Group: "events.k8s.io", Namespace: "default", Verb: "create", Resource: "events"}, true},
+		{attr{Group: "events.k8s.io", Namespace: "kube-system", Verb: "create", Resource: "events"}, false},
+		{attr{Group: "events.k8s.io", Namespace: "default", Verb: "delete", Resource: "events"}, false},
 		// reports.enabled (the default): leader election and the Reporter.
 		{attr{Group: "coordination.k8s.io", Namespace: releaseNamespace, Verb: "create", Resource: "leases"}, true},
 		{attr{Group: "coordination.k8s.io", Namespace: releaseNamespace, Verb: "update", Resource: "leases", Name: "daemonguard-reports"}, true},

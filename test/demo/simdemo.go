@@ -145,5 +145,5 @@ func runSimDemo(ctx context.Context, out io.Writer, logFile io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, strings.Repeat(" ", 2)+"(test/sim shows the stall itself on the real controllers; make sim-up leaves such a cluster running)")
-	return nil
+	return runExplainDemo(ctx, out, cluster)
 }

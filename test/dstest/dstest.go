@@ -230,3 +230,28 @@ func ManyContainers(n int) *appsv1.DaemonSet {
 	}
 	return ds
 }
+
+// Valid is a minimal DaemonSet the API server accepts: name and namespace,
+// a selector and template labels app=name, one container "agent" (agent:1);
+// the options then edit its pod spec. The suites that send DaemonSets to a
+// real API server build theirs with it.
+func Valid(namespace, name string, opts ...PodOpt) *appsv1.DaemonSet {
+	labels := map[string]string{"app": name}
+	ds := &appsv1.DaemonSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "agent:1"}}},
+			},
+		},
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&ds.Spec.Template.Spec)
+		}
+	}
+	return ds
+}

@@ -1,7 +1,9 @@
 package dstest
 
 import (
+	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -32,6 +34,10 @@ func RandomDaemonSets(tb testing.TB, seed int64, n int) []*appsv1.DaemonSet {
 		ds.APIVersion, ds.Kind = "apps/v1", "DaemonSet"
 		g.shape(&ds.Spec.Template.Spec)
 		g.strategy(&ds.Spec.UpdateStrategy)
+		if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxSurge.IntValue() > 0 {
+			zero := intstr.FromInt32(0) // a surge needs maxUnavailable 0
+			ru.MaxUnavailable = &zero
+		}
 		out[i] = ds
 	}
 	return out
@@ -163,3 +169,101 @@ func (g *shaper) resources() corev1.ResourceList {
 	}
 	return l
 }
+
+// RandomValidDaemonSets are n DaemonSets the API server should accept
+// (valid names, labels, selector, images, tolerations, resources), whose
+// host access, privileges, priority classes, tolerations, resources, ports
+// and update strategies are drawn from the values RandomDaemonSets uses:
+// for tests that send them through a real API server. The same seed gives
+// the same DaemonSets.
+func RandomValidDaemonSets(seed int64, n int) []*appsv1.DaemonSet {
+	g := &shaper{r: rand.New(rand.NewSource(seed))}
+	var paths []string
+	for _, p := range randomPaths {
+		if !strings.Contains(p, "..") { // kube-apiserver refuses ".." in a hostPath
+			paths = append(paths, p)
+		}
+	}
+	out := make([]*appsv1.DaemonSet, n)
+	for i := range out {
+		name := fmt.Sprintf("random-%d", i)
+		ds := Valid("", name)
+		ds.Labels = map[string]string{"app": name}
+		spec := &ds.Spec.Template.Spec
+		spec.Containers = nil
+		spec.HostPID, spec.HostNetwork = g.one(3), g.one(4)
+		if g.one(2) {
+			spec.PriorityClassName = g.pick(randomClasses)
+		}
+		for j := range g.r.Intn(4) {
+			spec.Volumes = append(spec.Volumes, corev1.Volume{Name: randomNames[j],
+				VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: g.pick(paths)}}})
+		}
+		for j := range 1 + g.r.Intn(2) {
+			spec.Containers = append(spec.Containers, g.validContainer(fmt.Sprintf("c%d", j), spec.Volumes, 9100+int32(j)))
+		}
+		if g.one(3) {
+			spec.InitContainers = append(spec.InitContainers, g.validContainer("init", spec.Volumes, 9200))
+		}
+		for range g.r.Intn(3) {
+			spec.Tolerations = append(spec.Tolerations, g.validToleration())
+		}
+		g.strategy(&ds.Spec.UpdateStrategy)
+		if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxSurge.IntValue() > 0 {
+			zero := intstr.FromInt32(0) // a surge needs maxUnavailable 0
+			ru.MaxUnavailable = &zero
+		}
+		out[i] = ds
+	}
+	return out
+}
+
+func (g *shaper) validContainer(name string, volumes []corev1.Volume, port int32) corev1.Container {
+	c := corev1.Container{Name: name, Image: "agent:1"}
+	for _, v := range volumes {
+		if g.one(2) {
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: v.Name, MountPath: "/host/" + v.Name,
+				ReadOnly: g.one(2), SubPath: g.pick([]string{"", "", "x", "kubelet"})})
+		}
+	}
+	if g.one(2) {
+		sc := &corev1.SecurityContext{}
+		if g.one(3) {
+			sc.Privileged = ptr(true)
+		}
+		if g.one(2) {
+			sc.Capabilities = &corev1.Capabilities{Add: []corev1.Capability{corev1.Capability(g.pick(randomCaps))}}
+		}
+		c.SecurityContext = sc
+	}
+	if g.one(3) {
+		p := corev1.ContainerPort{ContainerPort: port}
+		if g.one(2) {
+			p.HostPort = port
+		}
+		c.Ports = []corev1.ContainerPort{p}
+	}
+	c.Resources.Requests, c.Resources.Limits = g.resources(), g.resources()
+	for name, limit := range c.Resources.Limits {
+		if req, ok := c.Resources.Requests[name]; ok && req.Cmp(limit) > 0 {
+			delete(c.Resources.Limits, name) // a request above its limit is invalid
+		}
+	}
+	return c
+}
+
+func (g *shaper) validToleration() corev1.Toleration {
+	t := corev1.Toleration{Key: g.pick(randomKeys), Effect: corev1.TaintEffect(g.pick(randomEffects))}
+	switch {
+	case t.Key == "" || g.one(2):
+		t.Operator = corev1.TolerationOpExists
+	default:
+		t.Operator, t.Value = corev1.TolerationOpEqual, g.pick([]string{"", "true"})
+	}
+	if t.Effect == corev1.TaintEffectNoExecute && g.one(2) {
+		t.TolerationSeconds = ptr(int64(300))
+	}
+	return t
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+	"github.com/daemonguard/daemonguard/test/internal/poll"
 )
 
 // The two valid policies: the defaults (a privileged container warns) and
@@ -232,11 +233,5 @@ func randomBytes(n int) string {
 
 func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 15s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, 15*time.Second, what, poll.Bool(ok))
 }

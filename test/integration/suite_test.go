@@ -24,6 +24,7 @@ import (
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/precondition"
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 )
 
@@ -66,6 +67,9 @@ func runSuite(m *testing.M) int {
 	start := time.Now()
 	env, err = controlplane.Start(context.Background(), controlplane.Options{
 		PolicyFile: policyFile, PolicyPollInterval: 100 * time.Millisecond, Log: logFile,
+		// Shorter than serve's minute, so that the outdated-configuration
+		// test does not wait for it.
+		ValidatingCheckInterval: 2 * time.Second,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "integration: %v\n(webhook log: %s)\n", err, logFile.Name())
@@ -123,20 +127,8 @@ func example(t *testing.T, file, ns string) *appsv1.DaemonSet {
 
 // daemonSet builds a minimal valid DaemonSet whose pod spec edit adjusts.
 func daemonSet(ns, name string, edit func(*corev1.PodSpec)) *appsv1.DaemonSet {
-	labels := map[string]string{"app": name}
-	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "agent:1"}}},
-			},
-		},
-	}
-	if edit != nil {
-		edit(&ds.Spec.Template.Spec)
-	}
+	ds := dstest.Valid(ns, name, edit)
+	ds.TypeMeta = metav1.TypeMeta{} // as the typed client sends it
 	return ds
 }
 
@@ -150,11 +142,7 @@ func setPolicy(t *testing.T, policy string, ready func() bool) {
 		}
 	}
 	write(policy)
-	t.Cleanup(func() {
-		write(basePolicy)
-		time.Sleep(500 * time.Millisecond) // several poll intervals
-		waitMutatingCondition(t, basePolicy)
-	})
+	t.Cleanup(func() { restorePolicy(t) })
 	deadline := time.Now().Add(15 * time.Second)
 	for !ready() {
 		if time.Now().After(deadline) {
@@ -163,6 +151,17 @@ func setPolicy(t *testing.T, policy string, ready func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	waitMutatingCondition(t, policy)
+}
+
+// restorePolicy writes the base policy back and waits until the webhook's
+// mutating matchCondition follows it.
+func restorePolicy(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile(policyFile, []byte(basePolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // several poll intervals
+	waitMutatingCondition(t, basePolicy)
 }
 
 // waitMutatingCondition waits until the mutating webhook's configuration

@@ -29,7 +29,9 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+	"github.com/daemonguard/daemonguard/test/internal/poll"
 )
 
 var (
@@ -197,28 +199,24 @@ func namespace(t *testing.T, prefix string) string {
 
 // daemonSet builds a minimal valid DaemonSet whose pod spec edit adjusts.
 func daemonSet(ns, name string, edit func(*corev1.PodSpec)) *appsv1.DaemonSet {
-	labels := map[string]string{"app": name}
-	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "agent:1"}}},
-			},
-		},
-	}
-	if edit != nil {
-		edit(&ds.Spec.Template.Spec)
-	}
+	ds := dstest.Valid(ns, name, edit)
+	ds.TypeMeta = metav1.TypeMeta{} // as the typed client sends it
+	ds.Labels = map[string]string{"app": name}
 	return ds
 }
 
 // hostPIDWritable is denied by hostpid-writable-hostpath by default.
+//
+// The state directory is one the access model knows to be safe to write
+// (Vector's), and the container runs as a non-root uid and group, so that
+// this rule's is the only finding (no unknown-writable-hostpath, no
+// hostpid-as-root).
 func hostPIDWritable(s *corev1.PodSpec) {
 	s.HostPID = true
-	s.Volumes = []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/agent"}}}}
+	s.Volumes = []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/vector"}}}}
 	s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "state", MountPath: "/state"}}
+	id := int64(1000)
+	s.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &id, RunAsGroup: &id}
 }
 
 // privileged warns (privileged-container) by default.
@@ -246,17 +244,5 @@ func create(t *testing.T, objs ...client.Object) {
 // eventually polls cond every 200ms for up to d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s (last: %s)", what, d, last)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	poll.Until(t, d, what, cond)
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/daemonguard/daemonguard/test/internal/poll"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 )
 
@@ -21,14 +23,16 @@ import (
 const settle = 45 * time.Second
 
 // namespace creates a namespace for one test (with its default
-// ServiceAccount) and deletes it afterwards, without waiting.
+// ServiceAccount) and deletes it afterwards, without waiting. The name ends
+// in a random suffix: with -count=N the previous run's namespace of the same
+// test may still be terminating.
 func namespace(t *testing.T) string {
 	t.Helper()
 	name := "sim-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(name) > 63 {
-		name = name[:63]
+	if len(name) > 57 {
+		name = name[:57]
 	}
-	name = strings.TrimRight(name, "-")
+	name = fmt.Sprintf("%s-%05x", strings.TrimRight(name, "-"), rand.IntN(1<<20))
 	ctx := context.Background()
 	if err := cluster.CreateNamespace(ctx, name); err != nil {
 		t.Fatal(err)
@@ -101,17 +105,7 @@ func get(t *testing.T, ds *appsv1.DaemonSet) *appsv1.DaemonSet {
 // it fails with what cond last said.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(settle)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, settle, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, settle, what, cond)
 }
 
 // waitSettled waits until the controller has seen the DaemonSet's current

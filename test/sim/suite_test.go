@@ -3,7 +3,9 @@
 // kube-controller-manager and kube-scheduler, kwok playing 20 nodes of the
 // declared shapes), what nodes.Coverage, nodes.Fit and nodes.HostPortSurge
 // predict is what the DaemonSet controller and the scheduler do, and the
-// failures the API server accepts silently look the way the checks say.
+// failures the API server accepts silently look the way the checks say; and
+// that `daemonguard explain` names each situation after the fact, with its
+// reason code, on exactly the nodes it happens on (explain_test.go).
 // Run it with `make integration` (or `make test`).
 package sim
 

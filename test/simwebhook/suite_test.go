@@ -21,7 +21,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+	"github.com/daemonguard/daemonguard/test/internal/poll"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 )
 
@@ -109,17 +111,8 @@ func namespace(t *testing.T) string {
 }
 
 func daemonSet(ns, name string, edit ...func(*appsv1.DaemonSet)) *appsv1.DaemonSet {
-	labels := map[string]string{"app": name}
-	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "agent:1"}}},
-			},
-		},
-	}
+	ds := dstest.Valid(ns, name)
+	ds.TypeMeta = metav1.TypeMeta{} // as the typed client sends it
 	for _, e := range edit {
 		e(ds)
 	}
@@ -129,17 +122,7 @@ func daemonSet(ns, name string, edit ...func(*appsv1.DaemonSet)) *appsv1.DaemonS
 // eventually polls cond for at most 30 s.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 30s; last: %s", what, state)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, what, cond)
 }
 
 // podsByNode maps node name to the phase of the DaemonSet's pod there.

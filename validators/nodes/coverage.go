@@ -133,16 +133,11 @@ func (c CoverageResult) summary(verb string) string {
 // their kubelet reports Ready, and are uncovered until then, as in the
 // controller.
 func Coverage(ds *appsv1.DaemonSet, nodes []*corev1.Node) CoverageResult {
-	spec := &ds.Spec.Template.Spec
-	ev := evaluator{
-		nodeName:    spec.NodeName,
-		tolerations: DaemonPodTolerations(spec),
-		affinity:    nodeaffinity.NewRequiredNodeAffinity(spec.NodeSelector, spec.Affinity),
-	}
+	ev := NewEvaluator(ds)
 	res := CoverageResult{Total: len(nodes), Covered: make([]*corev1.Node, 0, len(nodes))}
 	var groups map[Reason]int // reason -> index in res.Uncovered
 	for _, node := range nodes {
-		ok, reason := ev.shouldRun(node)
+		ok, _, reason := ev.ShouldRun(node)
 		if ok {
 			res.Covered = append(res.Covered, node)
 			continue
@@ -164,32 +159,55 @@ func Coverage(ds *appsv1.DaemonSet, nodes []*corev1.Node) CoverageResult {
 	return res
 }
 
-type evaluator struct {
+// Evaluator is the DaemonSet controller's nodeShouldRunDaemonPod for one
+// DaemonSet, with what depends only on the DaemonSet (the daemon pod's
+// tolerations, the parsed nodeSelector and required node affinity) built
+// once, as the controller does, so that judging a node costs one affinity
+// match and one taint scan. It is safe for concurrent use.
+type Evaluator struct {
 	nodeName    string
 	tolerations []corev1.Toleration
 	affinity    nodeaffinity.RequiredNodeAffinity
 }
 
-// shouldRun is nodeShouldRunDaemonPod's first result (k8s.io/kubernetes
-// v1.37.2 pkg/controller/daemon/daemon_controller.go) with the reason.
-func (e *evaluator) shouldRun(node *corev1.Node) (bool, Reason) {
+// NewEvaluator builds the Evaluator of ds's pod template.
+func NewEvaluator(ds *appsv1.DaemonSet) *Evaluator {
+	spec := &ds.Spec.Template.Spec
+	return &Evaluator{
+		nodeName:    spec.NodeName,
+		tolerations: DaemonPodTolerations(spec),
+		affinity:    nodeaffinity.NewRequiredNodeAffinity(spec.NodeSelector, spec.Affinity),
+	}
+}
+
+// ShouldRun is nodeShouldRunDaemonPod (k8s.io/kubernetes v1.37.2
+// pkg/controller/daemon/daemon_controller.go) with the reason: shouldRun says
+// the controller wants a daemon pod on node (it creates one there and counts
+// the node in desiredNumberScheduled); shouldContinueRunning says a daemon
+// pod already there may stay (false: the controller deletes it). A node
+// excluded only by an untolerated NoSchedule taint keeps its pod, since only
+// NoExecute taints evict. reason is zero when shouldRun is true.
+func (e *Evaluator) ShouldRun(node *corev1.Node) (shouldRun, shouldContinueRunning bool, reason Reason) {
 	if e.nodeName != "" && e.nodeName != node.Name {
-		return false, Reason{Kind: ReasonNodeName, NodeName: e.nodeName}
+		return false, false, Reason{Kind: ReasonNodeName, NodeName: e.nodeName}
 	}
 	// Ignore parsing errors for backwards compatibility, as the controller does.
 	if ok, _ := e.affinity.Match(node); !ok {
-		return false, Reason{Kind: ReasonNodeAffinity}
+		return false, false, Reason{Kind: ReasonNodeAffinity}
 	}
 	taint, untolerated := v1helper.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, e.tolerations, noScheduleOrNoExecute, comparisonOperators)
 	if untolerated {
-		return false, Reason{Kind: ReasonTaint, Taint: corev1.Taint{Key: taint.Key, Value: taint.Value, Effect: taint.Effect}}
+		_, evicted := v1helper.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, e.tolerations, noExecute, comparisonOperators)
+		return false, !evicted, Reason{Kind: ReasonTaint, Taint: corev1.Taint{Key: taint.Key, Value: taint.Value, Effect: taint.Effect}}
 	}
-	return true, Reason{}
+	return true, true, Reason{}
 }
 
 func noScheduleOrNoExecute(t *corev1.Taint) bool {
 	return t.Effect == corev1.TaintEffectNoExecute || t.Effect == corev1.TaintEffectNoSchedule
 }
+
+func noExecute(t *corev1.Taint) bool { return t.Effect == corev1.TaintEffectNoExecute }
 
 func plural(n int, one, many string) string {
 	if n == 1 {

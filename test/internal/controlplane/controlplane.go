@@ -80,6 +80,10 @@ type Options struct {
 	CRDPaths []string
 	// Reports configures the webhook's OpenReports Reporter.
 	Reports webhook.ReportsOptions
+	// ValidatingCheckInterval is how often the webhook verifies the
+	// validating configuration's matchConditions (a minute when zero, as
+	// serve does).
+	ValidatingCheckInterval time.Duration
 }
 
 // Env is a running control plane with daemonguard registered.
@@ -236,7 +240,11 @@ func (e *Env) serveWebhook(ctx context.Context, opts Options) error {
 			// As the chart runs it: the webhook writes the mutating
 			// webhook's matchConditions from the policy it loads.
 			MutatingConfiguration: wo.MutatingWebhooks[0].Name,
-			MetricsRegistry:       registry,
+			// And, as serve does by default, it verifies the validating
+			// webhook's.
+			ValidatingConfiguration: wo.ValidatingWebhooks[0].Name,
+			ValidatingCheckInterval: opts.ValidatingCheckInterval,
+			MetricsRegistry:         registry,
 		})
 	}()
 	return e.waitMutating(ctx)
@@ -456,4 +464,19 @@ func (e *Env) Reviews() (mutate, validate float64, err error) {
 		}
 	}
 	return mutate, validate, nil
+}
+
+// Gauge is the value of the in-process webhook's gauge called name, and
+// whether it has one.
+func (e *Env) Gauge(name string) (float64, bool, error) {
+	families, err := e.Metrics.Gather()
+	if err != nil {
+		return 0, false, err
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) > 0 {
+			return f.GetMetric()[0].GetGauge().GetValue(), true, nil
+		}
+	}
+	return 0, false, nil
 }
