@@ -7,11 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-<<<<<<< HEAD
-.PHONY: all build test unit integration soak bench bench-e2e demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
-=======
-.PHONY: all build test unit integration soak bench bench-e2e bench-explain demo dev-up dev-down sim-up sim-down tools control-plane sim-tools fmt vet lint generate clean
->>>>>>> explain
+.PHONY: all build test unit integration soak bench bench-e2e bench-explain demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
 
 all: build
 
