@@ -54,6 +54,16 @@ func TestLabPathsTheNodeExecutes(t *testing.T) {
 			ran:   "/etc/daemonguard-static-pod-ran", cleanup: []string{"/etc/kubernetes/manifests/planted.json"},
 		},
 		{
+			// containerd puts /opt/containerd/bin first on its PATH (its
+			// "opt" plugin), which its shims inherit: they run the first
+			// runc found there for every container.
+			name: "containerd-opt-bin", dir: "/opt/containerd/bin",
+			plant: [][]string{
+				{"write", "/target/runc", "#!/bin/sh\nid -u > /etc/daemonguard-opt-containerd-ran\nexec /usr/sbin/runc \"$@\"\n", "0755"},
+			},
+			ran: "/etc/daemonguard-opt-containerd-ran", cleanup: []string{"/opt/containerd/bin/runc"},
+		},
+		{
 			// The kubelet's FlexVolume prober runs `DRIVER init` for every
 			// driver that appears in its plugin directory.
 			name: "kubelet-flexvolume-dir", dir: "/usr/libexec/kubernetes/kubelet-plugins/volume/exec",
