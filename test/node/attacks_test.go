@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -177,6 +179,58 @@ func attacks() []attack {
 		{
 			rule: "hostpid-ptrace-unconfined", file: "hostpid-ptrace-unconfined.yaml",
 			want: []evidence{{container: "attacker", step: 0, ok: true, contains: []string{kubeletConf}}},
+		},
+		{
+			rule: "unknown-writable-hostpath", file: "unknown-writable-hostpath.yaml",
+			want:  []evidence{{container: "attacker", step: 0, ok: true, contains: []string{"urwxr-xr-x"}}},
+			after: setuidPlanted,
+		},
+		{
+			rule: "unknown-socket", file: "unknown-socket.yaml",
+			want: []evidence{{container: "attacker", step: 0, ok: true, contains: []string{"hello from a root-only socket"}}},
+		},
+		{
+			rule: "kernel-capability", file: "kernel-capability.yaml",
+			before: func(t *testing.T, ds *appsv1.DaemonSet) {
+				// The key's path on the filesystem the node's root lives
+				// on: the machine's, since the scratch root is a directory
+				// of it.
+				c := &ds.Spec.Template.Spec.Containers[0]
+				c.Env = append(c.Env, corev1.EnvVar{Name: "KEY_ON_FILESYSTEM", Value: nd.Path(nodeSecretKey)})
+			},
+			want: []evidence{{container: "attacker", step: 0, ok: true, contains: []string{"{sha256:" + nodeSecretKey + "}"}}},
+		},
+		{
+			rule: "host-ipc", file: "host-ipc.yaml",
+			before: func(t *testing.T, _ *appsv1.DaemonSet) {
+				// A node process's shared memory (the node's /dev/shm is
+				// a tmpfs in its own mount namespace).
+				shm := fmt.Sprintf("/proc/%d/root/dev/shm/", nd.InitPid())
+				if err := os.WriteFile(shm+"daemonguard-node-shm", []byte("node shared memory"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					_ = os.Remove(shm + "daemonguard-node-shm")
+					_ = os.Remove(shm + "daemonguard-from-pod")
+				})
+			},
+			want: []evidence{
+				{container: "attacker", step: 0, ok: true, contains: []string{"node shared memory"}},
+				{container: "attacker", step: 1, ok: true},
+			},
+			after: func(t *testing.T, _ *appsv1.DaemonSet) {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/dev/shm/daemonguard-from-pod", nd.InitPid()))
+				if err != nil || string(b) != "written by a pod" {
+					t.Fatalf("the node's /dev/shm holds %q (%v)", b, err)
+				}
+				t.Logf("the node's /dev/shm holds %q", b)
+			},
+		},
+		{
+			// Not shown: the kubelet 1.36+ has the gitRepo plugin locked
+			// off; the test shows it refusing the volume.
+			rule: "gitrepo-volume", file: "gitrepo-volume.yaml",
+			after: gitRepoRefused,
 		},
 		// Rules that only warn by default, where the node shows the same
 		// harm as an enforced one: admitted by the default policy (with
@@ -435,7 +489,7 @@ const victimMarker = "daemonguard-victim-marker"
 // that waits for a file to appear in its own /tmp.
 func startVictim(t *testing.T, ds *appsv1.DaemonSet) {
 	t.Helper()
-	p := probePod(ds.Namespace, "victim", `[["note","`+victimMarker+`"],["wait-file","/tmp/owned","60"]]`)
+	p := probePod(ds.Namespace, "victim", `[["note","`+victimMarker+`"],["wait-file","/tmp/owned","120"]]`)
 	p.Spec.RestartPolicy = corev1.RestartPolicyNever
 	p.Spec.TerminationGracePeriodSeconds = ptrTo(int64(1))
 	p.Spec.AutomountServiceAccountToken = ptrTo(false)
@@ -483,7 +537,12 @@ func victimSaw(t *testing.T, namespace, want string) {
 // end of the key in the error message, so every line leaks.
 func podLogsLeak(t *testing.T, ds *appsv1.DaemonSet) {
 	t.Helper()
-	pod := podOf(t, ds, "running", func(p *corev1.Pod) (bool, string) {
+	pod := podOf(t, ds, "running with its log file a symlink", func(p *corev1.Pod) (bool, string) {
+		// The kubelet serves logs only of a container it knows to be
+		// running.
+		if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Running == nil {
+			return false, describe(p)
+		}
 		fi, err := os.Lstat(nd.LogPath(p, "attacker"))
 		if err != nil {
 			return false, err.Error()
@@ -496,15 +555,20 @@ func podLogsLeak(t *testing.T, ds *appsv1.DaemonSet) {
 	var leaked []string
 	for n := len(lines); n >= 1; n-- {
 		path := fmt.Sprintf("/containerLogs/%s/%s/attacker?tailLines=%d", pod.Namespace, pod.Name, n)
-		code, body, err := nd.KubeletGet(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, after, ok := strings.Cut(body, "unsupported log format: ")
-		line, err := strconv.Unquote(strings.TrimSpace(after))
-		if !ok || err != nil {
-			t.Fatalf("GET %s: %d %q: no leaked line", path, code, body)
-		}
+		var line string
+		eventually(t, "GET "+path+" leaking a line", func() (bool, string) {
+			code, body, err := nd.KubeletGet(context.Background(), path)
+			if err != nil {
+				return false, err.Error()
+			}
+			_, after, ok := strings.Cut(body, "unsupported log format: ")
+			l, err := strconv.Unquote(strings.TrimSpace(after))
+			if !ok || err != nil {
+				return false, fmt.Sprintf("%d %q", code, body)
+			}
+			line = l
+			return true, ""
+		})
 		leaked = append(leaked, strings.TrimSuffix(line, "\n"))
 	}
 	if !slices.Equal(leaked, lines) {
@@ -516,6 +580,51 @@ func podLogsLeak(t *testing.T, ds *appsv1.DaemonSet) {
 	// only while the node's address is the machine's: say what it does.
 	_, err := clientset(t).CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "attacker", TailLines: ptrTo(int64(1))}).DoRaw(context.Background())
 	t.Logf("pods/log through the API server: %v", err)
+}
+
+// setuidPlanted: the setuid-root program the attacker planted on the node
+// makes a pod running as uid 65534 (allowPrivilegeEscalation unset) root:
+// it reads a root-only file.
+func setuidPlanted(t *testing.T, ds *appsv1.DaemonSet) {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(nd.Path("/var/lib/daemonguard-shared/tool"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 0 || st.Mode&syscall.S_ISUID == 0 {
+		t.Fatalf("the planted program is uid %d mode %o, want setuid root", st.Uid, st.Mode)
+	}
+	nobody := int64(65534)
+	_, r := runPod(t, probePod(ds.Namespace, "unprivileged-user", rootOnlySteps, rootOnlyMounts,
+		hostPathVolume("shared", "/var/lib/daemonguard-shared", "/shared", true, corev1.HostPathDirectory),
+		securityContext(asUser(nobody, &nobody)),
+		func(p *corev1.Pod) { p.Spec.Containers[0].Command = []string{"/shared/tool"} }))
+	wantSteps(t, r, "ok", "ok")
+	if r != nil && (r.Identity.UID != 65534 || r.Identity.EUID != 0) {
+		t.Fatalf("identity %+v, want uid 65534 euid 0", r.Identity)
+	}
+	t.Logf("a pod running as uid 65534 ran the planted program from a read-only hostPath as euid 0 and read the root-only file")
+}
+
+// gitRepoRefused: the kubelet refuses to set up a gitRepo volume (the
+// plugin is locked off since 1.36), so the pod never starts.
+func gitRepoRefused(t *testing.T, ds *appsv1.DaemonSet) {
+	t.Helper()
+	var msg string
+	eventually(t, "the kubelet refusing the gitRepo volume", func() (bool, string) {
+		var events corev1.EventList
+		if err := nd.Client.List(context.Background(), &events, client.InNamespace(ds.Namespace)); err != nil {
+			return false, err.Error()
+		}
+		for _, e := range events.Items {
+			if strings.Contains(e.Message, "git-repo volume plugin has been disabled") {
+				msg = e.Message
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events, none from the gitRepo plugin", len(events.Items))
+	})
+	t.Logf("not shown on kubelet 1.37: %s", msg)
 }
 
 // devicePluginMounts: the kubelet advertises the registered plugin's device
@@ -557,14 +666,16 @@ func surgeStalls(t *testing.T, ds *appsv1.DaemonSet) {
 	ctx := context.Background()
 	podOf(t, ds, "running", func(p *corev1.Pod) (bool, string) { return p.Status.Phase == corev1.PodRunning, describe(p) })
 	cur := &appsv1.DaemonSet{}
-	if err := nd.Client.Get(ctx, client.ObjectKeyFromObject(ds), cur); err != nil {
-		t.Fatal(err)
-	}
-	if cur.Spec.Template.Annotations == nil {
-		cur.Spec.Template.Annotations = map[string]string{}
-	}
-	cur.Spec.Template.Annotations["daemonguard.io/rollout"] = "2"
-	if err := nd.Client.Update(ctx, cur); err != nil {
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := nd.Client.Get(ctx, client.ObjectKeyFromObject(ds), cur); err != nil {
+			return err
+		}
+		if cur.Spec.Template.Annotations == nil {
+			cur.Spec.Template.Annotations = map[string]string{}
+		}
+		cur.Spec.Template.Annotations["daemonguard.io/rollout"] = "2"
+		return nd.Client.Update(ctx, cur)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	var msg string

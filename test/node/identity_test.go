@@ -203,7 +203,8 @@ func TestIdentity(t *testing.T) {
 // TestPtraceWithoutAppArmor: on a node without AppArmor (this one:
 // /sys/kernel/security has no apparmor), SYS_PTRACE with hostPID reads the
 // node's files through the kubelet's /proc/PID/root without Unconfined
-// (what hostpid-ptrace only warns about); without SYS_PTRACE it cannot.
+// (hostpid-ptrace, not hostpid-ptrace-unconfined); without SYS_PTRACE it
+// cannot.
 func TestPtraceWithoutAppArmor(t *testing.T) {
 	createNamespace(t, "ptrace")
 	steps := `[["procroot-read","--config=/var/lib/kubelet/config.yaml","/etc/kubernetes/kubelet.conf"]]`

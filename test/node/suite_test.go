@@ -4,9 +4,10 @@
 // the webhook from the shipped configurations. For every enforced rule its
 // attack DaemonSet is denied by the default policy, then admitted by an
 // exemption and shown doing the harm on the node (attacks_test.go); the
-// identity facts the access model relies on are shown
-// (identity_test.go); every allowed-corpus configuration and every recipe
-// starts as daemonguard mutates it (agents_test.go). Afterwards the
+// identity facts the access model relies on, and paths the node executes,
+// are shown (identity_test.go, lab_test.go); every allowed-corpus
+// configuration and every recipe starts as daemonguard mutates it
+// (agents_test.go). Afterwards the
 // machine's /etc, /opt, /var/lib and /run, its cgroups and its network
 // links are compared with a snapshot taken before: the node changed nothing
 // outside its scratch root.
@@ -101,7 +102,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "--- FAIL: isolation: the machine changed outside the node's root (%d differences):\n  %s\n", len(diff), strings.Join(diff, "\n  "))
 		code = 1
 	} else {
-		fmt.Printf("--- PASS: isolation: %s (%d entries; skipped as changing by themselves: %s), the cgroup hierarchies' top two levels and the network links are as before the suite\n",
+		fmt.Printf("--- PASS: isolation: %s (%d entries; skipped as changing by themselves: %s), the cgroup hierarchies' top two levels and the network links are as before the suite (other nodes' cgroups, bridges and veths aside; this node's own are gone)\n",
 			strings.Join(roots, ", "), len(before), strings.Join(skips, ", "))
 	}
 	if code == 0 {
@@ -152,6 +153,10 @@ func runNode(m *testing.M, dir string) int {
 		code = 1
 	}
 	fmt.Printf("node: stopped and removed in %s\n", time.Since(stopStart).Round(time.Millisecond))
+	if left := nd.Leftovers(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "--- FAIL: isolation: the node left %s\n", strings.Join(left, ", "))
+		code = 1
+	}
 	return code
 }
 

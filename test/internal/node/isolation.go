@@ -21,9 +21,17 @@ func Isolation() (roots, skips []string) {
 
 // Snapshot is the state of the machine a node must leave as it found it:
 // every file under the roots (type, mode, size, mtime; not contents or
-// access times), the top two levels of every cgroup v1 hierarchy, and the
-// network interfaces.
+// access times), the top two levels of every cgroup hierarchy, and the
+// network interfaces. Other nodes' own cgroups, bridges and pod interfaces
+// (another suite may run a node on the same machine) are left out; a node's
+// own are checked by name after Stop (Node.Leftovers).
 type Snapshot map[string]string
+
+// othersNode reports whether a cgroup or link name is any node's: its
+// cgroup parent, its bridge, or a pod's veth.
+func othersNode(name string) bool {
+	return strings.HasPrefix(name, "daemonguard-node-") || strings.HasPrefix(name, "dgn") || strings.HasPrefix(name, "veth")
+}
 
 // TakeSnapshot records roots minus skips, the cgroup directories and the
 // network links.
@@ -64,7 +72,7 @@ func TakeSnapshot(roots, skips []string) (Snapshot, error) {
 	for _, h := range cgroupHierarchies() {
 		entries, _ := os.ReadDir(h)
 		for _, e := range entries {
-			if !e.IsDir() {
+			if !e.IsDir() || othersNode(e.Name()) {
 				continue
 			}
 			s["cgroup:"+filepath.Join(h, e.Name())] = "dir"
@@ -81,7 +89,9 @@ func TakeSnapshot(roots, skips []string) (Snapshot, error) {
 		return nil, err
 	}
 	for _, i := range ifaces {
-		s["link:"+i.Name] = i.Flags.String()
+		if !othersNode(i.Name) {
+			s["link:"+i.Name] = i.Flags.String()
+		}
 	}
 	return s, nil
 }

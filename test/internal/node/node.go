@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -485,6 +486,24 @@ func (n *Node) Stop() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Leftovers lists what of this node is still on the machine after Stop:
+// its bridge, its cgroups, its root.
+func (n *Node) Leftovers() []string {
+	var out []string
+	if _, err := net.InterfaceByName(n.bridge); err == nil {
+		out = append(out, "bridge "+n.bridge)
+	}
+	for _, h := range cgroupHierarchies() {
+		if _, err := os.Stat(filepath.Join(h, n.cgroup)); err == nil {
+			out = append(out, "cgroup "+filepath.Join(h, n.cgroup))
+		}
+	}
+	if _, err := os.Stat(n.Root); err == nil {
+		out = append(out, "root "+n.Root)
+	}
+	return out
 }
 
 // removeRoot removes the node's root, but never while anything is mounted

