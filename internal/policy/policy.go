@@ -88,6 +88,7 @@ type rule struct {
 
 type exemption struct {
 	namespaces   []string
+	daemonSets   []string        // metadata.name values; empty: no name condition
 	selector     labels.Selector // nil: no label condition
 	anyNamespace bool
 	names        []string // rule ids and mutator names; empty: all
@@ -141,7 +142,7 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		}
 	}
 	for i, e := range cfg.Exemptions {
-		c := exemption{namespaces: e.Namespaces, anyNamespace: e.AnyNamespace, names: e.Rules, index: i, reason: e.Reason}
+		c := exemption{namespaces: e.Namespaces, daemonSets: e.DaemonSets, anyNamespace: e.AnyNamespace, names: e.Rules, index: i, reason: e.Reason}
 		if e.Selector != nil {
 			sel, err := metav1.LabelSelectorAsSelector(e.Selector)
 			if err != nil {

@@ -111,6 +111,26 @@ func TestExemptions(t *testing.T) {
 			policy:    "exemptions:\n- anyNamespace: true\n  selector: {matchExpressions: [{key: platform.example.com/agent, operator: Exists}]}\n",
 			namespace: "x", labels: map[string]string{"platform.example.com/agent": ""},
 		},
+		"by name": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [agent]\n",
+			namespace: "infra",
+		},
+		"by name, another namespace": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [agent]\n",
+			namespace: "default", wantMutators: all, wantRules: rules,
+		},
+		"by name, another name": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [other-agent]\n",
+			namespace: "infra", wantMutators: all, wantRules: rules,
+		},
+		"by name and selector: both must hold": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [agent]\n  selector: {matchLabels: {tier: system}}\n",
+			namespace: "infra", labels: map[string]string{"tier": "user"}, wantMutators: all, wantRules: rules,
+		},
+		"by name, per rule": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [agent]\n  rules: [writable-sensitive-hostpath]\n",
+			namespace: "infra", wantMutators: all, wantRules: []string{rulePrivileged},
+		},
 		"per-rule exemption": {
 			policy:    "exemptions:\n- namespaces: [infra]\n  rules: [writable-sensitive-hostpath]\n",
 			namespace: "infra", wantMutators: all, wantRules: []string{rulePrivileged},
