@@ -104,7 +104,7 @@ func TestDenialEndsWithTheAdminsWayOut(t *testing.T) {
 		t.Errorf("message does not end with the admin's way out:\n%s\nwant suffix\n%s", msg, want)
 	}
 	// The entry in the message parses as an exemption that admits it.
-	entry := msg[strings.Index(msg, "{namespaces"):strings.Index(msg, "} (")+1]
+	entry := msg[strings.Index(msg, "{namespaces") : strings.Index(msg, "} (")+1]
 	parsePolicy(t, "exemptions:\n- "+entry+"\n", Options{})
 
 	// A generated name cannot be exempted by name: its labels are used,

@@ -116,6 +116,9 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 	}
 	mopts := MutatorOptions(cfg)
 	mopts.ClassExists = opts.ClassExists
+	if opts.Nodes != nil {
+		mopts.Nodes = mutators.NodeLister(opts.Nodes)
+	}
 	var acts []precondition.Cond
 	for _, d := range mutators.Registry() {
 		if enabled[d.Name] {
@@ -218,7 +221,7 @@ func (p *Policy) Mutate(ctx context.Context, namespace string, ds *appsv1.Daemon
 		if p.exempt(m.name, namespace, ds) {
 			continue
 		}
-		if t, ok := m.Mutator.(*mutators.Tolerations); ok && t.Adds(ds) {
+		if t, ok := m.Mutator.(*mutators.Tolerations); ok && t.Adds(ctx, ds) {
 			if why := p.readsCredentials(ctx, ds); why != "" {
 				out.Warnings = append(out.Warnings, "default tolerations were not added: "+why+
 					"; a toleration would also place it on control-plane nodes, next to etcd and the cluster's keys (add the tolerations it needs yourself if it must run there)")
