@@ -189,6 +189,10 @@ func decodeDaemonSet(data []byte) (*appsv1.DaemonSet, error) {
 	return ds, nil
 }
 
+// DaemonSet is the reviewed object, decoded (nil for other kinds). It is
+// shared: read it only.
+func (r *Request) DaemonSet() *appsv1.DaemonSet { return r.daemonSet }
+
 // IsDaemonSet reports whether the request is for the apps/v1 DaemonSet
 // resource itself, not a subresource.
 func (r *Request) IsDaemonSet() bool {
