@@ -37,7 +37,7 @@ func selectorLabels() []string {
 // NarrowestExemption returns nil rather than an entry that wide.
 func NarrowestExemption(ds *appsv1.DaemonSet, namespace string, rules []string) *config.Exemption {
 	e := &config.Exemption{Namespaces: []string{namespace}, Rules: slices.Clone(rules), Reason: ReasonPlaceholder}
-	if ds.GenerateName == "" && ds.Name != "" {
+	if ds.Name != "" && !generatedName(ds) {
 		e.DaemonSets = []string{ds.Name}
 		return e
 	}
@@ -57,6 +57,25 @@ func NarrowestExemption(ds *appsv1.DaemonSet, namespace string, rules []string) 
 	e.Reason = ReasonPlaceholder + " (its name is generated (metadata.generateName), so it cannot be exempted by name: this exempts every DaemonSet in " +
 		namespace + " with these labels, which their authors set; give it a fixed name to exempt it alone)"
 	return e
+}
+
+// generatedName reports whether ds's name was (or will be) generated from
+// metadata.generateName: the API server appends five random characters to
+// it, cut to 58 characters first (k8s.io/apiserver's
+// SimpleNameGenerator). A name given beside a generateName is used as it
+// is, and can be exempted.
+func generatedName(ds *appsv1.DaemonSet) bool {
+	if ds.GenerateName == "" {
+		return false
+	}
+	if ds.Name == "" {
+		return true
+	}
+	base := ds.GenerateName
+	if len(base) > 58 {
+		base = base[:58]
+	}
+	return len(ds.Name) == len(base)+5 && strings.HasPrefix(ds.Name, base)
 }
 
 // NoExemptionReason says why NarrowestExemption found no entry for ds.

@@ -169,3 +169,26 @@ func labelEntry(ds *appsv1.DaemonSet, ns string, rules []string) *config.Exempti
 	}
 	return e
 }
+
+func TestGeneratedName(t *testing.T) {
+	for _, tc := range []struct {
+		name, generate string
+		want           bool
+	}{
+		{"falco", "", false},
+		{"", "falco-", true},
+		{"falco-x7k2p", "falco-", true},
+		{"falco", "falco-", false}, // a name given beside generateName is used
+		{"falco-exporter", "falco-", false},
+		{strings.Repeat("a", 58) + "x7k2p", strings.Repeat("a", 60), true},
+	} {
+		ds := &appsv1.DaemonSet{}
+		ds.Name, ds.GenerateName = tc.name, tc.generate
+		if got := generatedName(ds); got != tc.want {
+			t.Errorf("generatedName(%q, %q) = %v, want %v", tc.name, tc.generate, got, tc.want)
+		}
+		if e := NarrowestExemption(ds, "ns", []string{"r"}); tc.name != "" && !tc.want && (e == nil || len(e.DaemonSets) != 1) {
+			t.Errorf("%q (generateName %q): entry %+v, want it by name", tc.name, tc.generate, e)
+		}
+	}
+}
