@@ -186,7 +186,21 @@ func run(t *testing.T, ds *appsv1.DaemonSet) outcome {
 	ds = ds.DeepCopy()
 	ds.ResourceVersion, ds.UID = "", ""
 	create(t, ds)
-	waitSettled(t, ds)
+	// Every pod the controller wants is placed and running; its Ready
+	// count in the status may lag behind under load, and is not what is
+	// compared here.
+	eventually(t, "DaemonSet "+ds.Name+" to place its pods", func() (bool, string) {
+		cur := get(t, ds)
+		st := cur.Status
+		running := 0
+		for _, p := range pods(t, ds) {
+			if p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				running++
+			}
+		}
+		ok := st.ObservedGeneration == cur.Generation && st.CurrentNumberScheduled == st.DesiredNumberScheduled && int(st.DesiredNumberScheduled) == running
+		return ok, fmt.Sprintf("status %+v, %d pods running", st, running)
+	})
 	out := outcome{nodes: podNodes(t, ds), requests: map[string]resource.Quantity{}}
 	for _, p := range pods(t, ds) {
 		if p.Spec.NodeName == "" {
