@@ -165,7 +165,7 @@ func buildFuzzCase(data []byte) fuzzCase {
 		ds:       dstest.DaemonSet(dstest.Spec(spec)),
 		defaults: defaults,
 		mutators: []Mutator{
-			NewTolerations(defaults),
+			NewTolerations(defaults, nil),
 			NewPriorityClass("infra-daemonset", lookup),
 			NewResources(r.resourceList(), limitRules, skip),
 		},

@@ -60,6 +60,9 @@ type Meta struct {
 // Options carries what the policy file configures for the mutators.
 type Options struct {
 	Tolerations []corev1.Toleration
+	// Nodes lists the cluster's nodes: their taints decide which taints a
+	// default toleration is needed for. Nil offline (see Tolerations.Mutate).
+	Nodes NodeLister
 	// PriorityClass is set when a pod names none; ClassExists checks it.
 	PriorityClass string
 	ClassExists   ClassLookup

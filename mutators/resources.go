@@ -40,8 +40,10 @@ func (l *LimitRule) size(request *resource.Quantity) resource.Quantity {
 }
 
 // Resources fills missing requests and limits in every container and init
-// container. Requests are the configured figures, lowered to an existing
-// limit; limits are sized from the container's own request (see LimitRule),
+// container. Requests are the configured figures, filled only where the
+// container has neither a request nor a limit for the resource (the API
+// server makes a lone limit the pod's request); limits are sized from the
+// container's own request (see LimitRule),
 // so a request is never above a limit this mutator chose and a limit is never
 // pinned to the request. Pods at one of the skipped priority classes (the
 // system-critical ones by default: CNIs, CSI node plugins, kube-proxy) are
@@ -100,7 +102,9 @@ func (m *Resources) unfilled() precondition.Cond {
 	var missing []string
 	for _, name := range m.names {
 		if _, ok := m.requests[name]; ok {
-			missing = append(missing, `!(`+precondition.Has("c", "resources", "requests")+` && `+q(string(name))+` in c.resources.requests)`)
+			// A limit alone is the pod's request (see fill).
+			missing = append(missing, `!(`+precondition.Has("c", "resources", "requests")+` && `+q(string(name))+` in c.resources.requests) && !(`+
+				precondition.Has("c", "resources", "limits")+` && `+q(string(name))+` in c.resources.limits)`)
 		}
 		if _, ok := m.limits[name]; ok {
 			missing = append(missing, `!(`+precondition.Has("c", "resources", "limits")+` && `+q(string(name))+` in c.resources.limits)`)
@@ -166,11 +170,17 @@ func (m *Resources) fill(c *corev1.Container, list string, index int, res *Resul
 	}
 	for _, name := range m.names {
 		if def, ok := m.requests[name]; ok {
-			if _, set := r.Requests[name]; !set {
+			_, set := r.Requests[name]
+			// A limit without a request is no gap: the API server sets the
+			// pod's request to the limit (SetDefaults_Pod, k8s.io/kubernetes
+			// pkg/apis/core/v1/defaults.go: "If limits are specified, but
+			// requests are not, default requests to limits"). It does so on
+			// the Pod, not on the template this mutator sees, so a default
+			// filled in here would replace the limit as the reservation,
+			// lower it, and change the pod's QoS class.
+			_, limited := r.Limits[name]
+			if !set && !limited {
 				q := def.DeepCopy()
-				if limit, ok := r.Limits[name]; ok && q.Cmp(limit) > 0 {
-					q = limit.DeepCopy()
-				}
 				if r.Requests == nil {
 					r.Requests = corev1.ResourceList{}
 				}

@@ -97,15 +97,22 @@ func TestResources(t *testing.T) {
 			want:        []res{{rl("cpu", "2", "memory", "64Mi"), rl("memory", "512Mi")}},
 			wantChanged: []string{c0 + ".requests.memory", c0 + ".limits.memory"},
 		},
-		"existing memory limit kept, request filled, nothing injected on top": {
+		// Updated (issue 20): a limit without a request used to get the
+		// default request (lowered to the limit when above it); the API
+		// server makes that limit the pod's request, so the default cut
+		// the reservation (200m/500Mi limits got 50m/64Mi) and the QoS.
+		"existing memory limit kept, no memory request under it, cpu request filled": {
 			containers:  []res{{nil, rl("memory", "256Mi")}},
-			want:        []res{{defReq, rl("memory", "256Mi")}},
-			wantChanged: []string{c0 + ".requests.cpu", c0 + ".requests.memory"},
+			want:        []res{{rl("cpu", "50m"), rl("memory", "256Mi")}},
+			wantChanged: []string{c0 + ".requests.cpu"},
 		},
-		"default request lowered to an existing lower limit": {
-			containers:  []res{{nil, rl("cpu", "20m", "memory", "32Mi")}},
-			want:        []res{{rl("cpu", "20m", "memory", "32Mi"), rl("cpu", "20m", "memory", "32Mi")}},
-			wantChanged: []string{c0 + ".requests.cpu", c0 + ".requests.memory"},
+		"limits alone are the requests: nothing filled": {
+			containers: []res{{nil, rl("cpu", "20m", "memory", "32Mi")}},
+			want:       []res{{nil, rl("cpu", "20m", "memory", "32Mi")}},
+		},
+		"limits above the defaults alone: nothing filled under them": {
+			containers: []res{{nil, rl("cpu", "200m", "memory", "500Mi")}},
+			want:       []res{{nil, rl("cpu", "200m", "memory", "500Mi")}},
 		},
 		"author's request above author's limit is left for the API server": {
 			containers: []res{{rl("cpu", "2", "memory", "1Gi"), rl("cpu", "1", "memory", "512Mi")}},

@@ -1,8 +1,11 @@
 package mutators
 
 import (
-	"github.com/daemonguard/daemonguard/test/dstest"
+	"context"
+	"errors"
 	"testing"
+
+	"github.com/daemonguard/daemonguard/test/dstest"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -61,10 +64,28 @@ func TestTolerations(t *testing.T) {
 			wantAdded:   []corev1.Toleration{controlPlane},
 			wantChanged: []string{"spec.template.spec.tolerations[1]"},
 		},
-		"same key Equal with empty value does not cover Exists": {
+		// Updated (issue 20): this added a second control-plane toleration
+		// beside one that already tolerates the taint kubeadm sets, which has
+		// no value; 4 of 95 real agents got one. Without node taints the
+		// default is judged against that assumed taint.
+		"same key Equal with empty value tolerates the control-plane taint": {
+			defaults: []corev1.Toleration{controlPlane},
+			have:     []corev1.Toleration{{Key: cp, Operator: equal, Effect: noSched}},
+		},
+		"same key, operator omitted, empty value, no effect tolerates it too": {
+			defaults: []corev1.Toleration{controlPlane},
+			have:     []corev1.Toleration{{Key: cp}},
+		},
+		"same key Equal with a value does not tolerate the valueless taint": {
 			defaults:    []corev1.Toleration{controlPlane},
-			have:        []corev1.Toleration{{Key: cp, Operator: equal, Effect: noSched}},
+			have:        []corev1.Toleration{{Key: cp, Operator: equal, Value: "true", Effect: noSched}},
 			wantAdded:   []corev1.Toleration{controlPlane},
+			wantChanged: []string{"spec.template.spec.tolerations[1]"},
+		},
+		"a default without effect is meant for every effect": {
+			defaults:    []corev1.Toleration{{Key: cp, Operator: exists}},
+			have:        []corev1.Toleration{{Key: cp, Effect: noSched}},
+			wantAdded:   []corev1.Toleration{{Key: cp, Operator: exists}},
 			wantChanged: []string{"spec.template.spec.tolerations[1]"},
 		},
 		"other key Exists does not cover": {
@@ -160,7 +181,7 @@ func TestTolerations(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			m := NewTolerations(tc.defaults)
+			m := NewTolerations(tc.defaults, nil)
 			if mutatorName(m) != "tolerations" {
 				t.Errorf("Name() = %q", mutatorName(m))
 			}
@@ -188,7 +209,7 @@ func TestTolerations(t *testing.T) {
 // with the mutator's defaults: a Policy is shared by concurrent reviews.
 func TestTolerationsDoNotAlias(t *testing.T) {
 	sixty := int64(60)
-	m := NewTolerations([]corev1.Toleration{{Key: "example.com/flaky", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &sixty}})
+	m := NewTolerations([]corev1.Toleration{{Key: "example.com/flaky", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &sixty}}, nil)
 	ds := dstest.DaemonSet(dstest.Spec(corev1.PodSpec{}))
 	m.Mutate(t.Context(), ds)
 	*ds.Spec.Template.Spec.Tolerations[0].TolerationSeconds = 1
@@ -253,5 +274,71 @@ func TestCoveredMatchesToleratesTaint(t *testing.T) {
 				t.Errorf("covers(%+v, %+v) = %v, want %v", *have, *want, got, model)
 			}
 		}
+	}
+}
+
+// TestTolerationsJudgedAgainstTheNodes: with the cluster's nodes known, a
+// default is added when a node carries a taint it is meant for (it
+// tolerates it) that the pod's own tolerations leave untolerated, and not
+// otherwise.
+func TestTolerationsJudgedAgainstTheNodes(t *testing.T) {
+	cp := "node-role.kubernetes.io/control-plane"
+	def := []corev1.Toleration{{Key: cp, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+	equalEmpty := []corev1.Toleration{{Key: cp, Effect: corev1.TaintEffectNoSchedule}}
+	node := func(taints ...corev1.Taint) *corev1.Node {
+		return &corev1.Node{Spec: corev1.NodeSpec{Taints: taints}}
+	}
+	cases := map[string]struct {
+		nodes []*corev1.Node
+		err   error
+		have  []corev1.Toleration
+		adds  bool
+	}{
+		"kubeadm's valueless taint: the author's toleration suffices": {
+			nodes: []*corev1.Node{node(corev1.Taint{Key: cp, Effect: corev1.TaintEffectNoSchedule}), node()},
+			have:  equalEmpty,
+		},
+		"a control-plane taint with a value: the author's does not tolerate it": {
+			nodes: []*corev1.Node{node(corev1.Taint{Key: cp, Value: "true", Effect: corev1.TaintEffectNoSchedule})},
+			have:  equalEmpty, adds: true,
+		},
+		"no node carries the taint: the assumed one decides": {
+			nodes: []*corev1.Node{node(corev1.Taint{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule})},
+			have:  equalEmpty,
+		},
+		"taints the default is not meant for do not count": {
+			nodes: []*corev1.Node{node(corev1.Taint{Key: cp, Value: "x", Effect: corev1.TaintEffectNoExecute})},
+			have:  equalEmpty,
+		},
+		"nothing tolerated: added": {
+			nodes: []*corev1.Node{node(corev1.Taint{Key: cp, Effect: corev1.TaintEffectNoSchedule})},
+			adds:  true,
+		},
+		"the node list fails: judged as offline": {
+			err:  errors.New("cache not synced"),
+			have: equalEmpty,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := NewTolerations(def, func(context.Context) ([]*corev1.Node, error) { return tc.nodes, tc.err })
+			ds := dstest.DaemonSet(dstest.Spec(corev1.PodSpec{Tolerations: append([]corev1.Toleration(nil), tc.have...)}))
+			if got := m.Adds(t.Context(), ds); got != tc.adds {
+				t.Errorf("Adds = %v, want %v", got, tc.adds)
+			}
+			r := m.Mutate(t.Context(), ds)
+			if got := len(r.Patch) > 0; got != tc.adds {
+				t.Errorf("Mutate added %v, want %v", got, tc.adds)
+			}
+			assertConverged(t, m, ds)
+		})
+	}
+	// A pod whose tolerations cover the default outright is judged without
+	// listing the nodes.
+	calls := 0
+	m := NewTolerations(def, func(context.Context) ([]*corev1.Node, error) { calls++; return nil, nil })
+	m.Mutate(t.Context(), dstest.DaemonSet(dstest.Spec(corev1.PodSpec{Tolerations: append([]corev1.Toleration(nil), def...)})))
+	if calls != 0 {
+		t.Errorf("listed the nodes %d times for a covered default", calls)
 	}
 }

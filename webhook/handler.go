@@ -38,6 +38,8 @@ type Handler struct {
 	log      logr.Logger
 	maxBytes int64
 	buffers  sync.Pool
+	// owners records Events on the owners of denied DaemonSets; nil: none.
+	owners *ownerEvents
 }
 
 // NewMutatingHandler serves the mutating endpoint with the policy current
@@ -116,6 +118,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.log.Info("denied", "namespace", req.Namespace, "name", req.Name, "operation", req.Operation,
 			"uid", req.UID, "rules", rules, "dryRun", req.DryRun)
+		// After the response: the Event never delays it. A dry run changes
+		// nothing, and whoever sent it reads the response.
+		if h.owners != nil && !h.mutating && !req.DryRun {
+			v := out.Verdict // only a denial pays for the copy that escapes
+			h.owners.denied(req.Namespace, req.DaemonSet(), &v)
+		}
 	}
 }
 

@@ -177,8 +177,8 @@ func TestValidateDenialIs422WithCauses(t *testing.T) {
 		t.Errorf("message %q", st.Message)
 	}
 	// The causes are the findings; the message ends with the admin's way out.
-	if !strings.HasSuffix(st.Message, ": `daemonguard check` prints the exemptions[] entry ("+policy.ExemptionsURL+")") ||
-		!strings.Contains(st.Message, ". An admin can exempt this DaemonSet from ") {
+	if !strings.HasSuffix(st.Message, "daemonSets: [bad], rules: [hostpid-writable-hostpath, hostpid-privileged, writable-sensitive-hostpath, container-runtime-socket]} ("+policy.ExemptionsURL+"; `daemonguard check` prints it too)") ||
+		!strings.Contains(st.Message, ". An admin can exempt this DaemonSet alone from ") {
 		t.Errorf("message does not end with the exemption pointer: %q", st.Message)
 	}
 	if got := counter(t, e.reg, "daemonguard_rule_findings_total", map[string]string{"rule": "hostpid-privileged", "action": "deny", "ratcheted": "false"}); got != 1 {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/daemonguard/daemonguard/internal/review"
 )
@@ -22,6 +24,8 @@ type Metrics struct {
 	reloadTime    prometheus.Gauge
 	conditionOK   prometheus.Gauge
 	validatingOK  prometheus.Gauge
+	ownedDenials  *prometheus.CounterVec
+	ownerEvents   *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -68,8 +72,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "daemonguard_validating_match_conditions_current",
 			Help: "1 if the ValidatingWebhookConfiguration carries the matchCondition this image was built with (or none), 0 if it carries another (an older chart under a newer image: the API server skips the webhook for DaemonSets newer rules would judge) or cannot be read.",
 		}),
+		ownedDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "daemonguard_owned_denials_total",
+			Help: "Denied DaemonSets that have an owner (an operator's resource: the controller owner reference, else the first), by the owner's kind and API group; dry runs are not counted.",
+		}, []string{"owner_kind", "owner_group"}),
+		ownerEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "daemonguard_owner_events_total",
+			Help: "Events on the owners of denied DaemonSets, by result: created, updated (a count written), dropped (queue or owner table full), skipped (owner kind not served), failed (the API server refused).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime, m.conditionOK, m.validatingOK} {
+	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime, m.conditionOK, m.validatingOK, m.ownedDenials, m.ownerEvents} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -139,4 +151,22 @@ func (m *Metrics) validatingCurrent(ok bool) {
 		return
 	}
 	m.validatingOK.Set(0)
+}
+
+func (m *Metrics) ownedDenial(o metav1.OwnerReference) {
+	if m == nil {
+		return
+	}
+	group := ""
+	if gv, err := schema.ParseGroupVersion(o.APIVersion); err == nil {
+		group = gv.Group
+	}
+	m.ownedDenials.WithLabelValues(o.Kind, group).Inc()
+}
+
+func (m *Metrics) ownerEvent(result string) {
+	if m == nil {
+		return
+	}
+	m.ownerEvents.WithLabelValues(result).Inc()
 }

@@ -73,4 +73,8 @@ type Options struct {
 	// the condition this binary was built with, and leaves it as it is.
 	ValidatingConfiguration string
 	ValidatingCheckInterval time.Duration
+	// OwnerEvents records an Event on the owner of each denied DaemonSet
+	// (create and patch on events), so that a denial an operator receives
+	// reaches a person.
+	OwnerEvents OwnerEventsOptions
 }

@@ -14,7 +14,9 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -89,7 +91,14 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	// The manager runs the webhook server only once it has been asked for it.
 	server := mgr.GetWebhookServer()
 	server.Register(MutatePath, NewMutatingHandler(source.Current, metrics, log))
-	server.Register(ValidatePath, NewValidatingHandler(source.Current, metrics, log))
+	validating := NewValidatingHandler(source.Current, metrics, log)
+	if opts.OwnerEvents.Enabled {
+		validating.owners = newOwnerEvents(opts.OwnerEvents, mgr.GetClient(), scopeLookup(mgr.GetRESTMapper()), metrics, log.WithName("owner-events"))
+		if err := mgr.Add(validating.owners); err != nil {
+			return err
+		}
+	}
+	server.Register(ValidatePath, validating)
 	if err := addReadiness(mgr, readiness{
 		server: server.StartedChecker(), classes: reads.classes, nodes: reads.nodes, certificate: certWatcher.Checker, closing: closing,
 	}); err != nil {
@@ -235,3 +244,14 @@ type everyReplica func(context.Context) error
 
 func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
 func (everyReplica) NeedLeaderElection() bool          { return false }
+
+// scopeLookup asks the RESTMapper (discovery) whether a kind is namespaced.
+func scopeLookup(m meta.RESTMapper) ScopeLookup {
+	return func(gk schema.GroupKind, version string) (bool, error) {
+		mapping, err := m.RESTMapping(gk, version)
+		if err != nil {
+			return false, err
+		}
+		return mapping.Scope.Name() == meta.RESTScopeNameNamespace, nil
+	}
+}

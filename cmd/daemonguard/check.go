@@ -7,11 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
 
 	"github.com/daemonguard/daemonguard/internal/config"
@@ -57,9 +55,16 @@ type checkResult struct {
 	Violations []policy.Violation `json:"violations"`
 	Warnings   []string           `json:"warnings"`
 	// Exemption is, for a denied DaemonSet, the policy exemptions[] entry
-	// that would admit it: its namespace, a selector of its own labels and
-	// exactly the rules that denied it.
+	// that would admit it and no other DaemonSet: its namespace, its name
+	// and exactly the rules that denied it (policy.NarrowestExemption).
 	Exemption *config.Exemption `json:"exemption,omitempty"`
+	// NoExemption says, for a denied DaemonSet no entry narrower than its
+	// namespace can select, why there is no Exemption.
+	NoExemption string `json:"noExemption,omitempty"`
+	// Why is, for a denied DaemonSet, one line per denying rule saying why
+	// it denied: what to judge before exempting it, and what the
+	// exemption's reason should answer.
+	Why []policy.RuleWhy `json:"why,omitempty"`
 	// AllowedHostPaths are, for a DaemonSet denied for host paths nobody
 	// classified, the validation.allowedHostPaths entries that make them
 	// known safe: the other way out, for every DaemonSet at once.
@@ -308,43 +313,14 @@ func newCheckResult(p *policy.Policy, a *review.Admission, typed *appsv1.DaemonS
 	r.Violations = append(r.Violations, a.Validation.Verdict.Violations...)
 	r.ExemptedBy = p.Exemptions(namespace, typed)
 	if !r.Allowed {
-		r.Exemption = exemptionFor(typed, namespace, a.Validation.Verdict.DeniedRules())
+		r.Exemption = policy.NarrowestExemption(typed, namespace, a.Validation.Verdict.DeniedRules())
+		if r.Exemption == nil {
+			r.NoExemption = policy.NoExemptionReason(namespace)
+		}
+		r.Why = p.WhyDenied(&a.Validation.Verdict)
 		r.AllowedHostPaths = a.Validation.Verdict.AllowedHostPaths()
 	}
 	r.Warnings = append(r.Warnings, a.Mutation.Response.Warnings...)
 	r.Warnings = append(r.Warnings, a.Validation.Response.Warnings...)
 	return r
-}
-
-// ReasonPlaceholder is the reason of a printed exemption, for the admin to
-// replace: an exemption is a decision someone should be able to read later.
-const ReasonPlaceholder = "TODO: why this DaemonSet needs this access"
-
-// selectorLabels are the labels an exemption selects a DaemonSet by, when it
-// has them: the ones that name the application, not the release or version.
-var selectorLabels = []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app", "k8s-app"}
-
-// exemptionFor is the exemption that admits ds in namespace from exactly
-// rules, and nothing else: the namespace, a selector of ds's own labels
-// (those naming the application when it has them, else all of them) and the
-// rule ids. Without labels there is nothing to select by, and the entry
-// would exempt every DaemonSet of the namespace from those rules: the reason
-// says so.
-func exemptionFor(ds *appsv1.DaemonSet, namespace string, rules []string) *config.Exemption {
-	e := &config.Exemption{Namespaces: []string{namespace}, Rules: rules, Reason: ReasonPlaceholder}
-	match := map[string]string{}
-	for _, k := range selectorLabels {
-		if v, ok := ds.Labels[k]; ok && (k != "app.kubernetes.io/instance" || ds.Labels["app.kubernetes.io/name"] != "") {
-			match[k] = v
-		}
-	}
-	if len(match) == 0 {
-		maps.Copy(match, ds.Labels)
-	}
-	if len(match) > 0 {
-		e.Selector = &metav1.LabelSelector{MatchLabels: match}
-	} else {
-		e.Reason = ReasonPlaceholder + " (it has no labels: this exempts every DaemonSet in " + namespace + "; label it and add a selector)"
-	}
-	return e
 }

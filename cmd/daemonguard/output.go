@@ -44,8 +44,16 @@ func writeText(w io.Writer, r *checkReport) {
 		for _, e := range res.ExemptedBy {
 			fmt.Fprintf(w, "  exempt    by %s: %s\n", describeExemption(e), strings.Join(e.Rules, ", "))
 		}
+		if len(res.Why) > 0 {
+			fmt.Fprintln(w, "  why each rule denied (judge these before exempting it; the exemption's reason should answer them):")
+			for _, why := range res.Why {
+				fmt.Fprintf(w, "    %s\n", why.Line())
+			}
+		}
 		if res.Exemption != nil {
 			writeExemption(w, res.Exemption)
+		} else if res.NoExemption != "" {
+			fmt.Fprintf(w, "  no exemption can admit it alone: %s\n", res.NoExemption)
 		}
 		if len(res.AllowedHostPaths) > 0 {
 			writeAllowedHostPaths(w, res.AllowedHostPaths)
@@ -140,7 +148,11 @@ func writeExemption(w io.Writer, e *config.Exemption) {
 	if err != nil {
 		return
 	}
-	fmt.Fprintf(w, "  to admit it, an admin adds to the policy's exemptions: (see %s)\n", policy.ExemptionsURL)
+	what := "it alone"
+	if len(e.DaemonSets) == 0 {
+		what = "it (by its labels: its name is generated)"
+	}
+	fmt.Fprintf(w, "  to admit %s, an admin adds to the policy's exemptions: (see %s)\n", what, policy.ExemptionsURL)
 	for _, line := range strings.Split(strings.TrimRight(string(y), "\n"), "\n") {
 		fmt.Fprintf(w, "    %s\n", line)
 	}

@@ -351,15 +351,23 @@ spec:
 		t.Fatalf("no exemption for a denied DaemonSet: %s", out)
 	}
 	got, _ := json.Marshal(e)
-	want := `{"namespaces":["net"],"selector":{"matchLabels":{"app.kubernetes.io/name":"cni"}},"rules":["hostpid-writable-hostpath","writable-sensitive-hostpath"],"reason":"` + ReasonPlaceholder + `"}`
+	want := `{"namespaces":["net"],"daemonSets":["cni"],"rules":["hostpid-writable-hostpath","writable-sensitive-hostpath"],"reason":"` + policy.ReasonPlaceholder + `"}`
 	if string(got) != want {
 		t.Fatalf("exemption\n %s\nwant\n %s", got, want)
 	}
 	// Text output: the same entry, ready to paste.
 	_, text, _ := runCmd(t, "", "check", manifest)
-	for _, line := range []string{"  to admit it, an admin adds to the policy's exemptions: (see " + policy.ExemptionsURL + ")", "    - namespaces:", "      - net", "      - hostpid-writable-hostpath", "      reason: '" + ReasonPlaceholder + "'"} {
+	for _, line := range []string{"  to admit it alone, an admin adds to the policy's exemptions: (see " + policy.ExemptionsURL + ")", "    - daemonSets:", "      - cni", "      namespaces:", "      - net", "      - hostpid-writable-hostpath", "      reason: '" + policy.ReasonPlaceholder + "'",
+		"  why each rule denied (judge these before exempting it; the exemption's reason should answer them):"} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("text output lacks %q:\n%s", line, text)
+		}
+	}
+
+	// One line per denying rule says why, for the reason to answer.
+	for _, rule := range []string{"hostpid-writable-hostpath", "writable-sensitive-hostpath"} {
+		if !strings.Contains(text, "\n    "+rule+": ") {
+			t.Errorf("text output has no why line for %s:\n%s", rule, text)
 		}
 	}
 
@@ -384,22 +392,52 @@ spec:
 	if !strings.Contains(text, "  exempt    by exemptions[1] (the CNI installs its plugin): hostpid-writable-hostpath, writable-sensitive-hostpath\n") {
 		t.Fatalf("text output does not report the exemption:\n%s", text)
 	}
-	// Another DaemonSet in the namespace is still denied.
-	other := filepath.Join(dir, "other.yaml")
+	// Another DaemonSet in the namespace, with the same labels or none, is
+	// still denied.
 	data, _ := os.ReadFile(manifest)
-	os.WriteFile(other, []byte(strings.ReplaceAll(string(data), "name: cni", "name: other")), 0o644)
-	if code, _, _ := runCmd(t, "", "check", "--config", policyFile, other); code != exitDenied {
-		t.Fatalf("an unrelated DaemonSet in the namespace: exit %d, want 1", code)
+	for name, edit := range map[string]func(string) string{
+		"same labels": func(s string) string { return strings.ReplaceAll(s, "name: cni\n", "name: other\n") },
+		"no labels": func(s string) string {
+			s = strings.ReplaceAll(s, "name: cni\n", "name: other\n")
+			return strings.ReplaceAll(s, "  labels: {app.kubernetes.io/name: cni, app.kubernetes.io/version: \"1.2\", team: platform}\n", "")
+		},
+		"a generated name": func(s string) string { return strings.ReplaceAll(s, "name: cni\n", "generateName: cni\n") },
+	} {
+		other := filepath.Join(dir, "other.yaml")
+		os.WriteFile(other, []byte(edit(string(data))), 0o644)
+		if code, _, _ := runCmd(t, "", "check", "--config", policyFile, other); code != exitDenied {
+			t.Errorf("a DaemonSet with %s in the namespace: exit %d, want 1", name, code)
+		}
 	}
 }
 
-func TestCheckExemptionWithoutLabels(t *testing.T) {
-	code, out, _ := runCmd(t, "", "check", "-o", "json", examples+"cni-plugin.yaml")
+// TestCheckExemptionWithoutAName: a DaemonSet without a fixed name gets no
+// entry by name; without labels either, it gets none at all, never one
+// that exempts its whole namespace.
+func TestCheckExemptionWithoutAName(t *testing.T) {
+	data, err := os.ReadFile(examples + "cni-plugin.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	generated := strings.Replace(string(data), "  name: ", "  generateName: ", 1)
+	code, out, _ := runCmd(t, generated, "check", "-o", "json", "-")
+	if code != exitDenied {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	res := decodeReport(t, out).Results[0]
+	if res.Exemption != nil || !strings.Contains(res.NoExemption, "no exemption narrower than the whole namespace networking") {
+		t.Fatalf("exemption %+v, noExemption %q", res.Exemption, res.NoExemption)
+	}
+	_, text, _ := runCmd(t, generated, "check", "-")
+	if !strings.Contains(text, "  no exemption can admit it alone: it has no fixed name") {
+		t.Errorf("text output:\n%s", text)
+	}
+	// With a fixed name it is named, labels or not.
+	code, out, _ = runCmd(t, "", "check", "-o", "json", examples+"cni-plugin.yaml")
 	if code != exitDenied {
 		t.Fatalf("exit %d", code)
 	}
-	e := decodeReport(t, out).Results[0].Exemption
-	if e == nil || e.Selector != nil || !strings.Contains(e.Reason, "it has no labels: this exempts every DaemonSet in networking") {
+	if e := decodeReport(t, out).Results[0].Exemption; e == nil || e.Selector != nil || len(e.DaemonSets) != 1 {
 		t.Fatalf("exemption %+v", e)
 	}
 }

@@ -156,6 +156,13 @@ func writeScanText(w io.Writer, r *scanReport) {
 		for _, v := range o.res.Violations {
 			fmt.Fprintf(w, "  %-6s [%s] %s: %s\n", v.Action, v.Rule, v.Field, v.Message)
 		}
+		// The admin's way out, on one line: the entry admitting it alone.
+		switch {
+		case o.res.Exemption != nil:
+			fmt.Fprintf(w, "  exemption admitting it: %s\n", policy.Flow(o.res.Exemption))
+		case o.res.NoExemption != "":
+			fmt.Fprintf(w, "  no exemption can admit it alone: %s\n", o.res.NoExemption)
+		}
 	}
 }
 

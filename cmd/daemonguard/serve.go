@@ -77,6 +77,12 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.IntVar(&lim.MaxConnections, "max-connections", lim.MaxConnections, "webhook server: most open connections; at the cap a new connection displaces the oldest one that never sent a complete request")
 	mutatingCondition := fs.String("mutating-match-condition", "", `what the webhook keeps in the matchConditions of the MutatingWebhookConfiguration named --webhook-configuration-name (get and update on it): "policy" the mutating condition of the policy in force, so the API server skips the webhook for DaemonSets no mutator would change; "always" none of its own, so every DaemonSet is sent (and a condition written before is removed); empty leaves them alone`)
 	verifyValidating := fs.Bool("verify-validating-match-conditions", true, "check at start and every minute that the ValidatingWebhookConfiguration named --webhook-configuration-name (get on it) carries the matchCondition this binary's rules need; report one that does not (daemonguard_validating_match_conditions_current 0, a log line, an Event on it) and leave it as it is")
+	fs.BoolVar(&opts.OwnerEvents.Enabled, "owner-events", true, "record a Warning Event (reason DaemonSetDenied) on the owner of each denied DaemonSet that has one (an operator's resource): the rules, the fields, the fix and the exemption; one Event per owner, DaemonSet and rules, its count written at most every 10s; needs create and patch on events")
+	// The chart sets POD_NAME; a pod's hostname is its name too.
+	opts.OwnerEvents.Instance = os.Getenv("POD_NAME")
+	if opts.OwnerEvents.Instance == "" {
+		opts.OwnerEvents.Instance, _ = os.Hostname()
+	}
 	fs.BoolVar(&opts.NodeChecks, "node-checks", true, "watch Nodes for the node-aware rules (node-coverage, matches-no-node, does-not-fit); needs get/list/watch on nodes")
 	fs.BoolVar(&opts.Reports.Enabled, "reports", false, "keep an OpenReports Report (openreports.io/v1alpha1) per namespace for the DaemonSets already running; one replica writes them, elected with a Lease in --namespace")
 	fs.Float64Var(&opts.Reports.WritesPerSecond, "reports-writes-per-second", 5, "reports: at most this many Report writes per second (burst twice that)")

@@ -141,13 +141,21 @@ type AllowedHostPath struct {
 }
 
 // Exemption skips mutators and rules for the DaemonSets it matches: those in
-// one of Namespaces, or, when Selector is set, those whose labels match it
-// (within Namespaces, or anywhere when AnyNamespace is true).
+// one of Namespaces that, when DaemonSets is set, have one of those names,
+// and, when Selector is set, have labels that match it (a Selector alone may
+// match anywhere when AnyNamespace is true). Every condition given must hold.
 type Exemption struct {
 	// Namespaces are matched by name (kubernetes.io/metadata.name).
 	// +kubebuilder:validation:items:Pattern=^[a-z0-9]([-a-z0-9]*[a-z0-9])?$
 	// +kubebuilder:validation:items:MaxLength=63
 	Namespaces []string `json:"namespaces,omitempty"`
+	// DaemonSets are the names (metadata.name) of the DaemonSets exempted,
+	// within Namespaces: the narrowest entry, the one `check` prints. A name
+	// is unique in its namespace and no UPDATE can change it, so only that
+	// DaemonSet, or one created under its name after it is deleted, matches.
+	// +kubebuilder:validation:items:Pattern=^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$
+	// +kubebuilder:validation:items:MaxLength=253
+	DaemonSets []string `json:"daemonSets,omitempty"`
 	// Selector matches the DaemonSet's own labels. Authors set those labels,
 	// so a selector must be confined to Namespaces unless AnyNamespace says
 	// the admin really means every namespace.

@@ -231,6 +231,14 @@ func TestParseValid(t *testing.T) {
 				}
 			},
 		},
+		"daemonSets within namespaces": {
+			in: header + "exemptions:\n- namespaces: [falco]\n  daemonSets: [falco, falco.exporter]\n  rules: [container-runtime-socket]\n",
+			check: func(t *testing.T, p *Policy) {
+				if e := p.Exemptions[0]; len(e.DaemonSets) != 2 || e.DaemonSets[1] != "falco.exporter" {
+					t.Errorf("exemption = %+v", e)
+				}
+			},
+		},
 		"selector within namespaces": {
 			in: header + "exemptions:\n- namespaces: [monitoring]\n  selector: {matchExpressions: [{key: app, operator: Exists}]}\n",
 			check: func(t *testing.T, p *Policy) {
@@ -489,6 +497,18 @@ func TestParseErrors(t *testing.T) {
 		"selector without namespaces": {
 			in:   exemptions("- selector: {matchLabels: {app: node-exporter}}\n"),
 			want: []string{"exemptions[0].namespaces: Required value: a selector matches labels that DaemonSet authors set themselves", "anyNamespace: true"},
+		},
+		"daemonSets without namespaces": {
+			in:   exemptions("- daemonSets: [falco]\n"),
+			want: []string{"exemptions[0].namespaces: Required value: daemonSets names DaemonSets, which are only unique within a namespace"},
+		},
+		"daemonSets with anyNamespace": {
+			in:   exemptions("- anyNamespace: true\n  daemonSets: [falco]\n  selector: {matchLabels: {app: x}}\n"),
+			want: []string{"exemptions[0].anyNamespace: Invalid value: true: cannot be used with daemonSets", "exemptions[0].namespaces: Required value: daemonSets names"},
+		},
+		"daemonSets with a bad name": {
+			in:   exemptions("- namespaces: [a]\n  daemonSets: [ok, Not_A_Name, \"\"]\n"),
+			want: []string{`exemptions[0].daemonSets[1]: Invalid value: "Not_A_Name"`, `exemptions[0].daemonSets[2]: Invalid value: ""`},
 		},
 		"anyNamespace with namespaces": {
 			in:   exemptions("- namespaces: [a]\n  anyNamespace: true\n  selector: {matchLabels: {app: x}}\n"),

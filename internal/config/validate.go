@@ -167,6 +167,17 @@ func validateExemption(e *Exemption, fp *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(fp.Child("namespaces").Index(i), ns, msg))
 		}
 	}
+	for i, name := range e.DaemonSets {
+		for _, msg := range utilvalidation.IsDNS1123Subdomain(name) {
+			errs = append(errs, field.Invalid(fp.Child("daemonSets").Index(i), name, msg))
+		}
+	}
+	if len(e.DaemonSets) > 0 && len(e.Namespaces) == 0 {
+		// A name is only unique within a namespace: anywhere, it would
+		// exempt whatever any author names that way in their own namespace.
+		errs = append(errs, field.Required(fp.Child("namespaces"),
+			"daemonSets names DaemonSets, which are only unique within a namespace: list the namespaces they are in (anyNamespace cannot be used with names)"))
+	}
 	if e.Selector != nil {
 		if _, err := metav1.LabelSelectorAsSelector(e.Selector); err != nil {
 			errs = append(errs, field.Invalid(fp.Child("selector"), e.Selector, err.Error()))
@@ -177,6 +188,10 @@ func validateExemption(e *Exemption, fp *field.Path) field.ErrorList {
 			errs = append(errs, field.Required(fp.Child("namespaces"),
 				"a selector matches labels that DaemonSet authors set themselves; list the namespaces it applies in, or set anyNamespace: true to exempt matching DaemonSets everywhere"))
 		}
+	}
+	if e.AnyNamespace && len(e.DaemonSets) > 0 {
+		errs = append(errs, field.Invalid(fp.Child("anyNamespace"), true,
+			"cannot be used with daemonSets: a name is only unique within a namespace, and every namespace's authors choose their own names; list the namespaces"))
 	}
 	if e.AnyNamespace && len(e.Namespaces) > 0 {
 		errs = append(errs, field.Invalid(fp.Child("anyNamespace"), true, "contradicts namespaces; set one or the other"))

@@ -119,6 +119,11 @@ func (p *Policy) exemptionFor(name, namespace string, ds *appsv1.DaemonSet) *exe
 		if !e.anyNamespace && !slices.Contains(e.namespaces, namespace) {
 			continue
 		}
+		// The name as the API server holds it: an UPDATE cannot change
+		// it, and a CREATE under a name that exists fails in storage.
+		if len(e.daemonSets) > 0 && !slices.Contains(e.daemonSets, ds.Name) {
+			continue
+		}
 		if e.selector != nil && !e.selector.Matches(labels.Set(ds.Labels)) {
 			continue
 		}

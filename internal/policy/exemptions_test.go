@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestExemptionsReportWhatMatched: Exemptions names, per exemption, exactly
@@ -84,7 +86,8 @@ func TestDenialEndsWithTheAdminsWayOut(t *testing.T) {
 	if got := strings.Join(v.DeniedRules(), ","); got != "writable-sensitive-hostpath,bidirectional-mount-propagation" {
 		t.Errorf("DeniedRules = %s", got)
 	}
-	err := v.Status("flannel")
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "flannel", Labels: map[string]string{"app": "flannel"}}}
+	err := v.Status("net", ds)
 	if !apierrors.IsInvalid(err) || err.ErrStatus.Code != 422 {
 		t.Fatalf("not a 422 Invalid: %+v", err.ErrStatus)
 	}
@@ -95,8 +98,23 @@ func TestDenialEndsWithTheAdminsWayOut(t *testing.T) {
 	if !strings.HasPrefix(msg, `DaemonSet.apps "flannel" is invalid: [spec.template.spec.initContainers[0].volumeMounts[0]: Forbidden: [writable-sensitive-hostpath] writes /opt/cni/bin`) {
 		t.Errorf("message does not start with the findings: %s", msg)
 	}
-	want := ". An admin can exempt this DaemonSet from writable-sensitive-hostpath, bidirectional-mount-propagation: `daemonguard check` prints the exemptions[] entry (" + ExemptionsURL + ")"
+	want := ". An admin can exempt this DaemonSet alone from writable-sensitive-hostpath, bidirectional-mount-propagation with this entry, and a reason, in the policy's exemptions: " +
+		"{namespaces: [net], daemonSets: [flannel], rules: [writable-sensitive-hostpath, bidirectional-mount-propagation]} (" + ExemptionsURL + "; `daemonguard check` prints it too)"
 	if !strings.HasSuffix(msg, want) {
 		t.Errorf("message does not end with the admin's way out:\n%s\nwant suffix\n%s", msg, want)
+	}
+	// The entry in the message parses as an exemption that admits it.
+	entry := msg[strings.Index(msg, "{namespaces") : strings.Index(msg, "} (")+1]
+	parsePolicy(t, "exemptions:\n- "+entry+"\n", Options{})
+
+	// A generated name cannot be exempted by name: its labels are used,
+	// and without labels nothing is offered.
+	ds.Name, ds.GenerateName = "flannel-x7k2p", "flannel-"
+	if msg := v.Status("net", ds).ErrStatus.Message; !strings.Contains(msg, `by its labels: its name is generated) from writable-sensitive-hostpath, bidirectional-mount-propagation with this entry, and a reason, in the policy's exemptions: {namespaces: [net], selector: {matchLabels: {"app": "flannel"}}, rules:`) {
+		t.Errorf("generated name: %s", msg)
+	}
+	ds.Labels = nil
+	if msg := v.Status("net", ds).ErrStatus.Message; !strings.Contains(msg, "An admin cannot exempt this DaemonSet alone from writable-sensitive-hostpath, bidirectional-mount-propagation: it has no fixed name") {
+		t.Errorf("generated name, no labels: %s", msg)
 	}
 }

@@ -88,6 +88,7 @@ type rule struct {
 
 type exemption struct {
 	namespaces   []string
+	daemonSets   []string        // metadata.name values; empty: no name condition
 	selector     labels.Selector // nil: no label condition
 	anyNamespace bool
 	names        []string // rule ids and mutator names; empty: all
@@ -115,6 +116,9 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 	}
 	mopts := MutatorOptions(cfg)
 	mopts.ClassExists = opts.ClassExists
+	if opts.Nodes != nil {
+		mopts.Nodes = mutators.NodeLister(opts.Nodes)
+	}
 	var acts []precondition.Cond
 	for _, d := range mutators.Registry() {
 		if enabled[d.Name] {
@@ -141,7 +145,7 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 		}
 	}
 	for i, e := range cfg.Exemptions {
-		c := exemption{namespaces: e.Namespaces, anyNamespace: e.AnyNamespace, names: e.Rules, index: i, reason: e.Reason}
+		c := exemption{namespaces: e.Namespaces, daemonSets: e.DaemonSets, anyNamespace: e.AnyNamespace, names: e.Rules, index: i, reason: e.Reason}
 		if e.Selector != nil {
 			sel, err := metav1.LabelSelectorAsSelector(e.Selector)
 			if err != nil {
@@ -217,7 +221,7 @@ func (p *Policy) Mutate(ctx context.Context, namespace string, ds *appsv1.Daemon
 		if p.exempt(m.name, namespace, ds) {
 			continue
 		}
-		if t, ok := m.Mutator.(*mutators.Tolerations); ok && t.Adds(ds) {
+		if t, ok := m.Mutator.(*mutators.Tolerations); ok && t.Adds(ctx, ds) {
 			if why := p.readsCredentials(ctx, ds); why != "" {
 				out.Warnings = append(out.Warnings, "default tolerations were not added: "+why+
 					"; a toleration would also place it on control-plane nodes, next to etcd and the cluster's keys (add the tolerations it needs yourself if it must run there)")

@@ -111,6 +111,26 @@ func TestExemptions(t *testing.T) {
 			policy:    "exemptions:\n- anyNamespace: true\n  selector: {matchExpressions: [{key: platform.example.com/agent, operator: Exists}]}\n",
 			namespace: "x", labels: map[string]string{"platform.example.com/agent": ""},
 		},
+		"by name": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [agent]\n",
+			namespace: "infra",
+		},
+		"by name, another namespace": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [agent]\n",
+			namespace: "default", wantMutators: all, wantRules: rules,
+		},
+		"by name, another name": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [other-agent]\n",
+			namespace: "infra", wantMutators: all, wantRules: rules,
+		},
+		"by name and selector: both must hold": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [agent]\n  selector: {matchLabels: {tier: system}}\n",
+			namespace: "infra", labels: map[string]string{"tier": "user"}, wantMutators: all, wantRules: rules,
+		},
+		"by name, per rule": {
+			policy:    "exemptions:\n- namespaces: [infra]\n  daemonSets: [agent]\n  rules: [writable-sensitive-hostpath]\n",
+			namespace: "infra", wantMutators: all, wantRules: []string{rulePrivileged},
+		},
 		"per-rule exemption": {
 			policy:    "exemptions:\n- namespaces: [infra]\n  rules: [writable-sensitive-hostpath]\n",
 			namespace: "infra", wantMutators: all, wantRules: []string{rulePrivileged},
@@ -523,15 +543,16 @@ spec:
 `)
 	m := p.Mutate(t.Context(), "default", ds)
 	// 3 per container (requests cpu and memory, a memory limit), less
-	// container b's own CPU limit needing no CPU request raise: 3+3+3.
-	want := map[string]int{mutators.TolerationsName: 1, mutators.PriorityClassName: 1, mutators.ResourcesName: 9}
+	// container b's CPU request: its own CPU limit is its pods' request
+	// (updated for issue 20: it was lowered to the limit): 3+3+2.
+	want := map[string]int{mutators.TolerationsName: 1, mutators.PriorityClassName: 1, mutators.ResourcesName: 8}
 	if !equality.Semantic.DeepEqual(m.ByMutator, want) {
 		t.Errorf("ByMutator = %v, want %v", m.ByMutator, want)
 	}
 	if len(m.Notes) != 3 {
 		t.Errorf("Notes = %q, want one per injected memory limit", m.Notes)
 	}
-	if len(m.Changed) != 11 {
+	if len(m.Changed) != 10 {
 		t.Errorf("Changed = %q", m.Changed)
 	}
 	// Mutators run in registry order: tolerations, priority class, resources.
@@ -540,8 +561,8 @@ spec:
 		t.Errorf("order: %q", m.Changed)
 	}
 	b := ds.Spec.Template.Spec.Containers[1].Resources
-	if b.Requests.Cpu().String() != "10m" || b.Limits.Cpu().String() != "10m" {
-		t.Errorf("container b = %v / %v, want the request lowered to the 10m limit", b.Requests, b.Limits)
+	if _, set := b.Requests[corev1.ResourceCPU]; set || b.Limits.Cpu().String() != "10m" {
+		t.Errorf("container b = %v / %v, want no CPU request beside the 10m limit (the API server makes it the pod's request)", b.Requests, b.Limits)
 	}
 }
 

@@ -78,14 +78,32 @@ func (v *Verdict) DeniedRules() []string {
 	return ids
 }
 
-// Status is the 422 Invalid error of a denial of the DaemonSet called name:
-// one cause per denying finding, and a closing sentence pointing to the
-// admin's way out, so a denied author knows whom to ask and for what.
-func (v *Verdict) Status(name string) *apierrors.StatusError {
-	err := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, name, v.Denials())
-	err.ErrStatus.Message += fmt.Sprintf(". An admin can exempt this DaemonSet from %s: `daemonguard check` prints the exemptions[] entry (%s)",
-		strings.Join(v.DeniedRules(), ", "), ExemptionsURL)
+// Status is the 422 Invalid error of a denial of ds in namespace: one cause
+// per denying finding, and a closing sentence with the admin's way out (the
+// exemptions[] entry that admits ds alone, NarrowestExemption), so a denied
+// author knows whom to ask and for what.
+func (v *Verdict) Status(namespace string, ds *appsv1.DaemonSet) *apierrors.StatusError {
+	err := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, ds.Name, v.Denials())
+	err.ErrStatus.Message += ". " + v.WayOut(namespace, ds)
 	return err
+}
+
+// WayOut is the sentence that tells a denied author what an admin can do:
+// the policy's exemptions[] entry that admits ds alone from exactly the
+// denying rules, on one line.
+func (v *Verdict) WayOut(namespace string, ds *appsv1.DaemonSet) string {
+	rules := v.DeniedRules()
+	e := NarrowestExemption(ds, namespace, rules)
+	if e == nil {
+		return fmt.Sprintf("An admin cannot exempt this DaemonSet alone from %s: %s (%s)", strings.Join(rules, ", "), NoExemptionReason(namespace), ExemptionsURL)
+	}
+	what := "this DaemonSet alone"
+	if len(e.DaemonSets) == 0 {
+		what = "this DaemonSet (by its labels: its name is generated)"
+	}
+	e.Reason = ""
+	return fmt.Sprintf("An admin can exempt %s from %s with this entry, and a reason, in the policy's exemptions: %s (%s; `daemonguard check` prints it too)",
+		what, strings.Join(rules, ", "), Flow(e), ExemptionsURL)
 }
 
 // AllowedHostPaths are the validation.allowedHostPaths entries that would

@@ -189,6 +189,10 @@ func decodeDaemonSet(data []byte) (*appsv1.DaemonSet, error) {
 	return ds, nil
 }
 
+// DaemonSet is the reviewed object, decoded (nil for other kinds). It is
+// shared: read it only.
+func (r *Request) DaemonSet() *appsv1.DaemonSet { return r.daemonSet }
+
 // IsDaemonSet reports whether the request is for the apps/v1 DaemonSet
 // resource itself, not a subresource.
 func (r *Request) IsDaemonSet() bool {
@@ -258,7 +262,7 @@ func Validate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 	out.Response.AuditAnnotations = auditAnnotations(&out.Verdict)
 	if !out.Verdict.Allowed() {
 		out.Response.Allowed = false
-		status := out.Verdict.Status(objectName(req)).ErrStatus
+		status := out.Verdict.Status(req.Namespace, named(req)).ErrStatus
 		out.Response.Result = &status
 	}
 	return out
@@ -309,11 +313,15 @@ func reasonFor(code int32) metav1.StatusReason {
 	return metav1.StatusReasonInternalError
 }
 
-func objectName(req *Request) string {
-	if req.daemonSet != nil && req.daemonSet.Name != "" {
-		return req.daemonSet.Name
+// named is the reviewed DaemonSet with the request's name when the object
+// carries none.
+func named(req *Request) *appsv1.DaemonSet {
+	if req.daemonSet.Name != "" || req.Name == "" {
+		return req.daemonSet
 	}
-	return req.Name
+	ds := *req.daemonSet
+	ds.Name = req.Name
+	return &ds
 }
 
 // auditAnnotations collects audit-mode findings per rule. The API server

@@ -196,7 +196,7 @@ func (v genericValidator) validate(ctx context.Context, old, ds *appsv1.DaemonSe
 	verdict := v.policy.Validate(ctx, req.Namespace, old, ds)
 	warnings := verdict.Warnings()
 	if !verdict.Allowed() {
-		return warnings, verdict.Status(ds.Name)
+		return warnings, verdict.Status(req.Namespace, ds)
 	}
 	return warnings, nil
 }

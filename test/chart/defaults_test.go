@@ -426,6 +426,9 @@ func TestRBAC(t *testing.T) {
 		// Event, which for a cluster-scoped object lives in default.
 		"ClusterRole daemonguard-match-conditions: admissionregistration.k8s.io/validatingwebhookconfigurations[daemonguard] [get]",
 		"Role daemonguard-match-conditions-events: events.k8s.io/events [create patch]",
+		// serve --owner-events (always): a Warning Event on the owner of a
+		// denied DaemonSet, in any namespace, its count patched.
+		"ClusterRole daemonguard-owner-events: /events [create patch]",
 	}
 	selfManaged := append(slices.Clone(common),
 		"ClusterRole daemonguard-webhook-configurations: admissionregistration.k8s.io/mutatingwebhookconfigurations[daemonguard] [get list watch patch]",

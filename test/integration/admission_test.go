@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -515,18 +516,30 @@ func TestPolicyHotReload(t *testing.T) {
 }
 
 // The resources the API server rejects (request above limit) are never
-// produced: an author's low limit lowers the injected request.
+// produced, and a limit without a request gets no request under it: the
+// API server gives the pods that limit as their request (updated for issue
+// 20, which found the injected default cutting an agent's 200m/500Mi
+// reservation to 50m/64Mi). A pod made from the admitted template shows
+// the API server's own defaulting.
 func TestInjectedResourcesAreValid(t *testing.T) {
 	ns := namespace(t)
 	ds := daemonSet(ns, "tiny", func(s *corev1.PodSpec) {
-		s.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}
+		s.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("500Mi")}
 	})
 	if err := c.Create(ctx, ds); err != nil {
 		t.Fatalf("the API server rejected the mutated object: %v", err)
 	}
 	r := ds.Spec.Template.Spec.Containers[0].Resources
-	if r.Requests.Cpu().String() != "10m" || r.Requests.Memory().String() != "16Mi" {
-		t.Fatalf("requests %v", r.Requests)
+	if len(r.Requests) != 0 {
+		t.Fatalf("requests %v injected under the author's limits %v", r.Requests, r.Limits)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "tiny-pod", Namespace: ns}, Spec: *ds.Spec.Template.Spec.DeepCopy()}
+	pod.Spec.PriorityClassName, pod.Spec.Priority = "", nil
+	if err := c.Create(ctx, pod, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	if got := pod.Spec.Containers[0].Resources.Requests; got.Cpu().String() != "200m" || got.Memory().String() != "500Mi" {
+		t.Errorf("the API server gave the pod requests %v, want its limits", got)
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/internal/config"
@@ -45,9 +43,9 @@ func TestEveryRecipeIsListed(t *testing.T) {
 // TestRecipes: without its recipe the agent is denied; the recipe names
 // exactly the rules that deny it under the current registry (computed, so
 // the test follows new rules: a recipe missing a new rule's id fails here),
-// is confined to the agent's namespace and labels, admits it, and leaves a
-// DaemonSet with the same access but other labels in the same namespace
-// denied.
+// is confined to the agent's namespace and name, admits it, and leaves a
+// DaemonSet with the same access and labels but another name in the same
+// namespace denied.
 func TestRecipes(t *testing.T) {
 	for _, name := range recipes {
 		t.Run(name, func(t *testing.T) {
@@ -64,13 +62,12 @@ func TestRecipes(t *testing.T) {
 				t.Errorf("recipe rules %v, want exactly the rules that deny %s: %v", exemption.Rules, name, want)
 			}
 
-			// Scoped to the agent: its namespace, a selector of its labels.
+			// Scoped to the agent: its namespace and its name, nothing wider.
 			if !slices.Equal(exemption.Namespaces, []string{ds.Namespace}) || exemption.AnyNamespace {
 				t.Errorf("recipe namespaces %v (anyNamespace %v), want [%s]", exemption.Namespaces, exemption.AnyNamespace, ds.Namespace)
 			}
-			sel, err := metav1.LabelSelectorAsSelector(exemption.Selector)
-			if exemption.Selector == nil || err != nil || !sel.Matches(labels.Set(ds.Labels)) {
-				t.Fatalf("recipe selector %v does not select %s's labels %v", exemption.Selector, name, ds.Labels)
+			if !slices.Equal(exemption.DaemonSets, []string{ds.Name}) || exemption.Selector != nil {
+				t.Errorf("recipe daemonSets %v, selector %v; want [%s] and no selector (the narrowest entry: check prints it)", exemption.DaemonSets, exemption.Selector, ds.Name)
 			}
 			if exemption.Reason == "" {
 				t.Error("recipe has no reason")
@@ -86,14 +83,14 @@ func TestRecipes(t *testing.T) {
 				t.Errorf("exemptions matching %s: %+v, want only the recipe", name, matches)
 			}
 
-			// Not a DaemonSet with the same access but other labels, next to it.
-			impostor := ds.DeepCopy()
-			impostor.Name, impostor.Labels = "impostor", map[string]string{"app": "impostor"}
-			if sel.Matches(labels.Set(impostor.Labels)) {
-				t.Fatalf("the selector matches any DaemonSet")
-			}
-			if d := deniedRules(t, with, ds.Namespace, encode(t, impostor)); len(d) == 0 {
-				t.Errorf("an unrelated DaemonSet in %s is admitted by the %s recipe", ds.Namespace, name)
+			// Not a DaemonSet with the same access and the same labels but
+			// another name, next to it, nor one without labels.
+			for _, labels := range []map[string]string{ds.Labels, nil} {
+				impostor := ds.DeepCopy()
+				impostor.Name, impostor.Labels = "impostor", labels
+				if d := deniedRules(t, with, ds.Namespace, encode(t, impostor)); len(d) == 0 {
+					t.Errorf("another DaemonSet in %s (labels %v) is admitted by the %s recipe", ds.Namespace, labels, name)
+				}
 			}
 			// Nor the agent itself in another namespace.
 			if d := deniedRules(t, with, "default", object); len(d) == 0 {

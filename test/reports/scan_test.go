@@ -57,7 +57,11 @@ type jsonReport struct {
 		Violations      []struct{ Rule, Action, Field, Message string }
 		Warnings        []string
 		Exempt          []struct{ Rule, Exemption, Reason string }
-		Object          json.RawMessage
+		Exemption       *struct {
+			Namespaces, DaemonSets []string
+			Selector               any
+		}
+		Object json.RawMessage
 	}
 	Skipped []any
 }
@@ -117,6 +121,9 @@ func TestScanOutputsAndExitStatus(t *testing.T) {
 			}
 		}
 		deb := r.Results[byName["node-debugger"]]
+		if e := deb.Exemption; e == nil || strings.Join(e.Namespaces, ",") != ns || strings.Join(e.DaemonSets, ",") != "node-debugger" || e.Selector != nil {
+			t.Errorf("node-debugger: exemption %+v, want its namespace and name", e)
+		}
 		if deb.Allowed || len(deb.Violations) == 0 || deb.Violations[0].Rule != "hostpid-writable-hostpath" || deb.Violations[0].Action != "deny" ||
 			deb.Violations[0].Field != "spec.template.spec.containers[0].volumeMounts[0]" {
 			t.Errorf("node-debugger: allowed %v, violations %+v", deb.Allowed, deb.Violations)
@@ -162,6 +169,10 @@ func TestScanOutputsAndExitStatus(t *testing.T) {
 		}
 		if i, j := strings.Index(offenders, "node-debugger: DENIED"), strings.Index(offenders, "gpu-monitor: allowed"); i < 0 || j < i {
 			t.Errorf("the denied DaemonSet should come first among the offenders:\n%s", offenders)
+		}
+		// The denied one comes with the entry admitting it alone.
+		if want := "  exemption admitting it: {namespaces: [" + ns + "], daemonSets: [node-debugger], rules: [hostpid-writable-hostpath"; !strings.Contains(offenders, want) {
+			t.Errorf("offenders lack %q:\n%s", want, offenders)
 		}
 		t.Logf("scan text output:\n%s", out.stdout)
 	})

@@ -245,6 +245,9 @@ func (e *Env) serveWebhook(ctx context.Context, opts Options) error {
 			ValidatingConfiguration: wo.ValidatingWebhooks[0].Name,
 			ValidatingCheckInterval: opts.ValidatingCheckInterval,
 			MetricsRegistry:         registry,
+			// As serve does by default: an Event on the owner of a denied
+			// DaemonSet, at serve's default interval.
+			OwnerEvents: webhook.OwnerEventsOptions{Enabled: true, Instance: "controlplane"},
 		})
 	}()
 	return e.waitMutating(ctx)
@@ -464,6 +467,37 @@ func (e *Env) Reviews() (mutate, validate float64, err error) {
 		}
 	}
 	return mutate, validate, nil
+}
+
+// Counter sums the in-process webhook's counter called name over the series
+// whose labels include labels.
+func (e *Env) Counter(name string, labels map[string]string) (float64, error) {
+	families, err := e.Metrics.Gather()
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			for k, v := range labels {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == k && l.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue series
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum, nil
 }
 
 // Gauge is the value of the in-process webhook's gauge called name, and
