@@ -167,6 +167,12 @@ func fieldSchema(f *field, defaults reflect.Value, model *field) (obj, error) {
 		}
 		return append(s, strict(props, nil)...), nil
 	}
+	nullable := false
+	if !defaults.IsValid() {
+		// An item's field: no default.
+	} else if v := valueAt(defaults, f, model); v.IsValid() && v.Kind() == reflect.Slice && v.IsNil() {
+		nullable = true
+	}
 	if f.Elem != nil {
 		props := obj{}
 		for _, c := range f.Elem {
@@ -176,13 +182,12 @@ func fieldSchema(f *field, defaults reflect.Value, model *field) (obj, error) {
 			}
 			props = props.set(c.Name, cs)
 		}
-		return append(s, obj{}.set("type", "array").set("items", strict(props, nil))...), nil
-	}
-	nullable := false
-	if !defaults.IsValid() {
-		// An item's field: no default.
-	} else if v := valueAt(defaults, f, model); v.IsValid() && v.Kind() == reflect.Slice && v.IsNil() {
-		nullable = true
+		var typ any = "array"
+		if nullable {
+			// Unset (null) is the built-in default.
+			typ = []string{"array", "null"}
+		}
+		return append(s, obj{}.set("type", typ).set("items", strict(props, nil))...), nil
 	}
 	t, err := typeSchema(deref(f.Type), f.Markers, "", nullable)
 	if err != nil {
