@@ -338,14 +338,15 @@ func TestInjectedLimitsHaveHeadroom(t *testing.T) {
 	if r := critical.Spec.Template.Spec.Containers[0].Resources; len(r.Requests)+len(r.Limits) != 0 {
 		t.Errorf("system-node-critical pod got resources %+v", r)
 	}
-	// The new warn rules: a read-only / as a container that may run as
-	// root, a writable /var/log, hostPID with SYS_PTRACE.
+	// The warn rules: a read-only /etc as a container that may run as
+	// root (a read-only / as root is denied: it reaches every socket), a
+	// writable /var/log.
 	for name, want := range map[string]struct {
 		volume  corev1.Volume
 		mount   corev1.VolumeMount
 		warning string
 	}{
-		"root-reader": {hostPathVolume("root", "/"), corev1.VolumeMount{Name: "root", MountPath: "/host", ReadOnly: true},
+		"etc-reader": {hostPathVolume("etc", "/etc"), corev1.VolumeMount{Name: "etc", MountPath: "/host/etc", ReadOnly: true},
 			"[credential-ancestor-read] spec.template.spec.containers[0].volumeMounts[0]"},
 		"log-shipper": {hostPathVolume("log", "/var/log"), corev1.VolumeMount{Name: "log", MountPath: "/var/log"},
 			"[writable-var-log] spec.template.spec.containers[0].volumeMounts[0]"},
