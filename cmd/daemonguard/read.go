@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	kjson "sigs.k8s.io/json"
 	"strings"
 
 	"golang.org/x/text/encoding/unicode"
@@ -41,7 +42,10 @@ type document struct {
 // newDocument is the object js read from source.
 func newDocument(source string, js []byte) (*document, error) {
 	d := &document{source: source, json: js}
-	if err := json.Unmarshal(js, &d.meta); err != nil {
+	// Case-sensitive, as the API server reads keys: encoding/json would
+	// also take "Kind" or "nameſpace" (Unicode folding) for kind and
+	// namespace, which the API server ignores.
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(js, &d.meta); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	return d, nil
@@ -163,7 +167,7 @@ func (r *reader) objects(source string, raw []byte) ([]*document, error) {
 		Kind       string          `json:"kind"`
 		Items      json.RawMessage `json:"items"`
 	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &probe); err != nil {
 		return nil, fmt.Errorf("%s: not a Kubernetes object: %w", source, err)
 	}
 	// The unstructured decoder reads any document with an items key, even

@@ -441,3 +441,41 @@ func TestCheckExemptionWithoutAName(t *testing.T) {
 		t.Fatalf("exemption %+v", e)
 	}
 }
+
+// TestCheckReadsKeysCaseSensitively: the API server matches keys exactly,
+// so neither a folded "nameſpace" nor a capitalised "Kind" beside the real
+// keys changes what check judges: the DaemonSet in its real namespace, not
+// in an exempt one, and still a DaemonSet.
+func TestCheckReadsKeysCaseSensitively(t *testing.T) {
+	const sneaky = `apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: sneaky
+  namespace: default
+  nameſpace: kube-system
+  Namespace: kube-system
+spec:
+  selector: {matchLabels: {app: s}}
+  template:
+    metadata: {labels: {app: s}}
+    spec:
+      containers:
+      - {name: a, image: "a:1", volumeMounts: [{name: s, mountPath: /s}]}
+      volumes: [{name: s, hostPath: {path: /run/containerd/containerd.sock}}]
+`
+	for name, doc := range map[string]string{
+		"folded namespace key": sneaky,
+		"capitalised kind key": strings.Replace(sneaky, "kind: DaemonSet\n", "kind: DaemonSet\nKind: ConfigMap\n", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "ds.yaml")
+			if err := os.WriteFile(f, []byte(doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := runCmd(t, "", "check", f)
+			if code != exitDenied || !strings.Contains(out, "DaemonSet default/sneaky") {
+				t.Fatalf("exit %d, want %d (denied in default, not exempt in kube-system nor skipped)\n%s%s", code, exitDenied, out, errOut)
+			}
+		})
+	}
+}
