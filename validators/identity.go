@@ -246,13 +246,22 @@ func (id Identity) ConnectReason(access SocketAccess) string {
 // connects says why the container of a mount can connect to the sockets it
 // reaches, opened to access ("" when it cannot). A plain read-only "/" is
 // how node monitors see the node: there the manifest's uid and group decide
-// (RootReason), not what a setuid binary in the image could do, or every
-// node-exporter would be denied; anywhere else only a proven unprivileged
-// identity is kept off a socket.
+// (RootReason, and an unset runAsGroup), not what a setuid binary or the
+// image's /etc/group could add, or every node-exporter would be denied;
+// anywhere else only a proven unprivileged identity is kept off a socket.
 func (t *Target) connects(m *HostMount, access SocketAccess) string {
 	id := t.identity(m)
 	if m.plainRoot() {
-		return id.RootReason()
+		if why := id.RootReason(); why != "" {
+			return why
+		}
+		if id.ImageGroup {
+			// Without runAsGroup an image whose passwd has no entry
+			// for the uid runs it in group 0, which connects to
+			// root:root 0660 sockets (shown on the node).
+			return id.via("leaves its group to the image (no runAsGroup), which may be group 0")
+		}
+		return ""
 	}
 	return id.ConnectReason(access)
 }

@@ -2,6 +2,7 @@ package validators
 
 import (
 	"context"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -79,7 +80,9 @@ func (r nestedHostPath) Validate(_ context.Context, t *Target) field.ErrorList {
 				m.String()+", which lies inside "+quote(dir)+", a directory other DaemonSets may write (or an earlier revision of this one)"+
 					": a symlink planted there redirects this mount to any host path, which the runtime follows as root; mount "+quote(dir)+
 					" itself and use subPath (the kubelet resolves subPaths without following symlinks)",
-				t.grant(m)))
+				// Not a Grant: a mount inside the old one is no narrower
+				// here, it is what a planted symlink redirects.
+				"redirectable "+t.grant(m).Kind+" "+strconv.Quote(m.HostPath)))
 			continue
 		}
 		for j := range t.HostMounts {

@@ -22,6 +22,8 @@ var kernelSubmounts = [...]Fact{
 	{Path: "/sys/firmware/efi/efivars", Why: "efivarfs: firmware variables, boot order", Source: "https://docs.kernel.org/filesystems/efivarfs.html"},
 	{Path: "/sys/kernel/config", Why: "configfs: kernel objects created from user space", Source: "https://docs.kernel.org/filesystems/configfs.html"},
 	{Path: "/sys/fs/cgroup", Why: "cgroup v1 hierarchies: every container's limits and processes", Source: "https://docs.kernel.org/admin-guide/cgroup-v1/cgroups.html"},
+	{Path: "/dev/shm", Why: "the node's shared memory (tmpfs): what hostIPC and a writable /dev/shm give", Source: "https://www.freedesktop.org/software/systemd/man/latest/systemd.special.html (dev-shm)"},
+	{Path: "/dev/mqueue", Why: "the node's POSIX message queues", Source: "mq_overview(7)"},
 	{Path: "/proc/sys/fs/binfmt_misc", Why: "binfmt_misc: interpreters the kernel runs for matching binaries", Source: "https://docs.kernel.org/admin-guide/binfmt-misc.html"},
 }
 

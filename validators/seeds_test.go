@@ -37,7 +37,7 @@ func TestSeedExamples(t *testing.T) {
 		}}, {ruleSensitive, i0 + ".volumeMounts[1]", []string{
 			`container "install-cni" mounts host path "/etc/cni/net.d" (volume "cni-conf") at "/host/etc/cni/net.d" writable, which is inside the sensitive host path "/etc"`,
 		}}, {ruleCred, "spec.template.spec.containers[0].volumeMounts[0]", []string{
-			`container "cni-agent" mounts host path "/etc/cni/net.d"`, `contains the credential path "/etc/cni/net.d/calico-kubeconfig"`,
+			`container "cni-agent" mounts host path "/etc/cni/net.d"`, `which is the credential path "/etc/cni/net.d"`,
 		}}, {ruleCred, i0 + ".volumeMounts[1]", nil}}},
 		"tolerations.yaml": {want: []expect{
 			{ruleToleration, tol + "[2].tolerationSeconds", []string{"node.kubernetes.io/not-ready"}},
