@@ -368,13 +368,11 @@ func TestInjectedLimitsHaveHeadroom(t *testing.T) {
 		s.HostPID = true
 		s.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}}
 	})
-	if err := c.Create(ctx, tracer); err != nil {
-		t.Fatal(err)
-	}
-	// Besides the note on the injected memory limit, exactly one finding.
-	findings := slices.DeleteFunc(warnings.Take(), func(w string) bool { return strings.HasPrefix(w, "resources: ") })
-	if len(findings) != 1 || !strings.HasPrefix(findings[0], "[hostpid-ptrace] spec.template.spec.containers[0].securityContext.capabilities.add[0]") {
-		t.Fatalf("hostpid-ptrace warning: %q", findings)
+	// hostPID with SYS_PTRACE is denied: nodes without AppArmor or SELinux
+	// in the runtime do not confine it (shown on the node).
+	err := c.Create(ctx, tracer)
+	if err == nil || !strings.Contains(err.Error(), "[hostpid-ptrace] hostPID is true") {
+		t.Fatalf("hostpid-ptrace: %v", err)
 	}
 }
 
