@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -98,6 +101,8 @@ func TestAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	labels := &nodeLabels{added: map[string]bool{}}
+	t.Cleanup(func() { labels.remove(t) })
 	for _, file := range files {
 		kind := "allowed"
 		if strings.Contains(file, "recipes") {
@@ -115,14 +120,16 @@ func TestAgents(t *testing.T) {
 				// exemption names it).
 				ds.Namespace = "agent-" + strings.TrimSuffix(filepath.Base(file), ".yaml")
 			}
-			runAgent(t, served, ds)
+			runAgent(t, served, labels, ds)
 		})
 	}
 }
 
-func runAgent(t *testing.T, served *policy.Policy, ds *appsv1.DaemonSet) {
+func runAgent(t *testing.T, served *policy.Policy, labels *nodeLabels, ds *appsv1.DaemonSet) {
 	ctx := context.Background()
 	createNamespace(t, ds.Namespace)
+	labels.add(t, &ds.Spec.Template.Spec)
+	refusal := unsupportedOnNode(&ds.Spec.Template.Spec)
 	spec := &ds.Spec.Template.Spec
 	if sa := spec.ServiceAccountName; sa != "" && sa != "default" {
 		if err := nd.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: ds.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -174,6 +181,16 @@ func runAgent(t *testing.T, served *policy.Policy, ds *appsv1.DaemonSet) {
 	}
 	t.Logf("injected: %s", stored.Annotations["daemonguard.io/injected"])
 
+	if refusal != "" {
+		// What containerd 1.6 cannot do, the kubelet refuses rather than
+		// run the pod differently: show that, and that it is why.
+		podOf(t, stored, "refused with "+strconv.Quote(refusal), func(p *corev1.Pod) (bool, string) {
+			d := p.Status.Reason + ": " + p.Status.Message + "; " + describe(p)
+			return strings.Contains(d, refusal), d
+		})
+		t.Logf("does not start on this node (containerd 1.6): the kubelet refuses it: %s", refusal)
+		return
+	}
 	pod := podOf(t, stored, "with every container's probe report", func(p *corev1.Pod) (bool, string) {
 		for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
 			if _, err := nd.ProbeResult(p, c.Name); err != nil {
@@ -182,8 +199,8 @@ func runAgent(t *testing.T, served *policy.Policy, ds *appsv1.DaemonSet) {
 		}
 		return true, ""
 	})
-	if !equality.Semantic.DeepEqual(containerResources(&pod.Spec), containerResources(tmpl)) {
-		t.Errorf("the pod's resources %v, the template's %v", containerResources(&pod.Spec), containerResources(tmpl))
+	if want := podResources(tmpl); !equality.Semantic.DeepEqual(containerResources(&pod.Spec), want) {
+		t.Errorf("the pod's resources %v, want the template's as a Pod defaults them %v", containerResources(&pod.Spec), want)
 	}
 	for _, want := range tmpl.Tolerations {
 		if !slices.ContainsFunc(pod.Spec.Tolerations, func(got corev1.Toleration) bool { return got.MatchToleration(&want) }) {
@@ -202,8 +219,10 @@ func runAgent(t *testing.T, served *policy.Policy, ds *appsv1.DaemonSet) {
 			}
 		}
 		if lim, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && len(r.Steps) > 1 {
-			want := fmt.Sprintf("memory.limit_in_bytes=%d", lim.Value())
-			if !strings.Contains(r.Steps[1].Out, want) && !strings.Contains(r.Steps[1].Out, fmt.Sprintf("memory.max=%d", lim.Value())) {
+			// The kernel rounds a limit down to whole pages.
+			pages := lim.Value() / int64(os.Getpagesize()) * int64(os.Getpagesize())
+			want := fmt.Sprintf("memory.limit_in_bytes=%d", pages)
+			if !strings.Contains(r.Steps[1].Out, want) && !strings.Contains(r.Steps[1].Out, fmt.Sprintf("memory.max=%d", pages)) {
 				t.Errorf("%s: the runtime set %q, want %s (limits.memory %s)", c.Name, r.Steps[1].Out, want, lim.String())
 			}
 		}
@@ -216,6 +235,26 @@ func containerResources(s *corev1.PodSpec) map[string]corev1.ResourceRequirement
 	out := map[string]corev1.ResourceRequirements{}
 	for _, c := range append(append([]corev1.Container{}, s.InitContainers...), s.Containers...) {
 		out[c.Name] = c.Resources
+	}
+	return out
+}
+
+// podResources are a template's container resources as the API server
+// defaults them in a Pod: a limit without a request requests the limit
+// (what daemonguard must not undercut by injecting a smaller request).
+func podResources(s *corev1.PodSpec) map[string]corev1.ResourceRequirements {
+	out := containerResources(s)
+	for name, r := range out {
+		r = *r.DeepCopy()
+		for res, lim := range r.Limits {
+			if _, ok := r.Requests[res]; !ok {
+				if r.Requests == nil {
+					r.Requests = corev1.ResourceList{}
+				}
+				r.Requests[res] = lim
+			}
+		}
+		out[name] = r
 	}
 	return out
 }
@@ -264,14 +303,24 @@ func probeAgent(t *testing.T, ds *appsv1.DaemonSet) {
 		for _, m := range c.VolumeMounts {
 			mounts = append(mounts, proberesultMount{Path: m.MountPath, ReadOnly: m.ReadOnly || readOnlyVolume[m.Name]})
 		}
-		spec, _ := json.Marshal(mounts)
-		steps, _ := json.Marshal([][]string{{"mounts", string(spec)}, {"cgroup"}})
+		mountSpec, _ := json.Marshal(mounts)
+		steps, _ := json.Marshal([][]string{{"mounts", string(mountSpec)}, {"cgroup"}})
 		c.Image, c.ImagePullPolicy, c.Command = node.ProbeImage, corev1.PullNever, nil
 		c.Args = []string{string(steps)}
 		if hold {
 			c.Args = append([]string{"-hold"}, c.Args...)
 		}
 		c.LivenessProbe, c.ReadinessProbe, c.StartupProbe, c.Lifecycle = nil, nil, nil, nil
+		// runAsNonRoot without a uid relies on the agent's image naming a
+		// user; the probe's image names none, so give the uid the image
+		// would have (any non-root one).
+		if runsAsNonRootByImage(spec, c) {
+			if c.SecurityContext == nil {
+				c.SecurityContext = &corev1.SecurityContext{}
+			}
+			c.SecurityContext.RunAsUser = ptrTo(int64(65534))
+			t.Logf("container %s: runAsNonRoot with no runAsUser: runs as uid 65534 (the probe's image names no user)", c.Name)
+		}
 		for i := range c.Env {
 			if f := c.Env[i].ValueFrom; f != nil {
 				if f.SecretKeyRef != nil {
@@ -386,4 +435,112 @@ func plantSeccomp(t *testing.T, name string) {
 	if err := os.WriteFile(p, []byte(`{"defaultAction":"SCMP_ACT_ALLOW"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// unsupportedOnNode says what of spec this node's runtime (containerd 1.6)
+// lacks, as the kubelet words its refusal; "" when nothing.
+func unsupportedOnNode(spec *corev1.PodSpec) string {
+	if sc := spec.SecurityContext; sc != nil && sc.SupplementalGroupsPolicy != nil && *sc.SupplementalGroupsPolicy == corev1.SupplementalGroupsPolicyStrict {
+		return "SupplementalGroupsPolicy=Strict is not supported"
+	}
+	for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+		for _, m := range c.VolumeMounts {
+			if m.RecursiveReadOnly != nil && *m.RecursiveReadOnly == corev1.RecursiveReadOnlyEnabled {
+				return "recursive read-only mode, but it is not supported by the runtime"
+			}
+		}
+	}
+	return ""
+}
+
+// nodeLabels are the labels the agents' node selectors and required node
+// affinities ask for, put on the node for them (an agent for control-plane
+// nodes, for nodes of a cloud) and removed once every agent is done.
+type nodeLabels struct {
+	mu    sync.Mutex
+	added map[string]bool
+}
+
+func (l *nodeLabels) add(t *testing.T, spec *corev1.PodSpec) {
+	t.Helper()
+	want := map[string]string{}
+	for k, v := range spec.NodeSelector {
+		want[k] = v
+	}
+	if a := spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		if terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms; len(terms) > 0 {
+			for _, e := range terms[0].MatchExpressions {
+				switch e.Operator {
+				case corev1.NodeSelectorOpIn:
+					want[e.Key] = e.Values[0]
+				case corev1.NodeSelectorOpExists:
+					want[e.Key] = ""
+				}
+			}
+		}
+	}
+	var n corev1.Node
+	if err := nd.Client.Get(context.Background(), keyOf(node.Name, ""), &n); err != nil {
+		t.Fatal(err)
+	}
+	patch := map[string]string{}
+	for k, v := range want {
+		if cur, ok := n.Labels[k]; !ok || cur != v {
+			patch[k] = v
+		}
+	}
+	if len(patch) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := patchNodeLabels(patch); err != nil {
+		t.Fatal(err)
+	}
+	for k := range patch {
+		l.added[k] = true
+	}
+	t.Logf("labelled the node %v for the agent's node selection", patch)
+}
+
+func (l *nodeLabels) remove(t *testing.T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.added) == 0 {
+		return
+	}
+	patch := map[string]any{}
+	for k := range l.added {
+		patch[k] = nil
+	}
+	if err := patchNodeLabels(patch); err != nil {
+		t.Errorf("removing the agents' node labels: %v", err)
+	}
+}
+
+// patchNodeLabels merge-patches the node's labels (a nil value removes one).
+func patchNodeLabels[V any](labels map[string]V) error {
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
+	if err != nil {
+		return err
+	}
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node.Name}}
+	return nd.Client.Patch(context.Background(), n, client.RawPatch(types.MergePatchType, body))
+}
+
+// runsAsNonRootByImage reports whether container c must run as non-root
+// but names no uid, neither it nor its pod: the image's user decides.
+func runsAsNonRootByImage(spec *corev1.PodSpec, c *corev1.Container) bool {
+	nonRoot, uid := false, false
+	if sc := spec.SecurityContext; sc != nil {
+		nonRoot = sc.RunAsNonRoot != nil && *sc.RunAsNonRoot
+		uid = sc.RunAsUser != nil
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.RunAsNonRoot != nil {
+			nonRoot = *sc.RunAsNonRoot
+		}
+		uid = uid || sc.RunAsUser != nil
+	}
+	return nonRoot && !uid
 }

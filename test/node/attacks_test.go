@@ -278,9 +278,17 @@ func TestAttacks(t *testing.T) {
 			path := filepath.Join("testdata", "attacks", a.file)
 
 			if validators.Defaults()[a.rule] == config.Warn {
-				// Admitted by the default policy, with the rule's warning.
+				// Admitted by the default policy, with the rule's warning
+				// (exempt from other rules that deny it, if any).
 				ds := readDaemonSet(t, path)
 				ds.Namespace = attackNamespace
+				if denied, err := deniedByDefault(a); err != nil {
+					t.Fatal(err)
+				} else if len(denied) > 0 {
+					t.Logf("also denied by %v: run exempt from those", denied)
+					ds.Namespace = exemptNamespace(a.rule)
+					createNamespace(t, ds.Namespace)
+				}
 				warnings := createWithWarnings(t, ds)
 				if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "["+a.rule+"]") }) {
 					t.Fatalf("admitted with warnings %q, none by [%s]", warnings, a.rule)
@@ -704,45 +712,59 @@ func surgeStalls(t *testing.T, ds *appsv1.DaemonSet) {
 	t.Logf("rollout stalled on the real node: %s", msg)
 }
 
+// deniedByDefault are the rules that deny an attack's DaemonSet in its
+// exempt namespace under the default policy, computed with the engine as
+// `check` does.
+func deniedByDefault(a attack) ([]string, error) {
+	defaults, err := policy.New(config.Defaults(), policy.Options{})
+	if err != nil {
+		return nil, err
+	}
+	ds, err := decodeDaemonSet(filepath.Join("testdata", "attacks", a.file))
+	if err != nil {
+		return nil, err
+	}
+	ns := exemptNamespace(a.rule)
+	ds.Namespace = ns
+	js, err := yaml.Marshal(ds)
+	if err == nil {
+		js, err = yaml.YAMLToJSON(js)
+	}
+	if err != nil {
+		return nil, err
+	}
+	adm, err := review.Admit(context.Background(), defaults, ns, js, nil)
+	if err != nil {
+		return nil, err
+	}
+	return adm.Validation.Verdict.DeniedRules(), nil
+}
+
 // suitePolicy is the policy the suite's webhook serves: the defaults, plus
 // for each attack an exemption in its own namespace from exactly the rules
 // that deny it (computed with the engine, as `check` would), plus each
 // recipe of deploy/recipes.
 func suitePolicy() ([]byte, error) {
 	exemptions := []config.Exemption{{Namespaces: []string{"kube-system"}, Reason: "the built-in default"}}
-	defaults, err := policy.New(config.Defaults(), policy.Options{})
-	if err != nil {
-		return nil, err
-	}
 	for _, a := range attacks() {
-		if a.file == "" || validators.Defaults()[a.rule] == config.Warn {
+		if a.file == "" {
 			continue
 		}
-		ds, err := decodeDaemonSet(filepath.Join("testdata", "attacks", a.file))
+		denied, err := deniedByDefault(a)
 		if err != nil {
 			return nil, err
 		}
-		ns := exemptNamespace(a.rule)
-		ds.Namespace = ns
-		js, err := yaml.Marshal(ds)
-		if err == nil {
-			js, err = yaml.YAMLToJSON(js)
-		}
-		if err != nil {
-			return nil, err
-		}
-		adm, err := review.Admit(context.Background(), defaults, ns, js, nil)
-		if err != nil {
-			return nil, err
-		}
-		denied := adm.Validation.Verdict.DeniedRules()
+		warn := validators.Defaults()[a.rule] == config.Warn
 		if len(denied) == 0 {
-			if a.refused != "" {
+			if a.refused != "" || warn {
 				continue
 			}
 			return nil, fmt.Errorf("%s: the default policy admits it", a.file)
 		}
-		exemptions = append(exemptions, config.Exemption{Namespaces: []string{ns}, Rules: denied, Reason: "node suite: attack " + a.rule})
+		if warn && slices.Contains(denied, a.rule) {
+			return nil, fmt.Errorf("%s: denied by %s, which warns by default", a.file, a.rule)
+		}
+		exemptions = append(exemptions, config.Exemption{Namespaces: []string{exemptNamespace(a.rule)}, Rules: denied, Reason: "node suite: attack " + a.rule})
 	}
 	recipes, err := recipeExemptions()
 	if err != nil {

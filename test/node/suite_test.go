@@ -23,9 +23,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,6 +137,22 @@ func runNode(m *testing.M, dir string) int {
 		return 1
 	}
 	fmt.Printf("node: %s Ready with containerd, runc and the kubelet in %s (root %s)\n", node.Name, time.Since(start).Round(time.Millisecond), nd.Root)
+	// Interrupted (Ctrl-C, or make killed), stop the node before exiting:
+	// its init would die with this process, but not its bridge, cgroups
+	// and scratch root. A stdout nobody reads any more (go test gone) must
+	// not kill this process on its next write either.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	go func() {
+		s := <-signals
+		fmt.Fprintf(os.Stderr, "node: %v: stopping the node\n", s)
+		if err := nd.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "node: stopping: %v\n", err)
+		}
+		fmt.Fprintf(os.Stderr, "node: logs kept in %s\n", dir)
+		os.Exit(1)
+	}()
 	stopServer, err := serveRootOnlySocket()
 	code := 1
 	if err != nil {

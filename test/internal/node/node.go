@@ -39,6 +39,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -92,6 +93,8 @@ type Node struct {
 	initDone    chan struct{}
 	initErr     error
 	initLog     *os.File
+	stopOnce    sync.Once
+	stopErr     error
 	kubeletPort int
 }
 
@@ -397,7 +400,8 @@ func (n *Node) makeCgroups() error {
 }
 
 // cgroupHierarchies are the machine's cgroup hierarchies: every v1
-// controller's mount (not the unified one beside them), or the one unified
+// controller's mount and, on a hybrid machine, the unified one beside them
+// (runc creates each container's cgroup there too), or the one unified
 // hierarchy of a cgroup v2 machine.
 func cgroupHierarchies() []string {
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
@@ -407,7 +411,7 @@ func cgroupHierarchies() []string {
 	entries, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, e := range entries {
 		h := filepath.Join("/sys/fs/cgroup", e.Name())
-		if _, err := os.Stat(filepath.Join(h, "cgroup.procs")); err == nil && e.Name() != "unified" {
+		if _, err := os.Stat(filepath.Join(h, "cgroup.procs")); err == nil {
 			out = append(out, h)
 		}
 	}
@@ -450,8 +454,15 @@ func (n *Node) removeCgroups() error {
 
 // Stop kills the node (its init, and with it every process of its PID
 // namespace), deletes its bridge and cgroups, stops the control plane and
-// removes the node's root (and a temporary state directory).
+// removes the node's root (and a temporary state directory). It does so
+// once; later calls (a signal handler racing the normal end) return the
+// first call's result.
 func (n *Node) Stop() error {
+	n.stopOnce.Do(func() { n.stopErr = n.stop() })
+	return n.stopErr
+}
+
+func (n *Node) stop() error {
 	var errs []error
 	if n.init != nil {
 		_ = syscall.Kill(-n.init.Process.Pid, syscall.SIGKILL)
