@@ -104,7 +104,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "--- FAIL: isolation: the machine changed outside the node's root (%d differences):\n  %s\n", len(diff), strings.Join(diff, "\n  "))
 		code = 1
 	} else {
-		fmt.Printf("--- PASS: isolation: %s (%d entries; skipped as changing by themselves: %s), the cgroup hierarchies' top two levels and the network links are as before the suite (other nodes' cgroups, bridges and veths aside; this node's own are gone)\n",
+		fmt.Printf("--- PASS: isolation: %s (%d entries; skipped as changing by themselves: %s), the cgroup hierarchies' top two levels and the network links are as before the suite (other nodes' cgroups, bridges and veths, and the children of the cgroup that launched the suite aside; this node's own are gone)\n",
 			strings.Join(roots, ", "), len(before), strings.Join(skips, ", "))
 	}
 	if code == 0 {

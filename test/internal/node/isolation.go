@@ -69,6 +69,7 @@ func TakeSnapshot(roots, skips []string) (Snapshot, error) {
 			return nil, err
 		}
 	}
+	launcher := launcherCgroups()
 	for _, h := range cgroupHierarchies() {
 		entries, _ := os.ReadDir(h)
 		for _, e := range entries {
@@ -76,6 +77,9 @@ func TakeSnapshot(roots, skips []string) (Snapshot, error) {
 				continue
 			}
 			s["cgroup:"+filepath.Join(h, e.Name())] = "dir"
+			if launcher[e.Name()] {
+				continue
+			}
 			sub, _ := os.ReadDir(filepath.Join(h, e.Name()))
 			for _, x := range sub {
 				if x.IsDir() {
@@ -94,6 +98,25 @@ func TakeSnapshot(roots, skips []string) (Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// launcherCgroups are the top-level cgroups this process runs inside (as
+// /proc/self/cgroup names them): whatever started the suite makes and
+// removes its children as it runs other commands, so their children are
+// not the node's doing and are left out.
+func launcherCgroups() map[string]bool {
+	out := map[string]bool{}
+	b, _ := os.ReadFile("/proc/self/cgroup")
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if top, _, _ := strings.Cut(strings.TrimPrefix(parts[2], "/"), "/"); top != "" {
+			out[top] = true
+		}
+	}
+	return out
 }
 
 // Diff lists what differs between two snapshots, one line per path.
