@@ -40,6 +40,10 @@ type Options struct {
 	// /healthz and /readyz over plain HTTP for the kubelet.
 	MetricsAddr string
 	HealthAddr  string
+	// PprofAddr serves Go's /debug/pprof profiles over plain HTTP ("0" or
+	// empty disables it, the default): for profiling a running webhook,
+	// bound to loopback or reached with a port-forward.
+	PprofAddr string
 	// MetricsSecure serves /metrics over HTTPS (the webhook's serving
 	// certificate) to clients that authenticate with a bearer token the API
 	// server accepts (TokenReview) and may get /metrics (SubjectAccessReview).

@@ -221,6 +221,7 @@ func newManager(cfg *rest.Config, opts Options, mode certs.Mode, selfManaged cer
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  opts.HealthAddr,
+		PprofBindAddress:        opts.PprofAddr,
 		WebhookServer:           newServer(opts.Host, opts.Port, tlsOpts, limits, closing, log.WithName("server")),
 		Cache:                   cache.Options{ByObject: byObject},
 		GracefulShutdownTimeout: &graceful,

@@ -63,6 +63,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", `address of the Prometheus metrics endpoint ("0" disables it)`)
 	fs.BoolVar(&opts.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS to clients authenticated by a bearer token (TokenReview) and authorized to get the /metrics non-resource URL (SubjectAccessReview); false serves plain, unauthenticated HTTP")
 	fs.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&opts.PprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles, plain HTTP and unauthenticated: bind it to loopback ("0" disables it)`)
 	lim := &opts.Limits
 	*lim = webhook.DefaultLimits()
 	fs.DurationVar(&opts.ShutdownDelay, "shutdown-delay", 5*time.Second, "after SIGTERM, keep serving this long with /readyz failing and every response closing its connection, before draining; covers endpoint propagation and moves the API server's pooled connections to other replicas")

@@ -30,10 +30,11 @@ const (
 	none        arm = iota // no webhooks, no admission policies
 	daemonguard            // the shipped webhook configurations, pointed at serve
 	anchor                 // the VAP+MAP equivalents in testdata
+	null                   // the shipped configurations without matchConditions, pointed at an allow-everything webhook: the floor for two hops
 	numArms
 )
 
-func (a arm) String() string { return [...]string{"none", "daemonguard", "vap+map"}[a] }
+func (a arm) String() string { return [...]string{"none", "daemonguard", "vap+map", "null pair"}[a] }
 
 // order rotates the arms by round, so that no arm always runs first or
 // right after another.
@@ -53,25 +54,43 @@ type admission struct {
 	mapBinding *admissionregv1.MutatingAdmissionPolicyBinding
 	vap        *admissionregv1.ValidatingAdmissionPolicy
 	vapBinding *admissionregv1.ValidatingAdmissionPolicyBinding
+	// nullMutating and nullValidating are the null arm's configurations.
+	nullMutating   *admissionregv1.MutatingWebhookConfiguration
+	nullValidating *admissionregv1.ValidatingWebhookConfiguration
 }
 
 // loadAdmission reads the shipped webhook configurations, pointed at
-// serve with its CA, and the anchor policies.
-func loadAdmission(tb testing.TB, hookURL string, caPEM []byte) *admission {
+// serve with its CA, the same pointed at the null webhook with no
+// matchConditions, and the anchor policies.
+func loadAdmission(tb testing.TB, hookURL, nullURL string, caPEM []byte) *admission {
 	tb.Helper()
 	m, v, err := controlplane.WebhookConfigurations()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for i := range m.Webhooks {
-		controlplane.PointAt(&m.Webhooks[i].ClientConfig, hookURL)
-		m.Webhooks[i].ClientConfig.CABundle = caPEM
+	nm, nv := m.DeepCopy(), v.DeepCopy()
+	nm.Name, nv.Name = m.Name+"-null", v.Name+"-null"
+	for _, hook := range []struct {
+		m   *admissionregv1.MutatingWebhookConfiguration
+		v   *admissionregv1.ValidatingWebhookConfiguration
+		url string
+	}{{m, v, hookURL}, {nm, nv, nullURL}} {
+		for i := range hook.m.Webhooks {
+			controlplane.PointAt(&hook.m.Webhooks[i].ClientConfig, hook.url)
+			hook.m.Webhooks[i].ClientConfig.CABundle = caPEM
+		}
+		for i := range hook.v.Webhooks {
+			controlplane.PointAt(&hook.v.Webhooks[i].ClientConfig, hook.url)
+			hook.v.Webhooks[i].ClientConfig.CABundle = caPEM
+		}
 	}
-	for i := range v.Webhooks {
-		controlplane.PointAt(&v.Webhooks[i].ClientConfig, hookURL)
-		v.Webhooks[i].ClientConfig.CABundle = caPEM
+	for i := range nm.Webhooks {
+		nm.Webhooks[i].MatchConditions = nil
 	}
-	a := &admission{mutating: m, validating: v}
+	for i := range nv.Webhooks {
+		nv.Webhooks[i].MatchConditions = nil
+	}
+	a := &admission{mutating: m, validating: v, nullMutating: nm, nullValidating: nv}
 	if err := a.readAnchor(filepath.Join("testdata", "anchor-policies.yaml")); err != nil {
 		tb.Fatal(err)
 	}
@@ -147,6 +166,10 @@ func (c *cluster) switchTo(ctx context.Context, tb testing.TB, adm *admission, a
 		del(reg.MutatingWebhookConfigurations().Delete(ctx, adm.mutating.Name, dopts))
 		del(reg.ValidatingWebhookConfigurations().Delete(ctx, adm.validating.Name, dopts))
 	}
+	if a != null {
+		del(reg.MutatingWebhookConfigurations().Delete(ctx, adm.nullMutating.Name, dopts))
+		del(reg.ValidatingWebhookConfigurations().Delete(ctx, adm.nullValidating.Name, dopts))
+	}
 	if a != anchor {
 		del(reg.MutatingAdmissionPolicyBindings().Delete(ctx, adm.mapBinding.Name, dopts))
 		del(reg.MutatingAdmissionPolicies().Delete(ctx, adm.map_.Name, dopts))
@@ -156,7 +179,7 @@ func (c *cluster) switchTo(ctx context.Context, tb testing.TB, adm *admission, a
 	// The API server drops deleted configurations and policies a moment
 	// later: with two arms in force at once, the one that mutates first
 	// would spare the other its work.
-	if err := c.waitArm(ctx, none); err != nil {
+	if err := c.waitArm(ctx, tb, none); err != nil {
 		tb.Fatalf("leaving the other arms: %v", err)
 	}
 	switch a {
@@ -164,6 +187,11 @@ func (c *cluster) switchTo(ctx context.Context, tb testing.TB, adm *admission, a
 		_, err := reg.MutatingWebhookConfigurations().Create(ctx, adm.mutating, opts)
 		create(err)
 		_, err = reg.ValidatingWebhookConfigurations().Create(ctx, adm.validating, opts)
+		create(err)
+	case null:
+		_, err := reg.MutatingWebhookConfigurations().Create(ctx, adm.nullMutating, opts)
+		create(err)
+		_, err = reg.ValidatingWebhookConfigurations().Create(ctx, adm.nullValidating, opts)
 		create(err)
 	case anchor:
 		_, err := reg.MutatingAdmissionPolicies().Create(ctx, adm.map_, opts)
@@ -175,7 +203,7 @@ func (c *cluster) switchTo(ctx context.Context, tb testing.TB, adm *admission, a
 		_, err = reg.ValidatingAdmissionPolicyBindings().Create(ctx, adm.vapBinding, opts)
 		create(err)
 	}
-	if err := c.waitArm(ctx, a); err != nil {
+	if err := c.waitArm(ctx, tb, a); err != nil {
 		tb.Fatalf("switching to %s: %v", a, err)
 	}
 }
@@ -199,20 +227,29 @@ func (adm *admission) keepMatchConditions(ctx context.Context, tb testing.TB, c 
 
 // waitArm dry-run creates a DaemonSet that needs defaults and one that
 // must be denied until both come back as arm a answers them: mutated and
-// denied, or (none) neither. With serve managing the mutating webhook's
+// denied, or (none, null) neither, the null webhook answering both calls of
+// each (null) or none. With serve managing the mutating webhook's
 // matchConditions, it also waits until they are written.
-func (c *cluster) waitArm(ctx context.Context, a arm) error {
+func (c *cluster) waitArm(ctx context.Context, tb testing.TB, a arm) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	guarded := a != none
+	guarded := a == daemonguard || a == anchor
+	wantNull := 0
+	if a == null {
+		wantNull = 4 // mutate and validate, for each of the two probes
+	}
 	var last string
 	for {
+		before := c.nullReviews(tb)
 		mutated, denied, err := c.probe(ctx)
+		nullCalls := c.nullReviews(tb) - before
 		switch {
 		case err != nil:
 			last = err.Error()
 		case mutated != guarded || denied != guarded:
 			last = fmt.Sprintf("probe mutated %v, hostile object denied %v", mutated, denied)
+		case nullCalls != wantNull:
+			last = fmt.Sprintf("the null webhook answered %d reviews for the two probes, want %d", nullCalls, wantNull)
 		case a == daemonguard && c.matchConditions && !c.hasMatchConditions(ctx):
 			last = "the mutating webhook has no matchConditions yet"
 		default:

@@ -40,6 +40,11 @@ type cluster struct {
 	hookURL string // https://127.0.0.1:port
 	caPEM   []byte
 	metrics int // serve's plain-HTTP metrics port
+	pprof   int // serve's /debug/pprof port, 0 when not profiling
+	// nullURL and nullCount are the allow-everything webhook's TLS base
+	// URL and its plain-HTTP /count port.
+	nullURL   string
+	nullCount int
 	// matchConditions is whether serve writes the mutating webhook's
 	// matchConditions (--mutating-match-condition=policy, as the chart runs it).
 	matchConditions bool
@@ -87,7 +92,7 @@ func clientConfig(cfg *rest.Config) *rest.Config {
 
 // startServe builds daemonguard and starts `serve`; it returns once /readyz
 // answers 200.
-func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string) {
+func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string, profile bool) {
 	tb.Helper()
 	root, err := controlplane.RepoRoot()
 	if err != nil {
@@ -133,6 +138,10 @@ func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string) {
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", c.metrics), "--metrics-secure=false",
 		"--namespace=" + controlplane.WebhookNamespace,
 	}
+	if profile {
+		c.pprof = controlplane.MustFreePort(tb)
+		args = append(args, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", c.pprof))
+	}
 	if c.matchConditions = serveKnows(tb, bin, "mutating-match-condition"); c.matchConditions {
 		args = append(args, "--mutating-match-condition=policy", "--webhook-configuration-name="+webhookConfigurationName)
 	}
@@ -152,6 +161,129 @@ func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string) {
 		<-c.done
 	})
 	waitReady(tb, c.done, fmt.Sprintf("http://127.0.0.1:%d/readyz", health), filepath.Join(work, "serve.log"))
+}
+
+// startNull builds and starts the allow-everything webhook
+// (test/benche2e/nullwebhook) on serve's serving certificate; startServe
+// runs first.
+func (c *cluster) startNull(ctx context.Context, tb testing.TB, work string) {
+	tb.Helper()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bin := filepath.Join(work, "nullwebhook")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./test/benche2e/nullwebhook")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("building the null webhook: %v\n%s", err, out)
+	}
+	port := controlplane.MustFreePort(tb)
+	c.nullCount = controlplane.MustFreePort(tb)
+	c.nullURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	certDir := filepath.Join(work, "certs")
+	logPath := filepath.Join(work, "nullwebhook.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, fmt.Sprintf("--addr=127.0.0.1:%d", port), fmt.Sprintf("--count-addr=127.0.0.1:%d", c.nullCount),
+		"--cert="+filepath.Join(certDir, "tls.crt"), "--key="+filepath.Join(certDir, "tls.key"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logFile.Close(); close(done) }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	})
+	waitReady(tb, done, fmt.Sprintf("http://127.0.0.1:%d/count", c.nullCount), logPath)
+}
+
+// nullReviews is how many reviews the null webhook has answered.
+func (c *cluster) nullReviews(tb testing.TB) int {
+	tb.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/count", c.nullCount))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(body)))
+	if err != nil {
+		tb.Fatalf("null webhook /count: %q: %v", body, err)
+	}
+	return n
+}
+
+// serveCPU is the CPU time serve has used so far, user and system.
+func (c *cluster) serveCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.serve.Process.Pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The fields after the command's closing parenthesis; utime and stime
+	// are the 14th and 15th of the whole line, in clock ticks (USER_HZ,
+	// 100 on Linux).
+	_, rest, ok := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		tb.Fatalf("/proc/%d/stat: %q", c.serve.Process.Pid, data)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		tb.Fatalf("/proc/%d/stat: %q", c.serve.Process.Pid, data)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// profileServe saves serve's CPU profile over d (taken while the caller
+// loads it) and then its allocation profile, into dir.
+func (c *cluster) profileServe(tb testing.TB, dir string, d time.Duration) (wait func()) {
+	tb.Helper()
+	if c.pprof == 0 {
+		return func() {}
+	}
+	get := func(path, file string) error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", c.pprof, path))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", path, resp.Status)
+		}
+		out, err := os.Create(filepath.Join(dir, file))
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, resp.Body); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		err := get(fmt.Sprintf("profile?seconds=%d", max(int(d.Seconds()), 1)), "serve-cpu.pprof")
+		if err == nil {
+			err = get("allocs", "serve-allocs.pprof")
+		}
+		errc <- err
+	}()
+	return func() {
+		if err := <-errc; err != nil {
+			tb.Fatalf("profiling serve: %v", err)
+		}
+		fmt.Printf("bench-e2e: serve's profiles in %s (go tool pprof -top %s)\n", dir, filepath.Join(dir, "serve-cpu.pprof"))
+	}
 }
 
 // copyFile copies src to an executable dst in 32 KiB writes, as
@@ -209,11 +341,11 @@ func waitReady(tb testing.TB, exited <-chan struct{}, url, logPath string) {
 		}
 		select {
 		case <-exited:
-			tb.Fatalf("daemonguard serve exited (log %s)", logPath)
+			tb.Fatalf("%s exited (log %s)", url, logPath)
 		default:
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("daemonguard serve not ready within 30s (log %s)", logPath)
+			tb.Fatalf("%s: not ready within 30s (log %s)", url, logPath)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

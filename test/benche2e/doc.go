@@ -3,7 +3,8 @@
 // admission at all, with `daemonguard serve` (a child process, the shipped
 // webhook configurations) and with ValidatingAdmissionPolicy +
 // MutatingAdmissionPolicy equivalents (testdata/anchor-policies.yaml, a
-// benchmark anchor only).
+// benchmark anchor only), and with the shipped configurations pointed at an
+// allow-everything webhook (nullwebhook: the floor any two hops cost).
 //
 // It measures three requests, sequentially over one keep-alive connection,
 // with the arms alternated round by round so that noise falls on all alike:
@@ -14,7 +15,9 @@
 //	                  node-exporter (host access: validation only)
 //	compliant         the same for the stored gpu-monitor (no host access)
 //
-// then compliant re-applies from concurrent clients (throughput), the cost of
+// then all three from concurrent clients (throughput, and serve's CPU per
+// first apply under it; BENCH_E2E_PROFILE=DIR saves serve's CPU and
+// allocation profiles of that load there), the cost of
 // one DaemonSet with 1, 10 and 100 containers and hostPath volumes (in
 // process and end to end), and the webhook's resident memory. It ends with
 // `BENCH <name> <value>` lines, as `make bench` and `make soak` do.

@@ -24,6 +24,7 @@ type settings struct {
 	growthRequests int           // BENCH_E2E_GROWTH_REQUESTS: timed requests per size, arm and round
 	clients        int           // BENCH_E2E_CLIENTS: concurrent clients for throughput
 	duration       time.Duration // BENCH_E2E_THROUGHPUT_DURATION: per scenario, arm and round
+	profile        string        // BENCH_E2E_PROFILE: a directory for serve's CPU and allocation profiles under the first-apply throughput load
 }
 
 func settingsFromEnv(tb testing.TB) settings {
@@ -48,6 +49,7 @@ func settingsFromEnv(tb testing.TB) settings {
 		}
 		s.duration = d
 	}
+	s.profile = os.Getenv("BENCH_E2E_PROFILE")
 	return s
 }
 
@@ -88,10 +90,11 @@ func BenchmarkE2E(b *testing.B) {
 		defaulted[n] = out
 	}
 
-	c.startServe(ctx, b, work)
+	c.startServe(ctx, b, work, s.profile != "")
+	c.startNull(ctx, b, work)
 	res.matchConditions = c.matchConditions
 	res.memIdle = c.memory(b)
-	adm := loadAdmission(b, c.hookURL, c.caPEM)
+	adm := loadAdmission(b, c.hookURL, c.nullURL, c.caPEM)
 	c.switchTo(ctx, b, adm, daemonguard)
 	exporter, gpu := seed(b, "node-exporter.yaml"), seed(b, "gpu-monitor.yaml")
 	scenarios := []scenario{
@@ -144,8 +147,19 @@ func BenchmarkE2E(b *testing.B) {
 			if a == daemonguard {
 				c.waitMatchConditionsInForce(ctx, b, scenarios[2])
 			}
-			for _, sc := range reapplies {
-				res.throughput[a][sc.key] += throughput(ctx, b, c.cfg, sc.do, s.clients, s.duration) / float64(s.rounds)
+			for _, sc := range scenarios {
+				profiled := func() {}
+				if a == daemonguard && sc.key == "first_apply" && round == 0 && s.profile != "" {
+					profiled = c.profileServe(b, s.profile, s.duration)
+				}
+				cpu := c.serveCPU(b)
+				rate, n := throughput(ctx, b, c.cfg, sc.do, s.clients, s.duration)
+				if a == daemonguard && sc.key == "first_apply" {
+					res.serveCPU += c.serveCPU(b) - cpu
+					res.serveCreates += n
+				}
+				profiled()
+				res.throughput[a][sc.key] += rate / float64(s.rounds)
 			}
 		}
 	}

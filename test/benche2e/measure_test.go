@@ -34,9 +34,10 @@ func sequential(ctx context.Context, tb testing.TB, cs *kubernetes.Clientset, do
 }
 
 // throughput runs do from clients concurrent clients, each on its own
-// connection, for d, and returns completed requests per second. The
+// connection, for d, and returns completed requests per second and their
+// number. The
 // clients connect and send one request each before the clock starts.
-func throughput(ctx context.Context, tb testing.TB, cfg *rest.Config, do func(context.Context, *kubernetes.Clientset) error, clients int, d time.Duration) float64 {
+func throughput(ctx context.Context, tb testing.TB, cfg *rest.Config, do func(context.Context, *kubernetes.Clientset) error, clients int, d time.Duration) (float64, int64) {
 	tb.Helper()
 	css := make([]*kubernetes.Clientset, clients)
 	for i := range css {
@@ -77,7 +78,7 @@ func throughput(ctx context.Context, tb testing.TB, cfg *rest.Config, do func(co
 			t.Client.CloseIdleConnections()
 		}
 	}
-	return float64(done.Load()) / elapsed.Seconds()
+	return float64(done.Load()) / elapsed.Seconds(), done.Load()
 }
 
 // percentile is the nearest-rank q-quantile (0 < q <= 1) of xs.

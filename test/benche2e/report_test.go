@@ -17,6 +17,8 @@ type results struct {
 	calls           map[string]map[string]float64       // scenario key -> webhook -> reviews
 	callsOver       map[string]int                      // scenario key -> requests the calls are over
 	inProcess       map[int]float64                     // ns per first apply, by container count
+	serveCPU        time.Duration                       // serve's CPU during the daemonguard arm's first-apply throughput runs
+	serveCreates    int64                               // the creates those runs completed
 	memIdle         memory
 	memLoad         memory
 	notes           []string
@@ -84,11 +86,12 @@ func (r *results) print(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "\nthroughput: %d concurrent clients, each on its own connection, %s per arm and round (requests/s, mean of %d rounds)\n", r.clients, r.duration, r.rounds)
-	fmt.Fprintf(w, "  %-22s %9s %12s %9s %9s %9s\n", "scenario", "none", "daemonguard", "vap+map", "dg/none", "vap/none")
-	for _, sc := range scenarioOrder[1:] {
+	fmt.Fprintf(w, "  %-22s %9s %12s %9s %9s %9s %9s\n", "scenario", "none", "daemonguard", "vap+map", "null pair", "dg/none", "vap/none")
+	for _, sc := range scenarioOrder {
 		t := func(a arm) float64 { return r.throughput[a][sc.key] }
-		fmt.Fprintf(w, "  %-22s %9.0f %12.0f %9.0f %8.2fx %8.2fx\n", sc.key, t(none), t(daemonguard), t(anchor), ratio(t(daemonguard), t(none)), ratio(t(anchor), t(none)))
+		fmt.Fprintf(w, "  %-22s %9.0f %12.0f %9.0f %9.0f %8.2fx %8.2fx\n", sc.key, t(none), t(daemonguard), t(anchor), t(null), ratio(t(daemonguard), t(none)), ratio(t(anchor), t(none)))
 	}
+	fmt.Fprintf(w, "serve's CPU (user + system) per first apply under that load: %.3f ms (%s over %d creates)\n", r.serveCPUPerCreate(), r.serveCPU, r.serveCreates)
 	fmt.Fprintf(w, "\ngrowth: dry-run create of one DaemonSet with N containers, each mounting its own read-only hostPath volume, no defaults set\n")
 	fmt.Fprintf(w, "  (%d requests per size, arm and round; in process = daemonguard's mutate + validate handlers on the defaulted object, no network)\n", r.growthRequests)
 	fmt.Fprintf(w, "  %4s %9s %12s %9s %9s %9s %9s %13s %13s\n", "N", "none p50", "dg p50", "dg added", "dg/none", "vap+map", "vap/none", "in-process", "per container")
@@ -114,6 +117,16 @@ func (r *results) print(w io.Writer) {
 	}
 }
 
+// serveCPUPerCreate is serve's CPU in milliseconds per first apply (a
+// dry-run create: one mutating and one validating review) under the
+// throughput load.
+func (r *results) serveCPUPerCreate() float64 {
+	if r.serveCreates == 0 {
+		return 0
+	}
+	return float64(r.serveCPU) / 1e6 / float64(r.serveCreates)
+}
+
 // benchLines are the figures `make bench-e2e` ends with.
 func (r *results) benchLines() []string {
 	var out []string
@@ -123,6 +136,11 @@ func (r *results) benchLines() []string {
 	for _, sc := range scenarioOrder {
 		add("e2e_"+sc.key+"_ratio", ratio(p50(r.seq[daemonguard][sc.key]), p50(r.seq[none][sc.key])), "%.2f")
 	}
+	add("e2e_first_apply_vs_null", ratio(p50(r.seq[daemonguard]["first_apply"]), p50(r.seq[null]["first_apply"])), "%.2f")
+	add("e2e_null_first_apply_ratio", ratio(p50(r.seq[null]["first_apply"]), p50(r.seq[none]["first_apply"])), "%.2f")
+	add("serve_cpu_ms_per_create", r.serveCPUPerCreate(), "%.3f")
+	add("e2e_create_throughput", r.throughput[daemonguard]["first_apply"], "%.0f")
+	add("e2e_create_throughput_null", r.throughput[null]["first_apply"], "%.0f")
 	add("e2e_throughput_ratio", ratio(r.throughput[daemonguard]["compliant"], r.throughput[none]["compliant"]), "%.2f")
 	add("serve_rss_mib", r.memLoad.RSS, "%.1f")
 	add("serve_rss_idle_mib", r.memIdle.RSS, "%.1f")
