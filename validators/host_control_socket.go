@@ -41,6 +41,10 @@ var defaultHostControlSockets = [...]Fact{
 	{Path: "/run/snapd-snap.socket", Why: "limited API for snaps; snapd authorises by peer credentials", Source: "Debian bookworm package (apt-get download; extracted in /work/research/gen/pkgs/x/snapd/lib/systemd/system/snapd.socket: ListenStream=/run/snapd-snap.socket SocketMode=0666)", Access: WorldSocket},
 	{Path: "/run/lvm", Why: "lvmpolld.socket and lock files: drive LVM operations as root", Source: "Debian bookworm package (apt-get download; extracted in /work/research/gen/pkgs/x/lvm2/lib/systemd/system/lvm2-lvmpolld.socket: ListenStream=/run/lvm/lvmpolld.socket SocketMode=0600)"},
 	{Path: "/run/udev/control", Why: "udevadm control: reload rules, set env, exit", Source: "Debian bookworm package (apt-get download; extracted in /work/research/gen/pkgs/x/udev/lib/systemd/system/systemd-udevd-control.socket SocketMode=0600)"},
+	// Daemons that keep their socket in their state directory, not /run.
+	{Path: "/var/lib/lxd/unix.socket", Why: "LXD's API (the packaged, non-snap LXD): whoever connects can fully control LXD, which includes attaching the host's devices and filesystems to a privileged instance", Source: "https://documentation.ubuntu.com/lxd/stable-5.21/explanation/security/ (\"Anyone with access to the socket can fully control LXD\"); CVE-2015-8222 names /var/lib/lxd/unix.socket"},
+	{Path: "/var/snap/lxd/common/lxd/unix.socket", Why: "LXD's API (the snap): full control of LXD, host devices and filesystems included", Source: "https://documentation.ubuntu.com/lxd/stable-5.21/explanation/security/ (LXD_DIR of the snap: /var/snap/lxd/common/lxd)"},
+	{Path: "/var/lib/incus/unix.socket", Why: "Incus's API: full control of Incus, host devices and filesystems included", Source: "https://linuxcontainers.org/incus/docs/main/security/ (\"access to the Incus socket ... full control\"; Incus's default directory /var/lib/incus)"},
 	{Path: "/run/google-guest-agent", Why: "commands.sock accepts agent commands", Source: "https://github.com/GoogleCloudPlatform/guest-agent/blob/df9d20376449c38ed4ebb1a93c0b029f09171b71/google_guest_agent/command/command_linux.go#L18"},
 }
 

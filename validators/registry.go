@@ -29,6 +29,7 @@ func Registry() []Definition {
 		defineReadonlyNotRecursive(),
 		defineHostIPC(),
 		defineGitRepoVolume(),
+		defineFileOrCreate(),
 		defineUnmaskedProcMount(),
 		defineIneffectiveToleration(),
 		defineHostPortSurge(),

@@ -107,6 +107,13 @@ func windowsPath(raw string, windowsPod bool) (path string, windowsOnly bool) {
 				parts = parts[:len(parts)-1]
 			}
 		default:
+			// After the drive a colon only starts an NTFS stream name:
+			// pods::$INDEX_ALLOCATION and pods:$I30:$INDEX_ALLOCATION open
+			// the directory pods itself, file::$DATA the file; any other
+			// stream of a file is judged as the file.
+			if i := strings.IndexByte(c, ':'); i >= 0 {
+				c = c[:i]
+			}
 			// Win32 path normalisation drops a component's trailing dots
 			// and spaces: C:\k.\config is C:\k\config.
 			c = strings.TrimRight(c, ". ")

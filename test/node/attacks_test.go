@@ -186,6 +186,15 @@ func attacks() []attack {
 			after: setuidPlanted,
 		},
 		{
+			rule: "file-or-create", file: "file-or-create.yaml",
+			before: func(t *testing.T, _ *appsv1.DaemonSet) {
+				_ = os.Remove(nd.Path("/etc/nologin"))
+				t.Cleanup(func() { _ = os.Remove(nd.Path("/etc/nologin")) })
+			},
+			want:  []evidence{{container: "attacker", step: 0, ok: true, contains: []string{"/host/nologin mounted=true ro=true"}}},
+			after: fileCreatedAsRoot,
+		},
+		{
 			rule: "unknown-socket", file: "unknown-socket.yaml",
 			want: []evidence{{container: "attacker", step: 0, ok: true, contains: []string{"hello from a root-only socket"}}},
 		},
@@ -612,6 +621,20 @@ func setuidPlanted(t *testing.T, ds *appsv1.DaemonSet) {
 		t.Fatalf("identity %+v, want uid 65534 euid 0", r.Identity)
 	}
 	t.Logf("a pod running as uid 65534 ran the planted program from a read-only hostPath as euid 0 and read the root-only file")
+}
+
+// fileCreatedAsRoot: the kubelet created /etc/nologin on the node, empty
+// and owned by root, for a pod that runs as uid 65534.
+func fileCreatedAsRoot(t *testing.T, _ *appsv1.DaemonSet) {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(nd.Path("/etc/nologin"), &st); err != nil {
+		t.Fatalf("the node has no /etc/nologin: %v", err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Uid != 0 || st.Size != 0 {
+		t.Fatalf("/etc/nologin on the node: mode %o uid %d size %d, want an empty regular file owned by root", st.Mode, st.Uid, st.Size)
+	}
+	t.Logf("the kubelet created /etc/nologin on the node (empty, uid 0, mode %o) for a pod that runs as uid 65534 with a read-only mount", st.Mode&0o7777)
 }
 
 // gitRepoRefused: the kubelet refuses to set up a gitRepo volume (the
