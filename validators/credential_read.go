@@ -116,6 +116,7 @@ var defaultCredentialPaths = [...]Fact{
 	{Path: "/var/lib/cloud", Why: "instance/user-data.txt and vendor-data.txt hold raw user data: CAPI kubeadm bootstrap puts the join token and, for control planes, the PKI; covered for writes only", Source: "canonical/cloud-init doc/rtd instance-data docs (index id 567685836): instance-data-sensitive.json root-readable unredacted; /var/lib/cloud/instance/user-data.txt root-readable sensitive raw userdata"},
 	{Path: "/var/lib/amazon/ssm", Why: "Vault/Store/RegistrationKey and InstanceFingerprint (hybrid activation identity), ipc channels, command documents run as root", Source: "aws/amazon-ssm-agent registration state manifest (index id 27638474190): /var/lib/amazon/ssm/Vault/Store/RegistrationKey"},
 	{Path: "/run/google-mds-mtls", Why: "client.key for mTLS to the metadata server (decrypted via vTPM)", Source: "https://github.com/GoogleCloudPlatform/guest-agent/blob/df9d20376449c38ed4ebb1a93c0b029f09171b71/google_guest_agent/agentcrypto/mtls_mds_linux.go#L19"},
+	{Path: "/dev/pts", Why: "every terminal session on the node (ssh logins, consoles): a process that opens one reads what the admin types, passwords included, and types into the session; a read-only mount does not stop I/O on a device node, and the runtime's device rules let every container open them (char 136:*)", Source: "opencontainers/runc libcontainer/specconv/spec_linux.go AllowedDevices (\"/dev/pts/ - pts namespaces are coming soon\": 136:* rwm, appended to every container's rules); Linux fs/namei.c sb_permission (EROFS only for regular files, directories and symlinks)"},
 	{Path: "/usr/share/oem", Why: "Flatcar's OEM partition (mounted here, or a link to /oem on newer releases; a hostPath is resolved on the host): config.ign, the node's Ignition config, which provisioners fill with the node's join credentials", Source: "https://github.com/flatcar/Flatcar/issues/766 (\"The OEM partition is mounted under /usr/share/oem/\", later /oem with a compatibility symlink); flatcar/init bin/flatcar-install write_ignition (copies the Ignition config to the OEM partition's config.ign); kubermatic/machine-controller writes bootstrap-kubelet.conf into /usr/share/oem/config.ign"},
 	{Path: "/var/lib/ignition", Why: "user.ign cached Ignition config (may embed pull secrets, keys)", Source: "third-party path list (index id 66529566527) names /var/lib/ignition/user.ign (unverified)"},
 	// The kubelet's and the runtimes' state where distributions move their
@@ -157,7 +158,7 @@ var windowsCredentialPaths = [...]Fact{
 // genericAncestors contain credentials but are what monitoring and security
 // agents mount read-only to see the node: a mount of one of them is left to
 // credential-ancestor-read, which warns when the container may run as root.
-var genericAncestors = [...]string{"/", "/etc", "/var", "/var/lib", "c:", "c:/etc", "c:/var", "c:/var/lib"}
+var genericAncestors = [...]string{"/", "/dev", "/etc", "/var", "/var/lib", "c:", "c:/etc", "c:/var", "c:/var/lib"}
 
 func isGenericAncestor(p string) bool {
 	for _, g := range genericAncestors {

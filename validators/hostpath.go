@@ -397,6 +397,13 @@ func hostMounts(ds *appsv1.DaemonSet) []HostMount {
 				if v.HostPath.Type != nil {
 					hm.Type = *v.HostPath.Type
 				}
+				if hm.Type == corev1.HostPathSocket && m.SubPath == "" && m.SubPathExpr == "" {
+					// The kubelet mounts only a socket here: the mount
+					// cannot be replaced from inside (EBUSY) and a socket
+					// holds no data, so writable adds nothing to connect(2)
+					// but chmod, which needs the owner, who connects anyway.
+					hm.Writable = false
+				}
 				raw := v.HostPath.Path
 				switch {
 				case m.SubPathExpr != "":
