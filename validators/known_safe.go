@@ -76,8 +76,14 @@ var knownSafePaths = [...]SafePath{
 	{Path: "/var/lib/kubelet/pod-resources", Access: Read, Agents: "NVIDIA dcgm-exporter, device monitoring",
 		Why:    "the kubelet's PodResources API: List, Get and GetAllocatableResources only",
 		Source: "https://github.com/kubernetes/kubelet/blob/master/pkg/apis/podresources/v1/api.proto"},
-	{Path: "/run/systemd/journal", Access: Read, Agents: "agents that log to journald",
-		Why: "journald's sockets: a client can only append log entries", Source: "systemd-journald.service(8)"},
+	// journald's logging sockets, one by one: the same directory holds its
+	// root-only control socket (a host control socket).
+	{Path: "/run/systemd/journal/socket", Access: Read, Agents: "agents that log to journald",
+		Why: "journald's native logging socket: a client can only append log entries", Source: "systemd-journald.service(8)"},
+	{Path: "/run/systemd/journal/stdout", Access: Read, Agents: "agents that log to journald",
+		Why: "journald's stream logging socket: a client can only append log entries", Source: "systemd-journald.service(8)"},
+	{Path: "/run/systemd/journal/dev-log", Access: Read, Agents: "syslog clients (the target of /dev/log)",
+		Why: "journald's syslog socket: a client can only append log entries", Source: "systemd-journald.service(8)"},
 	{Path: "/var/lib/kubelet/config.yaml", Access: Read, Agents: "node-feature-discovery, monitoring that reports kubelet settings",
 		Why:    "the KubeletConfiguration kubeadm writes: settings and the paths of the kubelet's certificates, not the certificates",
 		Source: "https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/kubelet-integration/ (/var/lib/kubelet/config.yaml)"},

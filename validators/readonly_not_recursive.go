@@ -24,6 +24,7 @@ var kernelSubmounts = [...]Fact{
 	{Path: "/sys/fs/cgroup", Why: "cgroup v1 hierarchies: every container's limits and processes", Source: "https://docs.kernel.org/admin-guide/cgroup-v1/cgroups.html"},
 	{Path: "/dev/shm", Why: "the node's shared memory (tmpfs): what hostIPC and a writable /dev/shm give", Source: "https://www.freedesktop.org/software/systemd/man/latest/systemd.special.html (dev-shm)"},
 	{Path: "/dev/mqueue", Why: "the node's POSIX message queues", Source: "mq_overview(7)"},
+	{Path: "/boot/efi", Why: "the EFI system partition (vfat), mounted here by most distributions and cloud images: the bootloader, its configuration and unified kernel images, replaced at will through a read-only /boot", Source: "https://uapi-group.org/specifications/specs/boot_loader_specification/ (the ESP at /efi or /boot/efi); Debian and Ubuntu fstab (UUID=... /boot/efi vfat)"},
 	{Path: "/proc/sys/fs/binfmt_misc", Why: "binfmt_misc: interpreters the kernel runs for matching binaries", Source: "https://docs.kernel.org/admin-guide/binfmt-misc.html"},
 }
 
@@ -37,8 +38,8 @@ func defineReadonlyNotRecursive() Definition {
 		Meta: Meta{
 			ID:      "readonly-not-recursive",
 			Default: config.Warn,
-			Summary: "a read-only mount of `/`, `/sys`, `/proc` or another directory holding a kernel filesystem (tracefs, debugfs, bpffs, securityfs, efivarfs, configfs, cgroup v1, binfmt_misc) by a container that may run as root, without `recursiveReadOnly: Enabled`",
-			Why:     "read-only holds only at the top of a bind mount: the kernel filesystems inside it stay writable",
+			Summary: "a read-only mount of `/`, `/sys`, `/proc` or another directory holding a kernel filesystem (tracefs, debugfs, bpffs, securityfs, efivarfs, configfs, cgroup v1, binfmt_misc) or another partition (the EFI system partition under `/boot`) by a container that may run as root, without `recursiveReadOnly: Enabled`",
+			Why:     "read-only holds only at the top of a bind mount: the kernel filesystems and partitions mounted inside it stay writable",
 			Reads: []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts",
 				"spec.template.spec.securityContext", "spec.template.spec.*containers[*].securityContext"},
 			Precondition: precondition.HostPath,
