@@ -43,15 +43,9 @@ func (hostPIDAsRoot) Validate(_ context.Context, t *Target) field.ErrorList {
 		if privileged(c.security) || addsJudgedCapability(c.security) {
 			return
 		}
-		at := field.NewPath("spec", "template", "spec", "hostPID")
-		door := "hostPID is true"
-		if !spec.HostPID {
-			m := t.procMount(c.list, c.index)
-			if m == nil {
-				return
-			}
-			at = m.Field()
-			door = containerKind(c.list) + " " + quote(c.name) + " mounts the host's /proc (host path " + quote(m.effectivePath()) + ")"
+		at, door := t.hostProcesses(c)
+		if at == nil {
+			return
 		}
 		why := identityOf(spec.SecurityContext, c.security).RootReason()
 		if why == "" {
@@ -63,6 +57,20 @@ func (hostPIDAsRoot) Validate(_ context.Context, t *Target) field.ErrorList {
 			containerKind(c.list)+" "+c.name+" host processes as root"))
 	})
 	return errs
+}
+
+// hostProcesses is how container c sees the host's processes, as a field
+// and a clause for messages: hostPID, or its mount of the host's /proc;
+// nil when it does not.
+func (t *Target) hostProcesses(c containerRef) (*field.Path, string) {
+	if t.DaemonSet.Spec.Template.Spec.HostPID {
+		return field.NewPath("spec", "template", "spec", "hostPID"), "hostPID is true"
+	}
+	m := t.procMount(c.list, c.index)
+	if m == nil {
+		return nil, ""
+	}
+	return m.Field(), containerKind(c.list) + " " + quote(c.name) + " mounts the host's /proc (host path " + quote(m.effectivePath()) + ")"
 }
 
 // addsJudgedCapability reports whether the container adds a capability

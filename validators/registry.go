@@ -25,6 +25,7 @@ func Registry() []Definition {
 		defineHostPIDPtrace(),
 		defineHostPIDPtraceUnconfined(),
 		defineHostPIDAsRoot(),
+		defineHostPIDSharedUID(),
 		defineKernelCapability(),
 		defineReadonlyNotRecursive(),
 		defineHostIPC(),

@@ -47,7 +47,7 @@ func TestCheckSeedVerdicts(t *testing.T) {
 		"fluentbit":       {allowed: true, mutated: true},
 		"gpu-monitor":     {allowed: true, mutated: true},
 		"ssd-cache":       {allowed: true, mutated: true},
-		"node-exporter":   {allowed: true, mutated: true},
+		"node-exporter":   {allowed: true, mutated: true, warnRules: []string{"hostpid-shared-uid"}},
 		"system-monitor":  {allowed: false, mutated: true, denyRules: []string{"container-runtime-socket", "host-control-socket", "hostpid-ptrace"}, warnRules: []string{"credential-ancestor-read", "readonly-not-recursive", "readonly-not-recursive", "readonly-not-recursive"}},
 		"dedicated-agent": {allowed: true, mutated: true, warnRules: []string{"ineffective-toleration", "ineffective-toleration"}},
 		"cni-plugin":      {allowed: false, mutated: true, denyRules: []string{"writable-sensitive-hostpath", "writable-sensitive-hostpath", "credential-read", "credential-read"}},

@@ -636,7 +636,9 @@ func TestSeedExamples(t *testing.T) {
 		want        []brief
 		wantWarning string // in the mutation's warnings
 	}{
-		"node-exporter.yaml": {wantChanged: []string{pc}},
+		// As uid 65534 next to the host's processes: it reaches every
+		// process that runs as 65534 (kube-state-metrics' among them).
+		"node-exporter.yaml": {wantChanged: []string{pc}, want: []brief{{"hostpid-shared-uid", Warn, "spec.template.spec.hostPID", false}}},
 		"fluentbit.yaml":     {wantChanged: []string{pc}},
 		// It reads / as a container that may run as root: no control-plane
 		// toleration, so that it never runs next to etcd.

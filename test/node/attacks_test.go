@@ -253,6 +253,11 @@ func attacks() []attack {
 			after: podLogsLeak,
 		},
 		{
+			rule: "hostpid-shared-uid", file: "hostpid-shared-uid.yaml",
+			before: startNobodyVictim,
+			want:   []evidence{{container: "attacker", step: 0, ok: true, contains: []string{victimSecret}}},
+		},
+		{
 			rule: "credential-ancestor-read", file: "credential-ancestor-read.yaml",
 			want: []evidence{
 				{container: "attacker", step: 0, ok: true, contains: []string{kubeletConf}},
@@ -297,6 +302,9 @@ func TestAttacks(t *testing.T) {
 					t.Logf("also denied by %v: run exempt from those", denied)
 					ds.Namespace = exemptNamespace(a.rule)
 					createNamespace(t, ds.Namespace)
+				}
+				if a.before != nil {
+					a.before(t, ds)
 				}
 				warnings := createWithWarnings(t, ds)
 				if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "["+a.rule+"]") }) {
@@ -514,6 +522,41 @@ func startVictim(t *testing.T, ds *appsv1.DaemonSet) {
 	if err := nd.Client.Create(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "the victim running", func() (bool, string) {
+		cur := &corev1.Pod{}
+		if err := nd.Client.Get(context.Background(), client.ObjectKeyFromObject(p), cur); err != nil {
+			return false, err.Error()
+		}
+		return cur.Status.Phase == corev1.PodRunning, describe(cur)
+	})
+}
+
+// victimSecret is what the nobody victim keeps in its own /tmp.
+const victimSecret = "DAEMONGUARD-VICTIM-SECRET"
+
+// startNobodyVictim runs a pod as uid and gid 65534 (kube-state-metrics'
+// ids), with no capabilities, that keeps victimSecret in its own /tmp.
+func startNobodyVictim(t *testing.T, ds *appsv1.DaemonSet) {
+	t.Helper()
+	nobody := int64(65534)
+	p := probePod(ds.Namespace, "victim", `[["note","`+victimMarker+`"],["write","/tmp/secret","`+victimSecret+`","0600"],["sleep","600"]]`,
+		securityContext(asUser(nobody, &nobody)),
+		securityContext(func(sc *corev1.SecurityContext) {
+			sc.AllowPrivilegeEscalation = ptrTo(false)
+			sc.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+		}),
+		func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"})
+		})
+	p.Spec.RestartPolicy = corev1.RestartPolicyNever
+	p.Spec.TerminationGracePeriodSeconds = ptrTo(int64(1))
+	p.Spec.AutomountServiceAccountToken = ptrTo(false)
+	p.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
+	if err := nd.Client.Create(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nd.Client.Delete(context.Background(), p) })
 	eventually(t, "the victim running", func() (bool, string) {
 		cur := &corev1.Pod{}
 		if err := nd.Client.Get(context.Background(), client.ObjectKeyFromObject(p), cur); err != nil {

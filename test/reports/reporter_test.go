@@ -168,7 +168,9 @@ func TestReporter(t *testing.T) {
 		checkResult(t, rep, "old-debugger", "hostpid-writable-hostpath", "fail", "high")
 		checkResult(t, rep, "gpu-monitor", "privileged-container", "warn", "medium")
 		checkResult(t, rep, "fluentbit", "hostpid-writable-hostpath", "pass", "high")
-		if rep.Summary.Fail != 2 || rep.Summary.Warn != 1 || rep.Summary.Pass == 0 {
+		checkResult(t, rep, "old-debugger", "hostpid-shared-uid", "warn", "medium")
+		// privileged-container, and hostpid-shared-uid for each debugger.
+		if rep.Summary.Fail != 2 || rep.Summary.Warn != 3 || rep.Summary.Pass == 0 {
 			t.Errorf("summary %+v", rep.Summary)
 		}
 		res := findResult(rep, "node-debugger", "hostpid-writable-hostpath")

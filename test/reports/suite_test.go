@@ -209,8 +209,8 @@ func daemonSet(ns, name string, edit func(*corev1.PodSpec)) *appsv1.DaemonSet {
 //
 // The state directory is one the access model knows to be safe to write
 // (Vector's), and the container runs as a non-root uid and group, so that
-// this rule's is the only finding (no unknown-writable-hostpath, no
-// hostpid-as-root).
+// this rule's is the only failure (no unknown-writable-hostpath, no
+// hostpid-as-root; hostpid-shared-uid warns).
 func hostPIDWritable(s *corev1.PodSpec) {
 	s.HostPID = true
 	s.Volumes = []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/vector"}}}}
