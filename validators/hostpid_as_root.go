@@ -47,7 +47,7 @@ func (hostPIDAsRoot) Validate(_ context.Context, t *Target) field.ErrorList {
 		if at == nil {
 			return
 		}
-		why := identityOf(spec.SecurityContext, c.security).RootReason()
+		why := identityOf(spec.SecurityContext, c.security).processes().RootReason()
 		if why == "" {
 			return
 		}

@@ -45,7 +45,7 @@ func (hostPIDSharedUID) Validate(_ context.Context, t *Target) field.ErrorList {
 			return
 		}
 		at, door := t.hostProcesses(c)
-		if at == nil || identityOf(spec.SecurityContext, c.security).RootReason() != "" {
+		if at == nil || identityOf(spec.SecurityContext, c.security).processes().RootReason() != "" {
 			return
 		}
 		uid, gid := runAs(spec.SecurityContext, c.security)

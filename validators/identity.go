@@ -2,6 +2,7 @@ package validators
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +33,12 @@ type Identity struct {
 	// Groups: a non-zero supplemental group or fsGroup is added; it may be
 	// the group a socket is shared with (docker's).
 	Groups bool
+	// SystemGroup is a group below 1000 other than 0 that runAsGroup, fsGroup
+	// or a supplemental group sets (the first one), or -1: the range
+	// distributions give their system groups, which own node files a
+	// stranger may not read (shadow is 42 on Debian and Ubuntu, tty 5 owns
+	// every terminal, disk 6 every block device, adm 4 the logs).
+	SystemGroup int64
 	// ImageGroups: supplementalGroupsPolicy is not Strict, so the runtime
 	// also adds the groups the image's /etc/group lists for the uid
 	// (KEP-3619), which the manifest does not show: group 0 among them.
@@ -63,7 +70,7 @@ var bypassCapabilities = [...]string{"DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER"
 func identityOf(pod *corev1.PodSecurityContext, sc *corev1.SecurityContext) Identity {
 	var nonRoot, escalate *bool
 	var user, group *int64
-	var id Identity
+	id := Identity{SystemGroup: -1}
 	id.ImageGroups = true
 	if pod != nil {
 		nonRoot, user, group = pod.RunAsNonRoot, pod.RunAsUser, pod.RunAsGroup
@@ -77,6 +84,7 @@ func identityOf(pod *corev1.PodSecurityContext, sc *corev1.SecurityContext) Iden
 				id.RootGroup = true
 			} else {
 				id.Groups = true
+				id.systemGroup(g)
 			}
 		}
 	}
@@ -109,6 +117,8 @@ func identityOf(pod *corev1.PodSecurityContext, sc *corev1.SecurityContext) Iden
 		id.ImageGroup = true
 	case *group == 0:
 		id.RootGroup = true
+	default:
+		id.systemGroup(*group)
 	}
 	id.Escalates = escalate == nil || *escalate || id.Privileged
 	return id
@@ -197,8 +207,24 @@ func (id Identity) rootReason() string {
 		return "adds capability " + strings.Join(id.Bypass, ", ") + ", which bypasses file permissions"
 	case id.RootGroup:
 		return "runs in group 0 (runAsGroup, fsGroup or a supplemental group is 0)"
+	case id.SystemGroup > 0:
+		return "runs in group " + strconv.FormatInt(id.SystemGroup, 10) + ", a system group (below 1000), which owns node files others may not read (shadow is 42 on Debian and Ubuntu, tty 5, disk 6, adm 4)"
 	}
 	return ""
+}
+
+// processes is the identity as ptrace access checks see it: by uid, gid
+// and capabilities; a system group opens files, not other processes.
+func (id Identity) processes() Identity {
+	id.SystemGroup = -1
+	return id
+}
+
+// systemGroup records g when it is the first system group seen.
+func (id *Identity) systemGroup(g int64) {
+	if g > 0 && g < 1000 && id.SystemGroup < 0 {
+		id.SystemGroup = g
+	}
 }
 
 // PrivilegeReason says why the manifest does not prove the container

@@ -20,7 +20,7 @@ func defineUnknownHostPathRead() Definition {
 		Meta: Meta{
 			ID:      "unknown-hostpath-read",
 			Default: config.Warn,
-			Summary: "a read-only mount of a host path that is neither known safe nor on a path rule's list, by a container that may run as root (uid 0 or unset without `runAsNonRoot`, group 0, a capability that bypasses file permissions, privileged); `/`, `/etc`, `/var` and `/var/lib` are `credential-ancestor-read`'s, sockets `unknown-socket`'s",
+			Summary: "a read-only mount of a host path that is neither known safe nor on a path rule's list, by a container that may run as root (uid 0 or unset without `runAsNonRoot`, group 0 or a system group below 1000, a capability that bypasses file permissions, privileged); `/`, `/etc`, `/var` and `/var/lib` are `credential-ancestor-read`'s, sockets `unknown-socket`'s",
 			Why:     "root in the container reads whatever node software keeps there, root-only files included",
 			Reads: []string{"spec.template.spec.volumes[*].hostPath", "spec.template.spec.*containers[*].volumeMounts", "spec.template.spec.*containers[*].env",
 				"spec.template.spec.securityContext", "spec.template.spec.*containers[*].securityContext"},
