@@ -37,17 +37,9 @@ func defineHostPIDAsRoot() Definition {
 }
 
 func (hostPIDAsRoot) Validate(_ context.Context, t *Target) field.ErrorList {
-	spec := &t.DaemonSet.Spec.Template.Spec
 	var errs field.ErrorList
-	forEachContainer(spec, func(c containerRef) {
-		if privileged(c.security) || addsJudgedCapability(c.security) {
-			return
-		}
-		at, door := t.hostProcesses(c)
-		if at == nil {
-			return
-		}
-		why := identityOf(spec.SecurityContext, c.security).processes().RootReason()
+	t.hostProcessContainers(func(c containerRef, at *field.Path, door string, id Identity) {
+		why := id.RootReason()
 		if why == "" {
 			return
 		}
@@ -57,6 +49,22 @@ func (hostPIDAsRoot) Validate(_ context.Context, t *Target) field.ErrorList {
 			containerKind(c.list)+" "+c.name+" host processes as root"))
 	})
 	return errs
+}
+
+// hostProcessContainers calls visit for each container that sees the
+// host's processes and is neither privileged nor adds a capability another
+// hostPID rule judges, with how it sees them and its identity as ptrace
+// access checks see it (uids, gids, capabilities).
+func (t *Target) hostProcessContainers(visit func(c containerRef, at *field.Path, door string, id Identity)) {
+	spec := &t.DaemonSet.Spec.Template.Spec
+	forEachContainer(spec, func(c containerRef) {
+		if privileged(c.security) || addsJudgedCapability(c.security) {
+			return
+		}
+		if at, door := t.hostProcesses(c); at != nil {
+			visit(c, at, door, identityOf(spec.SecurityContext, c.security).processes())
+		}
+	})
 }
 
 // hostProcesses is how container c sees the host's processes, as a field

@@ -40,13 +40,9 @@ func defineHostPIDSharedUID() Definition {
 func (hostPIDSharedUID) Validate(_ context.Context, t *Target) field.ErrorList {
 	spec := &t.DaemonSet.Spec.Template.Spec
 	var errs field.ErrorList
-	forEachContainer(spec, func(c containerRef) {
-		if privileged(c.security) || addsJudgedCapability(c.security) {
-			return
-		}
-		at, door := t.hostProcesses(c)
-		if at == nil || identityOf(spec.SecurityContext, c.security).processes().RootReason() != "" {
-			return
+	t.hostProcessContainers(func(c containerRef, at *field.Path, door string, id Identity) {
+		if id.RootReason() != "" {
+			return // hostpid-as-root's
 		}
 		uid, gid := runAs(spec.SecurityContext, c.security)
 		ids := "its image's uid"

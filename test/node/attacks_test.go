@@ -514,7 +514,13 @@ const victimMarker = "daemonguard-victim-marker"
 // that waits for a file to appear in its own /tmp.
 func startVictim(t *testing.T, ds *appsv1.DaemonSet) {
 	t.Helper()
-	p := probePod(ds.Namespace, "victim", `[["note","`+victimMarker+`"],["wait-file","/tmp/owned","120"]]`)
+	runVictim(t, probePod(ds.Namespace, "victim", `[["note","`+victimMarker+`"],["wait-file","/tmp/owned","120"]]`))
+}
+
+// runVictim creates the victim pod p (runs once, no service-account token)
+// and waits until it runs; the pod goes with the test.
+func runVictim(t *testing.T, p *corev1.Pod) {
+	t.Helper()
 	p.Spec.RestartPolicy = corev1.RestartPolicyNever
 	p.Spec.TerminationGracePeriodSeconds = ptrTo(int64(1))
 	p.Spec.AutomountServiceAccountToken = ptrTo(false)
@@ -522,6 +528,7 @@ func startVictim(t *testing.T, ds *appsv1.DaemonSet) {
 	if err := nd.Client.Create(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = nd.Client.Delete(context.Background(), p) })
 	eventually(t, "the victim running", func() (bool, string) {
 		cur := &corev1.Pod{}
 		if err := nd.Client.Get(context.Background(), client.ObjectKeyFromObject(p), cur); err != nil {
@@ -549,21 +556,7 @@ func startNobodyVictim(t *testing.T, ds *appsv1.DaemonSet) {
 			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"})
 		})
-	p.Spec.RestartPolicy = corev1.RestartPolicyNever
-	p.Spec.TerminationGracePeriodSeconds = ptrTo(int64(1))
-	p.Spec.AutomountServiceAccountToken = ptrTo(false)
-	p.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
-	if err := nd.Client.Create(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nd.Client.Delete(context.Background(), p) })
-	eventually(t, "the victim running", func() (bool, string) {
-		cur := &corev1.Pod{}
-		if err := nd.Client.Get(context.Background(), client.ObjectKeyFromObject(p), cur); err != nil {
-			return false, err.Error()
-		}
-		return cur.Status.Phase == corev1.PodRunning, describe(cur)
-	})
+	runVictim(t, p)
 }
 
 // victimSaw asserts the victim found want in its /tmp/owned.
