@@ -43,7 +43,15 @@ func (n *Node) layout(kubeconfig []byte, healthzPort int, subnet string) error {
 	if err != nil {
 		resolv = []byte("nameserver 127.0.0.53\n")
 	}
+	// Every node has its time zone file: agents mount it (with type
+	// FileOrCreate, or none, when the runtime would make a missing one a
+	// directory for the next agent to trip on).
+	localtime, err := os.ReadFile("/etc/localtime")
+	if err != nil {
+		localtime = nil
+	}
 	files := map[string]string{
+		"etc/localtime":                         string(localtime),
 		"etc/hostname":                          Name + "\n",
 		"etc/hosts":                             "127.0.0.1 localhost " + Name + "\n::1 localhost\n",
 		"etc/resolv.conf":                       string(resolv),
