@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 	"github.com/daemonguard/daemonguard/webhook"
@@ -184,11 +183,8 @@ func (e env) run() error {
 	if err != nil {
 		return err
 	}
-	policyFile := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policyFile, []byte(devPolicy), 0o644); err != nil {
-		return err
-	}
-	if _, err := config.Load(policyFile); err != nil {
+	policyFile, err := controlplane.WritePolicy(dir, devPolicy)
+	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

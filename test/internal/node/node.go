@@ -151,13 +151,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{dir: opts.StateDir}
-	if n.dir == "" {
-		if n.dir, err = os.MkdirTemp("", "daemonguard-node-"); err != nil {
-			return nil, err
-		}
-		n.ownDir = true
-	} else if err := os.MkdirAll(n.dir, 0o755); err != nil {
+	n := &Node{}
+	if n.dir, n.ownDir, err = controlplane.StateDir(opts.StateDir, "daemonguard-node-"); err != nil {
 		return nil, err
 	}
 	if n.dir, err = filepath.Abs(n.dir); err != nil {

@@ -129,13 +129,8 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
-	c := &Cluster{Dir: opts.StateDir}
-	if c.Dir == "" {
-		if c.Dir, err = os.MkdirTemp("", "daemonguard-sim-"); err != nil {
-			return nil, err
-		}
-		c.ownDir = true
-	} else if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+	c := &Cluster{}
+	if c.Dir, c.ownDir, err = controlplane.StateDir(opts.StateDir, "daemonguard-sim-"); err != nil {
 		return nil, err
 	}
 	defer func() {
