@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -23,27 +22,6 @@ import (
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 )
-
-// warnings collects the Warning headers the API server relays, as kubectl
-// prints them.
-type warnings struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.seen = append(w.seen, text)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.seen
-	w.seen = nil
-	return out
-}
 
 func runDemo(out io.Writer) error {
 	ctx := context.Background()
@@ -92,7 +70,7 @@ func runControlPlaneDemo(ctx context.Context, out io.Writer, root string, logFil
 	}()
 	fmt.Fprintf(out, "Ready in %s. The PriorityClass infra-daemonset (value 1000000) is installed, as the chart does.\n", time.Since(start).Round(100*time.Millisecond))
 
-	w := &warnings{}
+	w := &controlplane.WarningRecorder{}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WarningHandler = w
 	c, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})
@@ -158,7 +136,7 @@ func section(out io.Writer, title string) {
 
 // apply creates the DaemonSet in file (and its namespace) and tells what the
 // API server answered, the way a user sees it from kubectl.
-func apply(ctx context.Context, out io.Writer, c client.Client, w *warnings, file string) error {
+func apply(ctx context.Context, out io.Writer, c client.Client, w *controlplane.WarningRecorder, file string) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -175,9 +153,9 @@ func apply(ctx context.Context, out io.Writer, c client.Client, w *warnings, fil
 		return err
 	}
 	fmt.Fprintf(out, "\n$ kubectl apply -f %s\n", filepath.Join(filepath.Base(filepath.Dir(file)), filepath.Base(file)))
-	w.take()
+	w.Take()
 	err = c.Create(ctx, ds)
-	for _, warning := range w.take() {
+	for _, warning := range w.Take() {
 		fmt.Fprintf(out, "  Warning: %s\n", warning)
 	}
 	var status apierrors.APIStatus

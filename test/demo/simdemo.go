@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 )
 
@@ -41,7 +42,7 @@ func runSimDemo(ctx context.Context, out io.Writer, logFile io.Writer) error {
 		}
 	}()
 	fmt.Fprintf(out, "Ready in %s.\n", time.Since(start).Round(100*time.Millisecond))
-	w := &warnings{}
+	w := &controlplane.WarningRecorder{}
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.WarningHandler = w
 	c, err := client.New(cfg, client.Options{Scheme: cluster.Client.Scheme()})
@@ -67,7 +68,7 @@ func runSimDemo(ctx context.Context, out io.Writer, logFile io.Writer) error {
 	create := func(ds *appsv1.DaemonSet) error {
 		fmt.Fprintf(out, "\n$ kubectl apply -f %s.yaml   # namespace %s\n", ds.Name, ds.Namespace)
 		err := c.Create(ctx, ds)
-		for _, line := range w.take() {
+		for _, line := range w.Take() {
 			fmt.Fprintf(out, "  Warning: %s\n", line)
 		}
 		if apierrors.IsInvalid(err) {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/review"
+	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 	"github.com/daemonguard/daemonguard/test/internal/node"
 	"github.com/daemonguard/daemonguard/validators"
 )
@@ -396,8 +396,8 @@ func checkEvidence(t *testing.T, a attack, ds *appsv1.DaemonSet) {
 func createWithWarnings(t *testing.T, obj client.Object) []string {
 	t.Helper()
 	cfg := rest.CopyConfig(nd.Config)
-	var warnings warningCollector
-	cfg.WarningHandler = &warnings
+	warnings := &controlplane.WarningRecorder{}
+	cfg.WarningHandler = warnings
 	c, err := client.New(cfg, client.Options{Scheme: nd.Client.Scheme()})
 	if err != nil {
 		t.Fatal(err)
@@ -405,20 +405,7 @@ func createWithWarnings(t *testing.T, obj client.Object) []string {
 	if err := c.Create(context.Background(), obj); err != nil {
 		t.Fatalf("creating %s: %v", obj.GetName(), err)
 	}
-	warnings.mu.Lock()
-	defer warnings.mu.Unlock()
-	return slices.Clone(warnings.messages)
-}
-
-type warningCollector struct {
-	mu       sync.Mutex
-	messages []string
-}
-
-func (w *warningCollector) HandleWarningHeader(_ int, _ string, message string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.messages = append(w.messages, message)
+	return warnings.Take()
 }
 
 // TestEveryEnforcedRuleHasAnAttack: every rule the registry enforces by
