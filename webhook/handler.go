@@ -102,13 +102,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 		}
 		h.log.Info("review refused: undecodable", "error", err.Error())
-		h.metrics.observe(h.name(), "", &review.Outcome{}, time.Since(start).Seconds())
+		h.metrics.observe(h.name(), "", "", &review.Outcome{}, time.Since(start).Seconds())
 		return
 	}
 
 	out := h.run(r.Context(), req)
 	h.write(w, &out.Response)
-	h.metrics.observe(h.name(), string(req.Operation), &out, time.Since(start).Seconds())
+	h.metrics.observe(h.name(), string(req.Operation), req.Namespace, &out, time.Since(start).Seconds())
 	if out.Reviewed && !out.Response.Allowed {
 		rules := make([]string, 0, len(out.Verdict.Violations))
 		for _, v := range out.Verdict.Violations {

@@ -181,8 +181,54 @@ func TestValidateDenialIs422WithCauses(t *testing.T) {
 		!strings.Contains(st.Message, ". An admin can exempt this DaemonSet alone from ") {
 		t.Errorf("message does not end with the exemption pointer: %q", st.Message)
 	}
-	if got := counter(t, e.reg, "daemonguard_rule_findings_total", map[string]string{"rule": "hostpid-privileged", "action": "deny", "ratcheted": "false"}); got != 1 {
+	if got := counter(t, e.reg, "daemonguard_rule_findings_total", map[string]string{"rule": "hostpid-privileged", "action": "deny", "ratcheted": "false", "daemonset_namespace": "monitoring"}); got != 1 {
 		t.Errorf("findings counter = %v", got)
+	}
+}
+
+// TestExemptionHitsAreCounted: an exemption that skips a mutator or a rule is
+// counted once per review, by webhook and policy entry; one that matches
+// nothing the DaemonSet would meet is not.
+func TestExemptionHitsAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(`apiVersion: daemonguard.io/v1alpha1
+kind: Policy
+exemptions:
+- namespaces: [elsewhere]
+- namespaces: [monitoring]
+  rules: [resources, hostpid-privileged, privileged-container]
+  reason: debugging
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.New(cfg, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := func() *policy.Policy { return p }
+	obj := fixture(t, "unsafe/node-debugger.yaml")
+	for _, h := range []*Handler{NewMutatingHandler(current, m, logr.Discard()), NewValidatingHandler(current, m, logr.Discard())} {
+		post(t, h, reviewBody(t, "CREATE", obj, nil))
+		post(t, h, reviewBody(t, "CREATE", obj, nil))
+	}
+	for _, webhook := range []string{"mutate", "validate"} {
+		if got := counter(t, reg, "daemonguard_exemption_hits_total", map[string]string{"webhook": webhook, "exemption": "exemptions[1]"}); got != 2 {
+			t.Errorf("%s: exemption hits of exemptions[1] = %v, want 2 (one per review)", webhook, got)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "daemonguard_exemption_hits_total" && len(mf.Metric) != 2 {
+			t.Errorf("%d exemption-hit series, want 2 (exemptions[0] matches another namespace)", len(mf.Metric))
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ type Metrics struct {
 	validatingOK  prometheus.Gauge
 	ownedDenials  *prometheus.CounterVec
 	ownerEvents   *prometheus.CounterVec
+	exemptions    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -42,8 +43,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"webhook"}),
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "daemonguard_rule_findings_total",
-			Help: "Rule findings, by rule and by what was done (deny, warn, audit); ratcheted=true for enforced findings an UPDATE inherited.",
-		}, []string{"rule", "action", "ratcheted"}),
+			Help: "Rule findings, by rule, by what was done (deny, warn, audit) and by the DaemonSet's namespace; ratcheted=true for enforced findings an UPDATE inherited.",
+			// Not "namespace": Prometheus' target label of that name would
+			// rename it to exported_namespace.
+		}, []string{"rule", "action", "ratcheted", "daemonset_namespace"}),
 		mutations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "daemonguard_mutations_total",
 			Help: "DaemonSets changed, by mutator.",
@@ -80,8 +83,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "daemonguard_owner_events_total",
 			Help: "Events on the owners of denied DaemonSets, by result: created, updated (a count written), dropped (queue or owner table full), skipped (owner kind not served), failed (the API server refused).",
 		}, []string{"result"}),
+		exemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "daemonguard_exemption_hits_total",
+			Help: "Reviews in which a policy exemption skipped at least one mutator or rule, by webhook and entry (exemptions[i] of the policy file, or own-namespace).",
+		}, []string{"webhook", "exemption"}),
 	}
-	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime, m.conditionOK, m.validatingOK, m.ownedDenials, m.ownerEvents} {
+	for _, c := range []prometheus.Collector{m.reviews, m.duration, m.findings, m.mutations, m.mutationSkips, m.reloads, m.reloadOK, m.reloadTime, m.conditionOK, m.validatingOK, m.ownedDenials, m.ownerEvents, m.exemptions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -89,7 +96,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) observe(webhook, operation string, o *review.Outcome, seconds float64) {
+func (m *Metrics) observe(webhook, operation, namespace string, o *review.Outcome, seconds float64) {
 	if m == nil {
 		return
 	}
@@ -107,7 +114,13 @@ func (m *Metrics) observe(webhook, operation string, o *review.Outcome, seconds 
 	}
 	m.reviews.WithLabelValues(webhook, operation, result).Inc()
 	for _, v := range o.Verdict.Violations {
-		m.findings.WithLabelValues(v.Rule, v.Action, strconv.FormatBool(v.Ratcheted)).Inc()
+		m.findings.WithLabelValues(v.Rule, v.Action, strconv.FormatBool(v.Ratcheted), namespace).Inc()
+	}
+	for _, k := range o.Mutation.Exempted {
+		m.exemptions.WithLabelValues(webhook, k).Inc()
+	}
+	for _, k := range o.Verdict.Exempted {
+		m.exemptions.WithLabelValues(webhook, k).Inc()
 	}
 	for name := range o.Mutation.ByMutator {
 		m.mutations.WithLabelValues(name).Inc()

@@ -28,11 +28,23 @@ type ExemptionMatch struct {
 }
 
 // Key names the entry: "exemptions[i]", or "own-namespace".
-func (m *ExemptionMatch) Key() string {
-	if m.Index == OwnNamespaceExemption {
+func (m *ExemptionMatch) Key() string { return exemptionKey(m.Index) }
+
+func exemptionKey(index int) string {
+	if index == OwnNamespaceExemption {
 		return "own-namespace"
 	}
-	return fmt.Sprintf("exemptions[%d]", m.Index)
+	return fmt.Sprintf("exemptions[%d]", index)
+}
+
+// noteExempted adds e's key to keys once: what Mutation.Exempted and
+// Verdict.Exempted hold.
+func noteExempted(keys []string, e *exemption) []string {
+	k := exemptionKey(e.index)
+	if slices.Contains(keys, k) {
+		return keys
+	}
+	return append(keys, k)
 }
 
 // Exemptions are the exemptions that apply to one DaemonSet, in the order

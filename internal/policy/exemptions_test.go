@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"github.com/daemonguard/daemonguard/mutators"
 	"github.com/daemonguard/daemonguard/validators"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,6 +70,22 @@ spec:
 			v := p.Validate(t.Context(), tc.namespace, nil, ds)
 			if v.Allowed() != tc.allowed {
 				t.Errorf("Allowed = %v, want %v (%+v)", v.Allowed(), tc.allowed, v.Violations)
+			}
+			// The keys the verdicts count for the exemption-hits metric
+			// are the entries Exemptions reports.
+			var want, hit []string
+			for _, m := range p.Exemptions(tc.namespace, ds) {
+				want = append(want, m.Key())
+			}
+			for _, k := range append(p.Mutate(t.Context(), tc.namespace, ds).Exempted, v.Exempted...) {
+				if !slices.Contains(hit, k) {
+					hit = append(hit, k)
+				}
+			}
+			slices.Sort(want)
+			slices.Sort(hit)
+			if !slices.Equal(hit, want) {
+				t.Errorf("Mutation.Exempted and Verdict.Exempted name %q, want %q", hit, want)
 			}
 		})
 	}

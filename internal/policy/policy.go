@@ -211,6 +211,9 @@ type Mutation struct {
 	Notes []string
 	// ByMutator counts changed fields per mutator, for metrics.
 	ByMutator map[string]int
+	// Exempted are the keys (ExemptionMatch.Key) of the exemptions that
+	// skipped a mutator, each once, for the exemption-hits metric.
+	Exempted []string
 }
 
 // Mutate applies every mutator that ds is not exempt from, in order, and
@@ -218,7 +221,8 @@ type Mutation struct {
 func (p *Policy) Mutate(ctx context.Context, namespace string, ds *appsv1.DaemonSet) Mutation {
 	var out Mutation
 	for _, m := range p.mutators {
-		if p.exempt(m.name, namespace, ds) {
+		if e := p.exemptionFor(m.name, namespace, ds); e != nil {
+			out.Exempted = noteExempted(out.Exempted, e)
 			continue
 		}
 		if t, ok := m.Mutator.(*mutators.Tolerations); ok && t.Adds(ctx, ds) {

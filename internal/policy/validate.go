@@ -39,6 +39,9 @@ type Violation struct {
 // Verdict is the outcome of validating one DaemonSet.
 type Verdict struct {
 	Violations []Violation
+	// Exempted are the keys (ExemptionMatch.Key) of the exemptions that
+	// skipped a rule, each once, for the exemption-hits metric.
+	Exempted []string
 }
 
 // Allowed is false iff some violation denies.
@@ -146,7 +149,8 @@ func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1
 	// with a rule that reads the cluster: it costs a deep comparison.
 	var unchanged *bool
 	for _, r := range p.rules {
-		if p.exempt(r.meta.ID, namespace, ds) {
+		if e := p.exemptionFor(r.meta.ID, namespace, ds); e != nil {
+			v.Exempted = noteExempted(v.Exempted, e)
 			continue
 		}
 		if r.meta.ReadsCluster && old != nil {

@@ -217,6 +217,8 @@ func Mutate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 		return out
 	}
 	mutation := p.Mutate(ctx, req.Namespace, req.daemonSet)
+	// Counted even when nothing else is said.
+	out.Mutation.Exempted = mutation.Exempted
 	if len(mutation.Patch) == 0 && len(mutation.Warnings) == 0 && len(mutation.Notes) == 0 {
 		// Nothing to say: the JSON is not read again.
 		return out
