@@ -63,6 +63,11 @@ type Reporter struct {
 	writes     int
 	reconciles int
 	evaluated  *policy.Policy
+	// inFlight counts namespaces being reconciled; failing holds those
+	// whose last reconcile failed: the Reports are current only when both
+	// are empty and nothing is queued.
+	inFlight int
+	failing  map[string]bool
 }
 
 type ruleAction struct{ rule, action string }
@@ -82,6 +87,7 @@ func NewReporter(cfg *rest.Config, opts Options) *Reporter {
 		cfg: cfg, opts: opts,
 		limiter: rate.NewLimiter(rate.Limit(opts.WritesPerSecond), opts.Burst),
 		counts:  map[string]map[ruleAction]int{},
+		failing: map[string]bool{},
 	}
 }
 
@@ -211,12 +217,13 @@ func (r *Reporter) Start(ctx context.Context) error {
 			r.queue.ShutDown()
 			wg.Wait()
 			return nil
-		case <-t.C:
+		case now := <-t.C:
 			if p := r.opts.Policy(); p != r.evaluated {
 				r.evaluated = p
 				log.Info("policy changed; evaluating every DaemonSet again")
 				r.enqueueAll(ctx)
 			}
+			r.noteSynced(now)
 		}
 	}
 }
@@ -280,7 +287,10 @@ func (r *Reporter) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer r.queue.Done(ns)
-	if err := r.reconcile(ctx, ns); err != nil {
+	r.started()
+	err := r.reconcile(ctx, ns)
+	r.finished(ns, err)
+	if err != nil {
 		if ctx.Err() == nil && !apierrors.IsConflict(err) {
 			r.opts.Log.Error(err, "updating report", "namespace", ns)
 		}
@@ -288,10 +298,37 @@ func (r *Reporter) processNext(ctx context.Context) bool {
 		return true
 	}
 	r.queue.Forget(ns)
-	r.mu.Lock()
-	r.reconciles++
-	r.mu.Unlock()
 	return true
+}
+
+func (r *Reporter) started() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlight++
+}
+
+func (r *Reporter) finished(ns string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlight--
+	if err != nil {
+		r.failing[ns] = true
+		return
+	}
+	delete(r.failing, ns)
+	r.reconciles++
+}
+
+// noteSynced advances the sync time when the Reports are current: a
+// namespace waiting out a retry backoff is not in the queue, so failures
+// are tracked apart. (One taken from the queue an instant before started()
+// may pass for current for one tick: staleness is judged in minutes.)
+func (r *Reporter) noteSynced(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.queue.Len() == 0 && r.inFlight == 0 && len(r.failing) == 0 {
+		r.opts.Metrics.syncedAt(now)
+	}
 }
 
 // reconcile brings namespace's Report in line with its DaemonSets and the
