@@ -41,6 +41,8 @@ certificates:
 		"optional-objects-on": `
 metrics:
   serviceMonitor: {enabled: true, labels: {release: prometheus}}
+  prometheusRule: {enabled: true, labels: {release: prometheus}}
+  grafanaDashboard: {enabled: true}
 networkPolicy:
   enabled: true
   metricsFrom:
