@@ -89,7 +89,7 @@ func Decode(body []byte) (*Request, error) {
 	// The common case in one pass: a DaemonSet review, its objects decoded
 	// straight into typed DaemonSets.
 	var env reviewEnvelope[wireRequest]
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &env); err != nil {
+	if err := unmarshal(body, &env); err != nil {
 		return decodeOther(body, err)
 	}
 	if err := checkEnvelope(env.APIVersion, env.Kind, env.Request == nil); err != nil {
@@ -183,7 +183,7 @@ func decodeDaemonSet(data []byte) (*appsv1.DaemonSet, error) {
 		return nil, nil
 	}
 	ds := &appsv1.DaemonSet{}
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, ds); err != nil {
+	if err := unmarshal(data, ds); err != nil {
 		return nil, err
 	}
 	return ds, nil
