@@ -18,23 +18,23 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/daemonguard/daemonguard/certs"
+	"github.com/daemonguard/daemonguard/webhook/metricsauth"
 )
 
 // Run serves both webhooks against the cluster at cfg until ctx ends, then
 // shuts down gracefully: not ready and closing connections for
 // opts.ShutdownDelay, then draining in-flight reviews.
 func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
-	log := ctrl.Log.WithName("daemonguard")
+	log := logf.Log.WithName("daemonguard")
 	if err := opts.Limits.Validate(); err != nil {
 		return err
 	}
@@ -211,13 +211,13 @@ func newManager(cfg *rest.Config, opts Options, mode certs.Mode, selfManaged cer
 	metricsOpts := metricsserver.Options{BindAddress: opts.MetricsAddr}
 	if opts.MetricsSecure {
 		metricsOpts.SecureServing = true
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsauth.Filter
 		metricsOpts.TLSOpts = tlsOpts
 	}
 	// The manager's own bound on stopping: the drain plus room for the
 	// informers and the health server.
 	graceful := limits.DrainTimeout + 5*time.Second
-	mgr, err := ctrl.NewManager(cfg, manager.Options{
+	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  opts.HealthAddr,

@@ -11,8 +11,10 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager/signals"
 
 	"github.com/daemonguard/daemonguard/certs"
 	"github.com/daemonguard/daemonguard/webhook"
@@ -153,13 +155,13 @@ func runServe(args []string, stderr io.Writer) int {
 			return 2
 		}
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	logf.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	cfg, err := restConfig(so.Kubeconfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemonguard serve: finding the cluster: %v\n", err)
 		return 1
 	}
-	if err := webhook.Run(ctrl.SetupSignalHandler(), cfg, so.Options); err != nil {
+	if err := webhook.Run(signals.SetupSignalHandler(), cfg, so.Options); err != nil {
 		fmt.Fprintf(stderr, "daemonguard serve: %v\n", err)
 		return 1
 	}
@@ -172,7 +174,7 @@ func runServe(args []string, stderr io.Writer) int {
 // into everything else that reads it.
 func restConfig(path string) (*rest.Config, error) {
 	if path == "" {
-		return ctrl.GetConfig()
+		return config.GetConfig()
 	}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 		&clientcmd.ClientConfigLoadingRules{ExplicitPath: path}, &clientcmd.ConfigOverrides{}).ClientConfig()
@@ -180,7 +182,7 @@ func restConfig(path string) (*rest.Config, error) {
 		return nil, err
 	}
 	if cfg.QPS == 0 {
-		cfg.QPS = -1 // as ctrl.GetConfig: rely on API priority and fairness
+		cfg.QPS = -1 // as config.GetConfig: rely on API priority and fairness
 	}
 	return cfg, nil
 }

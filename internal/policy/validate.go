@@ -140,6 +140,34 @@ func (v *Verdict) Warnings() []string {
 // template nor the update strategy does not run the rules that read the
 // cluster (validators.Meta.ReadsCluster).
 func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1.DaemonSet) Verdict {
+	if old == nil {
+		return p.ValidateUpdate(ctx, namespace, nil, ds)
+	}
+	return p.ValidateUpdate(ctx, namespace, decoded{old}, ds)
+}
+
+// Previous is the object an UPDATE replaces, asked for only when a rule
+// needs it: the webhook then decodes it, and most UPDATEs need nothing of it.
+type Previous interface {
+	// DaemonSet is the old object; nil when it cannot be read, and then
+	// nothing is excused.
+	DaemonSet() *appsv1.DaemonSet
+	// TemplateUnchanged reports whether ds has the old object's pod
+	// template and update strategy (validators.TemplateUnchanged).
+	TemplateUnchanged(ds *appsv1.DaemonSet) bool
+}
+
+// decoded is a Previous already decoded.
+type decoded struct{ old *appsv1.DaemonSet }
+
+func (d decoded) DaemonSet() *appsv1.DaemonSet { return d.old }
+func (d decoded) TemplateUnchanged(ds *appsv1.DaemonSet) bool {
+	return validators.TemplateUnchanged(d.old, ds)
+}
+
+// ValidateUpdate is Validate with the old object of an UPDATE given as a
+// Previous (nil for a CREATE).
+func (p *Policy) ValidateUpdate(ctx context.Context, namespace string, old Previous, ds *appsv1.DaemonSet) Verdict {
 	var v Verdict
 	target := validators.NewTarget(ds)
 	// What the old object granted is found once, and only for an UPDATE
@@ -155,7 +183,7 @@ func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1
 		}
 		if r.meta.ReadsCluster && old != nil {
 			if unchanged == nil {
-				u := validators.TemplateUnchanged(old, ds)
+				u := old.TemplateUnchanged(ds)
 				unchanged = &u
 			}
 			if *unchanged {
@@ -167,7 +195,7 @@ func (p *Policy) Validate(ctx context.Context, namespace string, old, ds *appsv1
 			continue
 		}
 		if old != nil && r.action == config.Enforce && before == nil {
-			before = p.grantedBy(ctx, namespace, old)
+			before = p.grantedBy(ctx, namespace, old.DaemonSet())
 		}
 		for _, e := range errs {
 			x := Violation{Rule: r.meta.ID, Action: actionOf(r.action), Field: e.Field, Message: e.Detail}
@@ -197,6 +225,9 @@ type granted struct {
 // UPDATE, as the DaemonSet stood before it.
 func (p *Policy) grantedBy(ctx context.Context, namespace string, old *appsv1.DaemonSet) *granted {
 	g := &granted{keys: map[string]int{}}
+	if old == nil {
+		return g
+	}
 	target := validators.NewTarget(old)
 	for _, r := range p.rules {
 		if p.exempt(r.meta.ID, namespace, old) {

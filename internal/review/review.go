@@ -46,7 +46,10 @@ type Request struct {
 	OldObject json.RawMessage `json:"oldObject"`
 
 	// daemonSet and oldDaemonSet are Object and OldObject decoded whole.
+	// A decoded review decodes OldObject only when a rule asks for it
+	// (previous), and oldDecoded says it has been.
 	daemonSet, oldDaemonSet *appsv1.DaemonSet
+	oldDecoded              bool
 	// body is the review Decode read, where Object's JSON lies.
 	body []byte
 	// defaulted applies the API server's defaults to the decoded objects:
@@ -55,11 +58,12 @@ type Request struct {
 }
 
 // wireRequest is a DaemonSet review as it is decoded: in one pass, the
-// objects straight into typed DaemonSets.
+// object straight into a typed DaemonSet; the old object of an UPDATE is
+// kept as sent, to be decoded if a rule needs it.
 type wireRequest struct {
 	Header
 	Object    *appsv1.DaemonSet `json:"object"`
-	OldObject *appsv1.DaemonSet `json:"oldObject"`
+	OldObject json.RawMessage   `json:"oldObject"`
 }
 
 // reviewAPIVersion is admissionv1.SchemeGroupVersion.String(), without
@@ -89,7 +93,7 @@ func Decode(body []byte) (*Request, error) {
 	// The common case in one pass: a DaemonSet review, its objects decoded
 	// straight into typed DaemonSets.
 	var env reviewEnvelope[wireRequest]
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &env); err != nil {
+	if err := unmarshal(body, &env); err != nil {
 		return decodeOther(body, err)
 	}
 	if err := checkEnvelope(env.APIVersion, env.Kind, env.Request == nil); err != nil {
@@ -101,7 +105,7 @@ func Decode(body []byte) (*Request, error) {
 		return nil, &DecodeError{Err: errors.New("AdmissionReview request has no uid")}
 	}
 	if req.IsDaemonSet() {
-		req.daemonSet, req.oldDaemonSet = w.Object, w.OldObject
+		req.daemonSet, req.OldObject = w.Object, w.OldObject
 	}
 	return req, nil
 }
@@ -166,6 +170,7 @@ func (r *Request) decodeObjects() error {
 	if r.oldDaemonSet, err = decodeDaemonSet(r.OldObject); err != nil {
 		return fmt.Errorf("oldObject: %w", err)
 	}
+	r.oldDecoded = true
 	if r.defaulted {
 		for _, ds := range []*appsv1.DaemonSet{r.daemonSet, r.oldDaemonSet} {
 			if ds != nil {
@@ -183,7 +188,7 @@ func decodeDaemonSet(data []byte) (*appsv1.DaemonSet, error) {
 		return nil, nil
 	}
 	ds := &appsv1.DaemonSet{}
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, ds); err != nil {
+	if err := unmarshal(data, ds); err != nil {
 		return nil, err
 	}
 	return ds, nil
@@ -255,11 +260,11 @@ func Validate(ctx context.Context, p *policy.Policy, req *Request) Outcome {
 	if !review {
 		return out
 	}
-	var old *appsv1.DaemonSet
+	var old policy.Previous
 	if req.Operation == admissionv1.Update {
-		old = req.oldDaemonSet
+		old = previous{req}
 	}
-	out.Verdict = p.Validate(ctx, req.Namespace, old, req.daemonSet)
+	out.Verdict = p.ValidateUpdate(ctx, req.Namespace, old, req.daemonSet)
 	out.Response.Warnings = out.Verdict.Warnings()
 	out.Response.AuditAnnotations = auditAnnotations(&out.Verdict)
 	if !out.Verdict.Allowed() {
@@ -287,7 +292,7 @@ func begin(req *Request) (out Outcome, review bool) {
 	switch {
 	case req.daemonSet == nil:
 		return errored(req.UID, http.StatusBadRequest, errors.New("the request has no object to review")), false
-	case req.Operation == admissionv1.Update && req.oldDaemonSet == nil:
+	case req.Operation == admissionv1.Update && !req.hasOld():
 		return errored(req.UID, http.StatusBadRequest, errors.New("the UPDATE request has no oldObject to compare with")), false
 	}
 	return Outcome{Response: admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}, Reviewed: true}, true

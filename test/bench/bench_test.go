@@ -2,9 +2,13 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/webhook"
@@ -62,6 +66,34 @@ func run(b *testing.B, h http.Handler, path string, body []byte) {
 	for b.Loop() {
 		p.serve(h)
 	}
+}
+
+// BenchmarkUpdate: UPDATEs of the mutated seed, as a re-apply with a new
+// label (the template as it was) and an image bump (a new template). Only
+// the image bump needs the old object decoded.
+func BenchmarkUpdate(b *testing.B) {
+	_, body := requests(b)
+	var ds appsv1.DaemonSet
+	if err := json.Unmarshal(reviewObject(b, body), &ds); err != nil {
+		b.Fatal(err)
+	}
+	relabeled, bumped := ds.DeepCopy(), ds.DeepCopy()
+	relabeled.Labels["team"] = "observability"
+	bumped.Spec.Template.Spec.Containers[0].Image += "-rc1"
+	for _, s := range sides(b) {
+		b.Run("relabel/"+s.name, func(b *testing.B) { run(b, s.validate, webhook.ValidatePath, updateBody(b, &ds, relabeled)) })
+		b.Run("bump/"+s.name, func(b *testing.B) { run(b, s.validate, webhook.ValidatePath, updateBody(b, &ds, bumped)) })
+	}
+}
+
+// reviewObject is the object of a review body.
+func reviewObject(tb testing.TB, body []byte) []byte {
+	tb.Helper()
+	var r admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &r); err != nil {
+		tb.Fatal(err)
+	}
+	return r.Request.Object.Raw
 }
 
 // BenchmarkGrowth: one DaemonSet with 1, 10 and 100 containers, each

@@ -82,13 +82,16 @@ func applyAPIServerDefaults(ds *appsv1.DaemonSet) {
 // reviewBody marshals a CREATE review of ds as kube-apiserver sends it.
 func reviewBody(tb testing.TB, ds *appsv1.DaemonSet) []byte {
 	tb.Helper()
-	ds = ds.DeepCopy()
-	// The API server sends the object in the version the webhook asked for,
-	// with its TypeMeta set.
-	ds.APIVersion, ds.Kind = "apps/v1", "DaemonSet"
-	object, err := json.Marshal(ds)
-	if err != nil {
-		tb.Fatal(err)
+	return updateBody(tb, nil, ds)
+}
+
+// updateBody is the review of an UPDATE from old to ds (a CREATE of ds
+// when old is nil).
+func updateBody(tb testing.TB, old, ds *appsv1.DaemonSet) []byte {
+	tb.Helper()
+	object, op, oldObject := wireObject(tb, ds), admissionv1.Create, kruntime.RawExtension{}
+	if old != nil {
+		op, oldObject.Raw = admissionv1.Update, wireObject(tb, old)
 	}
 	options, err := json.Marshal(&metav1.CreateOptions{
 		TypeMeta:     metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "CreateOptions"},
@@ -109,9 +112,10 @@ func reviewBody(tb testing.TB, ds *appsv1.DaemonSet) []byte {
 			RequestResource: &resource,
 			Name:            ds.Name,
 			Namespace:       namespace,
-			Operation:       admissionv1.Create,
+			Operation:       op,
 			UserInfo:        authenticationv1.UserInfo{Username: "kubernetes-admin", Groups: []string{"kubeadm:cluster-admins", "system:authenticated"}},
 			Object:          kruntime.RawExtension{Raw: object},
+			OldObject:       oldObject,
 			DryRun:          ptr.To(false),
 			Options:         kruntime.RawExtension{Raw: options},
 		},
@@ -120,6 +124,19 @@ func reviewBody(tb testing.TB, ds *appsv1.DaemonSet) []byte {
 		tb.Fatal(err)
 	}
 	return body
+}
+
+// wireObject is ds as the API server sends it: in the version the webhook
+// asked for, with its TypeMeta set.
+func wireObject(tb testing.TB, ds *appsv1.DaemonSet) []byte {
+	tb.Helper()
+	ds = ds.DeepCopy()
+	ds.APIVersion, ds.Kind = "apps/v1", "DaemonSet"
+	object, err := json.Marshal(ds)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return object
 }
 
 // discardSink is a logr sink that is never enabled: both sides log through
