@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-.PHONY: all build test unit integration soak bench bench-e2e bench-explain demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
+.PHONY: all build test unit integration soak bench bench-e2e bench-explain bench-scale demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
 
 all: build
 
@@ -78,6 +78,14 @@ bench-explain: sim-tools ## daemonguard explain on EXPLAIN_BENCH_NODES (1000) si
 	@mkdir -p $(CACHE)
 	EXPLAIN_BENCH_NODES=$(EXPLAIN_BENCH_NODES) EXPLAIN_BENCH_STATIC=$(EXPLAIN_BENCH_STATIC) KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkExplain$$' -benchtime 20x -timeout 30m ./test/benchexplain/ | tee $(CACHE)/bench-explain.txt
 	@grep '^BENCH ' $(CACHE)/bench-explain.txt
+
+SCALE_BENCH_NODES ?= 1000,5000
+SCALE_BENCH_DAEMONSETS ?= 2000
+
+bench-scale: sim-tools ## node cache memory, admission p99 with node checks, the Reporter's full resync and scan on SCALE_BENCH_NODES (1000,5000) nodes and SCALE_BENCH_DAEMONSETS (2000) DaemonSets, with the growth (about 12 minutes; not in CI); ends with BENCH lines
+	@mkdir -p $(CACHE)
+	SCALE_BENCH_NODES=$(SCALE_BENCH_NODES) SCALE_BENCH_DAEMONSETS=$(SCALE_BENCH_DAEMONSETS) KUBEBUILDER_ASSETS=$$(hack/tools.sh path) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 45m ./test/benchscale/ | tee $(CACHE)/bench-scale.txt
+	@grep '^BENCH ' $(CACHE)/bench-scale.txt
 
 DEMO := bin/daemonguard-demo
 
