@@ -129,6 +129,11 @@ func run(o *options, log io.Writer) error {
 	// The labels on the index too: registries (ghcr.io among them) show a
 	// multi-platform image's source and description from its index.
 	idx = mutate.Annotations(idx, stage.Labels).(v1.ImageIndex)
+	digest, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "image index %s\n", digest)
 	return writeLayout(o.out, idx, stage.Labels["org.opencontainers.image.version"])
 }
 
@@ -145,7 +150,7 @@ func goBuild(o *options, goos, goarch string, log io.Writer) ([]byte, error) {
 	cmd := exec.Command("go", args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = o.root, log, log
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
-	fmt.Fprintf(log, "go %s (GOOS=%s GOARCH=%s)\n", strings.Join(args, " "), goos, goarch)
+	fmt.Fprintf(log, "GOOS=%s GOARCH=%s go %q\n", goos, goarch, args)
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("go build for %s/%s: %w", goos, goarch, err)
 	}
@@ -208,7 +213,14 @@ func writeLayout(dir string, idx v1.ImageIndex, ref string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{refNameAnnotation: ref})); err != nil {
+	var opts []layout.Option
+	if ref != "" {
+		opts = append(opts, layout.WithAnnotations(map[string]string{refNameAnnotation: ref}))
+	}
+	if err := p.AppendIndex(idx, opts...); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp's 0700
 		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
