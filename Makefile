@@ -7,14 +7,31 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-.PHONY: all build test unit integration soak bench bench-e2e bench-explain bench-scale demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
+.PHONY: all build image test unit integration soak bench bench-e2e bench-explain bench-scale demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
 
 all: build
+
+# The flags every daemonguard binary is built with (the Dockerfile spells
+# out the same ones).
+GO_BUILD_FLAGS := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
 # CGO off, as the Dockerfile builds it: a static binary, and with cgo the
 # plugin package (linked by check's kustomize support) exports every symbol.
 build: ## build bin/daemonguard
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/daemonguard
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -o $(BIN) ./cmd/daemonguard
+
+# The image: the Dockerfile's final stage, built without a container engine
+# by hack/tools/image (its own module, pinning go-containerregistry). Every
+# timestamp is SOURCE_DATE_EPOCH (the commit's time), so a rebuild of a
+# commit has the same digest.
+IMAGE_LAYOUT      ?= bin/image
+IMAGE_PLATFORMS   ?= linux/amd64,linux/arm64
+REVISION          ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+image: ## the OCI image for IMAGE_PLATFORMS (linux/amd64,linux/arm64), no Docker needed, as an OCI layout in bin/image; prints its path last
+	$(GO) run -C hack/tools/image . -root "$(CURDIR)" -o "$(IMAGE_LAYOUT)" -platforms $(IMAGE_PLATFORMS) -epoch $(SOURCE_DATE_EPOCH) \
+		-build-arg VERSION=$(VERSION) -build-arg REVISION=$(REVISION) -- $(GO_BUILD_FLAGS) ./cmd/daemonguard
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -26,14 +43,24 @@ vet:
 # into the Go build cache, then seconds).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-lint: ## staticcheck over every package
+# actionlint checks .github/workflows (and the shell in them when
+# shellcheck is on PATH), pinned the same way.
+ACTIONLINT ?= github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+
+# The tool modules with Go code of their own.
+TOOL_MODULES := hack/tools/image
+
+lint: ## staticcheck over every package (and the tool modules), actionlint over the workflows
 	$(GO) run $(STATICCHECK) ./...
+	for m in $(TOOL_MODULES); do $(GO) -C $$m vet ./...; $(GO) -C $$m run $(STATICCHECK) ./...; done
+	$(GO) run $(ACTIONLINT)
 
 generate: ## regenerate the docs and schema enums from the rule and mutator registries
 	$(GO) generate ./...
 
-unit: ## unit, handler and fuzz-seed tests, with the race detector (no control plane)
+unit: ## unit, handler and fuzz-seed tests, with the race detector (no control plane); the tool modules' tests
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
+	for m in $(TOOL_MODULES); do $(GO) -C $$m test -count=1 ./...; done
 
 # The real-node suite (test/node) also needs the kubelet; DAEMONGUARD_NO_NODE=1
 # skips that suite, and then the kubelet is not built.
@@ -51,8 +78,8 @@ sim-tools: ## build what the simulated cluster needs: kube-apiserver, etcd, kube
 node-tools: ## build what the real node needs: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, the kubelet
 	hack/tools.sh ensure node
 
-integration: tools ## the suites on a real kube-apiserver + etcd, on the simulated cluster (test/sim) and on a real node (test/node: root, containerd, runc)
-	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) HELM=$$(hack/tools.sh helm) $(GO) test -count=1 -timeout 30m ./test/...
+integration: tools image ## the suites on a real kube-apiserver + etcd, on the simulated cluster (test/sim) and on a real node (test/node: root, containerd, runc); test/chart also reads the image
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) HELM=$$(hack/tools.sh helm) DAEMONGUARD_IMAGE="$(abspath $(IMAGE_LAYOUT))" $(GO) test -count=1 -timeout 30m ./test/...
 
 test: fmt vet lint unit integration ## everything: what .ci/run calls
 
