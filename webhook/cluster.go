@@ -14,6 +14,7 @@ import (
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/mutators"
 	"github.com/daemonguard/daemonguard/validators"
+	"github.com/daemonguard/daemonguard/validators/nodes"
 )
 
 // What the webhook reads of the cluster, from the manager's cache.
@@ -35,13 +36,10 @@ func nodeLister(r client.Reader) validators.NodeLister {
 	}
 }
 
-// slimNode keeps in the cache only what the node-aware rules read: the
-// images a node holds and the managed fields are most of a Node's size.
+// slimNode is the node cache's transform: nodes.Slim.
 func slimNode(obj any) (any, error) {
 	if n, ok := obj.(*corev1.Node); ok {
-		n.ManagedFields = nil
-		n.Status.Images = nil
-		n.Annotations = nil
+		nodes.Slim(n)
 	}
 	return obj, nil
 }

@@ -6,11 +6,13 @@ import (
 	"io"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
+	"github.com/daemonguard/daemonguard/validators/nodes"
 )
 
 // Which policy scan reviews under: --config, the chart's ConfigMap, or the
@@ -57,6 +59,14 @@ func scanPolicy(ctx context.Context, o *scanOptions, cs kubernetes.Interface, st
 		fmt.Fprintf(stderr, "daemonguard scan: note: cannot list PriorityClasses (%v); assuming the configured one exists\n", err)
 	} else {
 		popts.ClassExists = func(_ context.Context, name string) (bool, error) { return classes[name], nil }
+	}
+	cluster, err := listNodes(ctx, cs, o.pageSize)
+	if err != nil {
+		fmt.Fprintf(stderr, "daemonguard scan: note: cannot list Nodes (%v); the node-aware rules (node-coverage, matches-no-node, does-not-fit) find nothing\n", err)
+	} else {
+		// The webhook's Reporter judges with its node cache: scan judges
+		// with the same Nodes, so the two say the same.
+		popts.Nodes = func(context.Context) ([]*corev1.Node, error) { return cluster, nil }
 	}
 	p, err := policy.New(cfg, popts)
 	if err != nil && o.config != "" {
@@ -115,6 +125,27 @@ func listPriorityClasses(ctx context.Context, cs kubernetes.Interface) (map[stri
 		}
 		for i := range list.Items {
 			out[list.Items[i].Name] = true
+		}
+		if list.Continue == "" {
+			return out, nil
+		}
+		opts.Continue = list.Continue
+	}
+}
+
+// listNodes lists the cluster's Nodes once, in pages, for the node-aware
+// rules.
+func listNodes(ctx context.Context, cs kubernetes.Interface, pageSize int64) ([]*corev1.Node, error) {
+	var out []*corev1.Node
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		list, err := cs.CoreV1().Nodes().List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			nodes.Slim(&list.Items[i])
+			out = append(out, &list.Items[i])
 		}
 		if list.Continue == "" {
 			return out, nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -430,5 +431,50 @@ func createMany(t *testing.T, ns string, n int) {
 	wg.Wait()
 	if firstErr != nil {
 		t.Fatal(firstErr)
+	}
+}
+
+// TestScanJudgesWithTheNodes: scan lists the cluster's Nodes, as the
+// Reporter reads its node cache, so the node-aware rules say the same in
+// both: a DaemonSet whose selector matches none of the nodes is found.
+func TestScanJudgesWithTheNodes(t *testing.T) {
+	ns := namespace(t, "nodes")
+	for _, name := range []string{"worker-a", "worker-b"} {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/os": "linux", "pool": "general"}}}
+		create(t, node)
+		t.Cleanup(func() { _ = c.Delete(context.Background(), node) })
+		// The API server taints a new Node not-ready until its kubelet
+		// reports; these nodes are ready.
+		node.Spec.Taints = nil
+		if err := c.Update(context.Background(), node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(t,
+		daemonSet(ns, "gpu-only", func(s *corev1.PodSpec) { complete(s); s.NodeSelector = map[string]string{"pool": "gpu"} }),
+		daemonSet(ns, "everywhere", complete),
+	)
+	out := runScan(t, "--namespace", ns, "-o", "json")
+	if out.code != 0 {
+		t.Fatalf("exit %d, want 0 (warnings only)\n%s", out.code, out.stderr)
+	}
+	if strings.Contains(out.stderr, "cannot list Nodes") {
+		t.Fatalf("scan could not list the Nodes:\n%s", out.stderr)
+	}
+	var r jsonReport
+	if err := json.Unmarshal([]byte(out.stdout), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out.stdout)
+	}
+	found := map[string][]string{}
+	for _, res := range r.Results {
+		for _, v := range res.Violations {
+			found[res.Name] = append(found[res.Name], v.Rule)
+		}
+	}
+	if !slices.Contains(found["gpu-only"], "matches-no-node") {
+		t.Errorf("gpu-only: findings %v, want matches-no-node (its selector pool=gpu matches neither node)", found["gpu-only"])
+	}
+	if slices.Contains(found["everywhere"], "matches-no-node") || slices.Contains(found["everywhere"], "node-coverage") {
+		t.Errorf("everywhere: findings %v, want no node finding", found["everywhere"])
 	}
 }
