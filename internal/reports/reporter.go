@@ -68,6 +68,10 @@ type Reporter struct {
 	// are empty and nothing is queued.
 	inFlight int
 	failing  map[string]bool
+	// wrote is the resourceVersion of the Report last written per
+	// namespace: its own write coming back through the watch is not a
+	// change to put right.
+	wrote map[string]string
 }
 
 type ruleAction struct{ rule, action string }
@@ -180,7 +184,11 @@ func (r *Reporter) Start(ctx context.Context) error {
 	}
 	if _, err := reportInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		// A Report edited or deleted by someone else is put right.
-		UpdateFunc: func(_, newObj any) { r.enqueue(newObj) },
+		UpdateFunc: func(_, newObj any) {
+			if !r.ownWrite(newObj) {
+				r.enqueue(newObj)
+			}
+		},
 		DeleteFunc: r.enqueue,
 	}); err != nil {
 		return err
@@ -387,6 +395,7 @@ func (r *Reporter) reconcile(ctx context.Context, namespace string) error {
 		if apierrors.IsAlreadyExists(err) {
 			return errors.New("report created meanwhile; retrying") // the cache catches up
 		}
+		r.remember(desired, err)
 		return err
 	}
 	// Keep what others set on the object (annotations, other labels).
@@ -396,7 +405,35 @@ func (r *Reporter) reconcile(ctx context.Context, namespace string) error {
 	}
 	updated.Labels[ManagedByLabel] = managedBy
 	updated.Source, updated.Summary, updated.Configuration, updated.Results = desired.Source, desired.Summary, desired.Configuration, desired.Results
-	return r.write(ctx, func() error { return r.client.Update(ctx, updated) })
+	err = r.write(ctx, func() error { return r.client.Update(ctx, updated) })
+	r.remember(updated, err)
+	return err
+}
+
+// remember notes the resourceVersion of a Report this Reporter wrote.
+func (r *Reporter) remember(written *openreportsv1alpha1.Report, err error) {
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.wrote == nil {
+		r.wrote = map[string]string{}
+	}
+	r.wrote[written.Namespace] = written.ResourceVersion
+}
+
+// ownWrite reports whether a Report event is this Reporter's last write to
+// that namespace coming back: the namespace was just reconciled, and
+// evaluating it again would cost as much as the write, for nothing.
+func (r *Reporter) ownWrite(obj any) bool {
+	rep, ok := obj.(*openreportsv1alpha1.Report)
+	if !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return rep.ResourceVersion != "" && r.wrote[rep.Namespace] == rep.ResourceVersion
 }
 
 // write sends one write when the rate limiter allows it.
