@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/daemonguard
 CACHE   := .cache
 
-.PHONY: all build image test unit integration soak bench bench-e2e bench-explain bench-scale demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
+.PHONY: all build image test unit integration integration-oldest soak bench bench-e2e bench-explain bench-scale demo dev-up dev-down sim-up sim-down node-up node-down node-test node-tools tools control-plane sim-tools fmt vet lint generate clean
 
 all: build
 
@@ -66,8 +66,8 @@ unit: ## unit, handler and fuzz-seed tests, with the race detector (no control p
 # skips that suite, and then the kubelet is not built.
 INTEGRATION_TOOLS := $(if $(DAEMONGUARD_NO_NODE),sim,node)
 
-tools: ## build kube-apiserver, etcd, helm, the sim tools and the kubelet from the Go module proxy (cached)
-	hack/tools.sh ensure kube-apiserver etcd helm $(INTEGRATION_TOOLS)
+tools: ## build kube-apiserver (the newest and the oldest supported), etcd, helm, the sim tools and the kubelet from the Go module proxy (cached)
+	hack/tools.sh ensure kube-apiserver etcd helm kube-apiserver-oldest $(INTEGRATION_TOOLS)
 
 control-plane: ## build only kube-apiserver and etcd (what demo and dev-up need)
 	hack/tools.sh ensure kube-apiserver etcd
@@ -78,8 +78,20 @@ sim-tools: ## build what the simulated cluster needs: kube-apiserver, etcd, kube
 node-tools: ## build what the real node needs: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, the kubelet
 	hack/tools.sh ensure node
 
-integration: tools image ## the suites on a real kube-apiserver + etcd, on the simulated cluster (test/sim) and on a real node (test/node: root, containerd, runc); test/chart also reads the image
+# The suites that judge what the API server itself does around the webhook
+# (admission, warnings, ratcheting, matchConditions and the webhook's own
+# writes to its configuration, Events, scan and Reports) run a second time on
+# the oldest supported kube-apiserver (hack/tools/k8s-oldest/go.mod). The
+# simulated cluster, the real node and the chart stay on the newest.
+OLDEST_SUITES := ./test/integration/ ./test/reports/
+
+integration: tools image ## the suites on a real kube-apiserver + etcd, on the simulated cluster (test/sim) and on a real node (test/node: root, containerd, runc); test/chart also reads the image; then test/integration and test/reports on the oldest supported kube-apiserver
 	KUBEBUILDER_ASSETS=$$(hack/tools.sh path) HELM=$$(hack/tools.sh helm) DAEMONGUARD_IMAGE="$(abspath $(IMAGE_LAYOUT))" $(GO) test -count=1 -timeout 30m ./test/...
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path oldest) $(GO) test -count=1 -timeout 15m $(OLDEST_SUITES)
+
+integration-oldest: ## only test/integration and test/reports, on the oldest supported kube-apiserver
+	hack/tools.sh ensure kube-apiserver-oldest etcd
+	KUBEBUILDER_ASSETS=$$(hack/tools.sh path oldest) $(GO) test -count=1 -timeout 15m $(OLDEST_SUITES)
 
 test: fmt vet lint unit integration ## everything: what .ci/run calls
 

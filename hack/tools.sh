@@ -7,14 +7,19 @@
 # Usage:
 #   hack/tools.sh ensure [TOOL ...]  build what is missing (no args: kube-apiserver, etcd, helm)
 #                                    TOOL: kube-apiserver etcd helm kube-controller-manager
-#                                          kube-scheduler kwok kubelet, or `sim` for all the
+#                                          kube-scheduler kwok kubelet kube-apiserver-oldest
+#                                          (the oldest supported API server, which the
+#                                          integration suite also runs on), or `sim` for all the
 #                                          simulated cluster needs, `node` for all the real
 #                                          node suite needs (the sim tools and the kubelet;
 #                                          containerd, runc and the CNI plugins come from the
 #                                          distribution: apt-get install containerd runc
 #                                          containernetworking-plugins)
-#   hack/tools.sh path      print the KUBEBUILDER_ASSETS dir (holds kube-apiserver and etcd,
-#                           and links to the sim tools and the kubelet once they are built)
+#   hack/tools.sh path [latest|oldest]
+#                           print the KUBEBUILDER_ASSETS dir (holds kube-apiserver and etcd,
+#                           and links to the sim tools and the kubelet once they are built);
+#                           `oldest`: the one with the oldest supported kube-apiserver
+#                           (and the same etcd), for `make integration`'s second run
 #   hack/tools.sh helm      print the path of the helm binary
 #   hack/tools.sh bin TOOL  print the path of TOOL's binary
 #   hack/tools.sh versions  print the pinned versions
@@ -23,6 +28,9 @@
 # of truth:
 #   hack/tools/k8s/go.mod   k8s.io/kubernetes (kube-apiserver, kube-controller-manager,
 #                           kube-scheduler, kubelet)
+#   hack/tools/k8s-oldest/go.mod
+#                           k8s.io/kubernetes, the oldest supported version (kube-apiserver
+#                           only: kube-apiserver-oldest)
 #   hack/tools/etcd/go.mod  go.etcd.io/etcd/server/v3 (etcd)
 #   hack/tools/helm/go.mod  helm.sh/helm/v4 (helm)
 #   hack/tools/kwok/go.mod  sigs.k8s.io/kwok (kwok, built against k8s.io v0.37.2)
@@ -33,6 +41,8 @@
 # Typical use:
 #   hack/tools.sh ensure kube-apiserver etcd
 #   KUBEBUILDER_ASSETS="$(hack/tools.sh path)" go test ./...
+#   hack/tools.sh ensure kube-apiserver-oldest etcd
+#   KUBEBUILDER_ASSETS="$(hack/tools.sh path oldest)" go test ./test/integration/
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +66,7 @@ pinned_version() {
 }
 
 K8S_VERSION="$(pinned_version k8s k8s.io/kubernetes)"
+K8S_OLDEST_VERSION="$(pinned_version k8s-oldest k8s.io/kubernetes)"
 ETCD_VERSION="$(pinned_version etcd go.etcd.io/etcd/server/v3)"
 HELM_VERSION="$(pinned_version helm helm.sh/helm/v4)"
 KWOK_VERSION="$(pinned_version kwok sigs.k8s.io/kwok)"
@@ -67,30 +78,54 @@ PLATFORM="${HOST_OS}-${HOST_ARCH}"
 tool_version() {
   case "$1" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet) echo "${K8S_VERSION}" ;;
+    kube-apiserver-oldest) echo "${K8S_OLDEST_VERSION}" ;;
     etcd) echo "${ETCD_VERSION}" ;;
     helm) echo "${HELM_VERSION}" ;;
     kwok) echo "${KWOK_VERSION}" ;;
-    *) die "unknown tool '$1' (known: kube-apiserver, etcd, helm, kube-controller-manager, kube-scheduler, kwok, kubelet)" ;;
+    *) die "unknown tool '$1' (known: kube-apiserver, etcd, helm, kube-controller-manager, kube-scheduler, kwok, kubelet, kube-apiserver-oldest)" ;;
   esac
 }
 
-# bin_dir <tool>: versioned directory holding that tool's binary.
-bin_dir() { echo "${CACHE}/$1-$(tool_version "$1")-${PLATFORM}/bin"; }
+# bin_name <tool>: the binary's name (kube-apiserver-oldest is a kube-apiserver).
+bin_name() { echo "${1%-oldest}"; }
+
+# bin_dir <tool>: versioned directory holding that tool's binary; the oldest
+# kube-apiserver sits next to the newest, told apart by the version.
+bin_dir() { echo "${CACHE}/$(bin_name "$1")-$(tool_version "$1")-${PLATFORM}/bin"; }
 
 # The KUBEBUILDER_ASSETS dir: relative symlinks to kube-apiserver and etcd, so
 # bumping etcd does not rebuild kube-apiserver (and vice versa), plus the sim
 # tools and the kubelet once built (test/internal/sim and test/internal/node
 # look for them next to kube-apiserver).
-assets_dir() { echo "${CACHE}/envtest-${K8S_VERSION}-etcd-${ETCD_VERSION}-${PLATFORM}/bin"; }
+# The oldest supported kube-apiserver has one of its own (kube-apiserver and
+# etcd only: the simulated cluster and the real node run on the newest).
+assets_dir() {
+  case "${1:-latest}" in
+    latest) echo "${CACHE}/envtest-${K8S_VERSION}-etcd-${ETCD_VERSION}-${PLATFORM}/bin" ;;
+    oldest) echo "${CACHE}/envtest-${K8S_OLDEST_VERSION}-etcd-${ETCD_VERSION}-${PLATFORM}/bin" ;;
+    *) die "unknown API server version '$1' (known: latest, oldest)" ;;
+  esac
+}
+
+# assets_tools <latest|oldest>: the tools linked into that assets dir.
+assets_tools() {
+  case "${1:-latest}" in
+    latest) echo "${NODE_TOOLS[*]}" ;;
+    oldest) echo "kube-apiserver-oldest etcd" ;;
+  esac
+}
 
 link_assets() {
-  local dir t
-  dir="$(assets_dir)"
-  mkdir -p "${dir}"
-  for t in "${NODE_TOOLS[@]}"; do
-    if [[ -x "$(bin_dir "${t}")/${t}" ]]; then
-      ln -sfn "../../${t}-$(tool_version "${t}")-${PLATFORM}/bin/${t}" "${dir}/${t}"
-    fi
+  local which dir t bin
+  for which in latest oldest; do
+    dir="$(assets_dir "${which}")"
+    for t in $(assets_tools "${which}"); do
+      bin="$(bin_name "${t}")"
+      if [[ -x "$(bin_dir "${t}")/${bin}" ]]; then
+        mkdir -p "${dir}"
+        ln -sfn "../../${bin}-$(tool_version "${t}")-${PLATFORM}/bin/${bin}" "${dir}/${bin}"
+      fi
+    done
   done
 }
 
@@ -98,17 +133,23 @@ link_assets() {
 # must make the fresh binary exit 0) for that tool.
 build_args() {
   case "$1" in
-    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet)
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-apiserver-oldest)
       # Same version stamping as kubernetes' hack/lib/version.sh; the build
       # date is the module's publication time, so the build is reproducible.
-      local date major minor pkg
-      date="$(cd "${TOOLS_MOD}/k8s" && GOWORK=off GOFLAGS=-mod=readonly go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)" ||
-        die "cannot resolve k8s.io/kubernetes in hack/tools/k8s (is the Go module proxy reachable?)"
-      major="${K8S_VERSION#v}"; major="${major%%.*}"
-      minor="${K8S_VERSION#v*.}"; minor="${minor%%.*}"
-      MODDIR=k8s PKG="k8s.io/kubernetes/cmd/$1" SMOKE=(--version)
+      local date major minor pkg version
+      version="$(tool_version "$1")"
+      MODDIR=k8s
+      [[ "$1" == kube-apiserver-oldest ]] && MODDIR=k8s-oldest
+      date="$(cd "${TOOLS_MOD}/${MODDIR}" && GOWORK=off GOFLAGS=-mod=readonly go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)" ||
+        die "cannot resolve k8s.io/kubernetes in hack/tools/${MODDIR} (is the Go module proxy reachable?)"
+      major="${version#v}"; major="${major%%.*}"
+      minor="${version#v*.}"; minor="${minor%%.*}"
+      PKG="k8s.io/kubernetes/cmd/$(bin_name "$1")" SMOKE=(--version)
       case "$1" in
         kube-apiserver) ESTIMATE="~7 minutes" ;;
+        # v1.30.14 with Go 1.26: 25 min with an empty build cache for its
+        # (older) dependencies, measured while other builds shared the 2 cores.
+        kube-apiserver-oldest) ESTIMATE="~10-25 minutes" ;;
         kubelet) ESTIMATE="~9 minutes" ;;
         # Measured on a shared 2-core machine: kube-scheduler alone with an
         # empty build cache 23 min; after kube-apiserver most packages are
@@ -117,7 +158,7 @@ build_args() {
       esac
       LDFLAGS="-s -w"
       for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-        LDFLAGS+=" -X ${pkg}.gitVersion=${K8S_VERSION} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor}"
+        LDFLAGS+=" -X ${pkg}.gitVersion=${version} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor}"
         LDFLAGS+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${date:-1970-01-01T00:00:00Z}"
       done
       ;;
@@ -142,7 +183,7 @@ ensure_one() {
   local tool="$1" version dir bin tmp start
   version="$(tool_version "${tool}")"
   dir="$(bin_dir "${tool}")"
-  bin="${dir}/${tool}"
+  bin="${dir}/$(bin_name "${tool}")"
   [[ -x "${bin}" ]] && return 0
 
   mkdir -p "${dir}"
@@ -154,7 +195,7 @@ ensure_one() {
 
   build_args "${tool}"
   echo "building ${tool} ${version} from the Go module proxy (first time takes ${ESTIMATE}; cached in .cache/tools)" >&2
-  tmp="${dir}/.${tool}.tmp.$$"
+  tmp="${dir}/.$(bin_name "${tool}").tmp.$$"
   start="${SECONDS}"
   # Build to a temp name and rename: an interrupted build never leaves a
   # binary behind that `ensure` would take for a good one.
@@ -192,10 +233,14 @@ case "${cmd}" in
     link_assets
     ;;
   path)
+    [[ $# -le 1 ]] || die "usage: hack/tools.sh path [latest|oldest]"
+    which="${1:-latest}"
+    dir="$(assets_dir "${which}")"  # validates the name
     link_assets
-    dir="$(assets_dir)"
+    hint="hack/tools.sh ensure"
+    [[ "${which}" == oldest ]] && hint="hack/tools.sh ensure kube-apiserver-oldest etcd"
     for t in kube-apiserver etcd; do
-      [[ -x "${dir}/${t}" ]] || echo "hack/tools.sh: warning: ${t} is not built yet; run: hack/tools.sh ensure" >&2
+      [[ -x "${dir}/${t}" ]] || echo "hack/tools.sh: warning: ${t} is not built yet; run: ${hint}" >&2
     done
     echo "${dir}"
     ;;
@@ -207,12 +252,13 @@ case "${cmd}" in
   bin)
     [[ $# -eq 1 ]] || die "usage: hack/tools.sh bin TOOL"
     tool_version "$1" >/dev/null  # validate the name (dies here, not in a subshell)
-    bin="$(bin_dir "$1")/$1"
+    bin="$(bin_dir "$1")/$(bin_name "$1")"
     [[ -x "${bin}" ]] || echo "hack/tools.sh: warning: $1 is not built yet; run: hack/tools.sh ensure $1" >&2
     echo "${bin}"
     ;;
   versions)
     echo "kube-apiserver ${K8S_VERSION}"
+    echo "kube-apiserver-oldest ${K8S_OLDEST_VERSION}"
     echo "kube-controller-manager ${K8S_VERSION}"
     echo "kube-scheduler ${K8S_VERSION}"
     echo "kubelet ${K8S_VERSION}"
