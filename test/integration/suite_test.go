@@ -36,6 +36,10 @@ var (
 	warnings   = &controlplane.WarningRecorder{}
 	// c sends requests through the API server with its warnings recorded.
 	c client.Client
+	// serverMinor is the running kube-apiserver's minor version: the suite
+	// runs on the newest and on the oldest supported one (make integration),
+	// and the few tests whose outcome differs between them branch on it.
+	serverMinor int
 )
 
 func TestMain(m *testing.M) {
@@ -75,8 +79,16 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "integration: %v\n(webhook log: %s)\n", err, logFile.Name())
 		return 1
 	}
-	fmt.Printf("integration: control plane and webhook ready in %s (webhook log: %s)\n", time.Since(start).Round(time.Millisecond), logFile.Name())
 	defer env.Stop()
+	v, err := env.ServerVersion()
+	if err == nil {
+		serverMinor, err = controlplane.Minor(v)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration: the API server's version: %v\n", err)
+		return 1
+	}
+	fmt.Printf("integration: kube-apiserver %s, control plane and webhook ready in %s (webhook log: %s)\n", v.GitVersion, time.Since(start).Round(time.Millisecond), logFile.Name())
 
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WarningHandler = warnings

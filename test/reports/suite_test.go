@@ -88,7 +88,12 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	defer env.Stop()
-	fmt.Printf("reports: control plane ready in %s (log: %s)\n", time.Since(start).Round(time.Millisecond), logFile.Name())
+	v, err := env.ServerVersion()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "reports: the API server's version: %v\n", err)
+		return 1
+	}
+	fmt.Printf("reports: kube-apiserver %s, control plane ready in %s (log: %s)\n", v.GitVersion, time.Since(start).Round(time.Millisecond), logFile.Name())
 	scheme := env.Client.Scheme()
 	if err := openreportsv1alpha1.Install(scheme); err != nil {
 		fmt.Fprintln(os.Stderr, err)
