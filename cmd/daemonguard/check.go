@@ -13,6 +13,7 @@ import (
 	kjson "sigs.k8s.io/json"
 
 	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/defaults"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/review"
 	"github.com/daemonguard/daemonguard/mutators/patch"
@@ -33,7 +34,11 @@ type checkOptions struct {
 	// namespaceSet is true when --namespace was given: kubectl then refuses
 	// objects whose metadata.namespace says otherwise.
 	namespaceSet bool
-	files        []string
+	// kubeVersion is the kube-apiserver minor version judged for
+	// (--kube-version): the newer fields an older one does not keep are
+	// judged without.
+	kubeVersion int
+	files       []string
 }
 
 // checkReport is the JSON (and YAML) output of `check`.
@@ -91,8 +96,9 @@ func parseCheckFlags(args []string, stderr io.Writer) (*checkOptions, error) {
 	fs.StringVar(&o.nodes, "nodes", "", "file with the cluster's Nodes (kubectl get nodes -o yaml): the node-aware rules (node-coverage, matches-no-node, does-not-fit) judge the DaemonSets against them")
 	fs.StringVar(&o.old, "old", "", "file with the DaemonSets as they are now; a DaemonSet found there (by namespace and name) is reviewed as an UPDATE, with ratcheting")
 	fs.StringVar(&o.output, "o", "text", "output: text, json, or yaml (the input with DaemonSets mutated; denied ones left out)")
+	kubeVersion := fs.String("kube-version", fmt.Sprintf("1.%d", defaults.Newest), fmt.Sprintf("the cluster's kube-apiserver version (1.%d to 1.%d): fields an older one drops before calling the webhooks (supplementalGroupsPolicy before 1.33, recursiveReadOnly before 1.31, ...) are judged without, as it stores them", defaults.Oldest, defaults.Newest))
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: daemonguard check [--config FILE] [--namespace NS] [--old FILE] [--nodes FILE] [-o json|yaml|text] FILE...
+		fmt.Fprint(fs.Output(), `Usage: daemonguard check [--config FILE] [--namespace NS] [--old FILE] [--nodes FILE] [--kube-version 1.N] [-o json|yaml|text] FILE...
 
 Reviews the apps/v1 DaemonSets that "kubectl apply -f FILE..." would send, read by
 kubectl's own reader (files, directories, globs, "-" for stdin; YAML or JSON streams;
@@ -123,6 +129,10 @@ Flags:
 			o.namespaceSet = true
 		}
 	})
+	var err error
+	if o.kubeVersion, err = defaults.ParseVersion(*kubeVersion); err != nil {
+		return nil, fmt.Errorf("--kube-version: %w", err)
+	}
 	switch o.output {
 	case "text", "json", "yaml":
 	default:
@@ -216,7 +226,7 @@ func check(o *checkOptions, stdin io.Reader) (*checkReport, []*document, error) 
 			report.Skipped = append(report.Skipped, skipDocument(d))
 			continue
 		}
-		r, err := checkDaemonSet(p, d, old[namespaceOf(d, o.namespace)+"/"+d.meta.Metadata.Name], namespaceOf(d, o.namespace))
+		r, err := checkDaemonSet(p, d, old[namespaceOf(d, o.namespace)+"/"+d.meta.Metadata.Name], namespaceOf(d, o.namespace), o.kubeVersion)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", d.source, err)
 		}
@@ -264,7 +274,7 @@ func skipDocument(d *document) skipped {
 	return s
 }
 
-func checkDaemonSet(p *policy.Policy, d, old *document, namespace string) (*checkResult, error) {
+func checkDaemonSet(p *policy.Policy, d, old *document, namespace string, kubeVersion int) (*checkResult, error) {
 	// The API server rejects unknown and duplicate fields under kubectl's
 	// default strict validation; say so here instead of judging a
 	// DaemonSet that cannot be applied as written.
@@ -277,13 +287,17 @@ func checkDaemonSet(p *policy.Policy, d, old *document, namespace string) (*chec
 	if old != nil {
 		oldJSON = old.json
 	}
-	a, err := review.Admit(context.TODO(), p, namespace, d.json, oldJSON)
+	a, err := review.AdmitFor(context.TODO(), p, namespace, d.json, oldJSON, kubeVersion)
 	if err != nil {
 		return nil, err
 	}
 	var warnings []string
 	for _, e := range strict {
 		warnings = append(warnings, "the API server would reject this object: "+e.Error())
+	}
+	for _, field := range a.NotKept {
+		f, _ := defaults.NewerFieldAt(field)
+		warnings = append(warnings, fmt.Sprintf("kube-apiserver 1.%d does not keep %s (%s): judged without it, as the webhook and the node see it there", kubeVersion, field, f.Why))
 	}
 	r := newCheckResult(p, a, &typed, namespace, d.source, d.json, warnings)
 	if old != nil {

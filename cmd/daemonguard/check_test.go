@@ -179,6 +179,7 @@ func TestCheckErrors(t *testing.T) {
 		"no kind":         {[]string{"check", noKind}, "nokind.yaml: document 1: not a Kubernetes object"},
 		"bad policy":      {[]string{"check", "--config", badPolicy, examples + "fluentbit.yaml"}, `validation.rules[no-such-rule]`},
 		"unknown flag":    {[]string{"check", "--frobnicate", examples + "fluentbit.yaml"}, "frobnicate"},
+		"old kube":        {[]string{"check", "--kube-version", "1.29", examples + "fluentbit.yaml"}, "supported are 1.30 to 1.37"},
 		"unknown command": {[]string{"chek"}, `unknown command "chek"`},
 	}
 	for name, tc := range cases {
@@ -365,5 +366,33 @@ spec:
 	// A --nodes file without Nodes is a usage error.
 	if code, _, errOut := runCmd(t, "", "check", "--nodes", ds, ds); code != exitUsage || !strings.Contains(errOut, "no v1 Node") {
 		t.Fatalf("--nodes without nodes: exit %d, %s", code, errOut)
+	}
+}
+
+// TestCheckKubeVersion: --kube-version judges a DaemonSet as an older API
+// server stores it: one that only supplementalGroupsPolicy: Strict makes safe
+// is allowed for 1.37 and 1.33 and denied for 1.30 and 1.32, which drop the
+// field (test/integration shows the same on kube-apiserver 1.30.14), and
+// check says which field it judged without.
+func TestCheckKubeVersion(t *testing.T) {
+	file := filepath.Join("..", "..", "internal", "policy", "testdata", "allowed", "am-socket-unprivileged.yaml")
+	for version, want := range map[string]int{"": exitAllowed, "1.37": exitAllowed, "v1.33.0": exitAllowed, "1.32": exitDenied, "1.30": exitDenied} {
+		t.Run(version, func(t *testing.T) {
+			args := []string{"check", file}
+			if version != "" {
+				args = append(args, "--kube-version", version)
+			}
+			code, out, errOut := runCmd(t, "", args...)
+			if code != want {
+				t.Fatalf("exit %d, want %d\n%s%s", code, want, out, errOut)
+			}
+			dropped := strings.Contains(out, "does not keep spec.template.spec.securityContext.supplementalGroupsPolicy")
+			if dropped != (want == exitDenied) {
+				t.Errorf("says it judged without supplementalGroupsPolicy: %v\n%s", dropped, out)
+			}
+			if want == exitDenied && !strings.Contains(out, "[container-runtime-socket]") {
+				t.Errorf("want a container-runtime-socket denial:\n%s", out)
+			}
+		})
 	}
 }

@@ -18,6 +18,10 @@ type Admission struct {
 	Validation Outcome
 	// Object is the DaemonSet's JSON after the mutating webhook's patch.
 	Object []byte
+	// NotKept are the fields of the object that the kube-apiserver version
+	// judged for (AdmitFor) drops or resets before calling the webhooks,
+	// so they were judged without (defaults.NewerFields).
+	NotKept []string
 }
 
 // Admit reviews one DaemonSet the way the API server calls daemonguard: the
@@ -31,8 +35,17 @@ type Admission struct {
 // defaults (internal/defaults). The patch and Object stay relative to the
 // JSON given, so check's output is the input plus what was injected.
 func Admit(ctx context.Context, p *policy.Policy, namespace string, object, old []byte) (*Admission, error) {
+	return AdmitFor(ctx, p, namespace, object, old, defaults.Newest)
+}
+
+// AdmitFor is Admit as kube-apiserver 1.<serverMinor> (a supported version,
+// with its default feature gates) calls the webhooks: the newer fields that
+// version does not keep (defaults.NewerFields) are judged as it stores them,
+// as the webhook and the node see them there.
+func AdmitFor(ctx context.Context, p *policy.Policy, namespace string, object, old []byte, serverMinor int) (*Admission, error) {
 	req := &Request{
-		defaulted: true,
+		defaulted:   true,
+		serverMinor: serverMinor,
 		Header: Header{
 			UID:       "offline",
 			Kind:      metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
@@ -50,7 +63,7 @@ func Admit(ctx context.Context, p *policy.Policy, namespace string, object, old 
 	if req.daemonSet != nil {
 		req.Name = req.daemonSet.Name
 	}
-	a := &Admission{Mutation: Mutate(ctx, p, req), Object: object}
+	a := &Admission{Mutation: Mutate(ctx, p, req), Object: object, NotKept: req.notKept}
 	if !a.Mutation.Response.Allowed {
 		return a, nil
 	}
@@ -68,6 +81,7 @@ func Admit(ctx context.Context, p *policy.Policy, namespace string, object, old 
 		}
 		if req.daemonSet != nil {
 			defaults.DaemonSet(req.daemonSet)
+			defaults.AsServerKeeps(req.daemonSet, serverMinor)
 		}
 	}
 	a.Validation = Validate(ctx, p, req)

@@ -55,6 +55,12 @@ type Request struct {
 	// defaulted applies the API server's defaults to the decoded objects:
 	// set offline (Admit), where nothing has defaulted them yet.
 	defaulted bool
+	// serverMinor, offline, is the kube-apiserver minor version judged
+	// for: the newer fields it does not keep are dropped from the decoded
+	// objects (defaults.AsServerKeeps); 0 is defaults.Newest.
+	serverMinor int
+	// notKept are the fields of the object serverMinor dropped or reset.
+	notKept []string
 }
 
 // wireRequest is a DaemonSet review as it is decoded: in one pass, the
@@ -176,6 +182,12 @@ func (r *Request) decodeObjects() error {
 			if ds != nil {
 				defaults.DaemonSet(ds)
 			}
+		}
+		if r.daemonSet != nil {
+			r.notKept = defaults.AsServerKeeps(r.daemonSet, r.serverMinor)
+		}
+		if r.oldDaemonSet != nil {
+			defaults.AsServerKeeps(r.oldDaemonSet, r.serverMinor)
 		}
 	}
 	return nil
