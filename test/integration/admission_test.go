@@ -26,6 +26,7 @@ import (
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 
 	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/defaults"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/test/dstest"
 	"github.com/daemonguard/daemonguard/test/internal/poll"
@@ -276,7 +277,7 @@ func TestUnmaskedProcMountRefusedByTheAPIServer(t *testing.T) {
 // assertNotKept: ds was admitted by an API server that does not keep the
 // newer field at field, and the stored object does not have it (or has it
 // reset); the stored DaemonSet is deleted.
-func assertNotKept(t *testing.T, ds *appsv1.DaemonSet, field string, nf newerField) {
+func assertNotKept(t *testing.T, ds *appsv1.DaemonSet, field string, nf defaults.NewerField) {
 	t.Helper()
 	stored := &unstructured.Unstructured{}
 	stored.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("DaemonSet"))
@@ -284,10 +285,10 @@ func assertNotKept(t *testing.T, ds *appsv1.DaemonSet, field string, nf newerFie
 		t.Fatal(err)
 	}
 	v, has := at(stored.Object, field)
-	if has && (nf.resetTo == "" || v != nf.resetTo) {
+	if has && (nf.ResetTo == "" || v != nf.ResetTo) {
 		t.Fatalf("kube-apiserver 1.%d admitted %s and kept %s = %v: the webhook should have denied it", serverMinor, ds.Name, field, v)
 	}
-	t.Logf("%s: kube-apiserver 1.%d does not keep %s (%s): stored as %v", ds.Name, serverMinor, field, nf.why, v)
+	t.Logf("%s: kube-apiserver 1.%d does not keep %s (%s): stored as %v", ds.Name, serverMinor, field, nf.Why, v)
 	if err := c.Delete(ctx, stored); err != nil {
 		t.Fatal(err)
 	}

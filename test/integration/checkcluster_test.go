@@ -55,6 +55,9 @@ type verdict struct {
 	annotation string
 	object     map[string]any
 	detail     string
+	// notKept are the newer fields the engine judged without, for the
+	// server's version.
+	notKept []string
 }
 
 // randomSample is how many random DaemonSets go with the corpora.
@@ -97,15 +100,13 @@ func TestCheckEqualsTheCluster(t *testing.T) {
 	adjusted := 0
 	for _, s := range samples {
 		cluster := sendToCluster(t, s)
-		// check judges as kube-apiserver 1.37 keeps the object; an older
-		// server drops the newer fields it does not keep before the webhook
-		// is called (TestTheWebhookJudgesWhatTheServerKeeps), so the engine
-		// is given what that server keeps.
-		if kept, changed := asServerKeepsJSON(t, s.object, serverMinor); len(changed) > 0 {
-			s.object = kept
+		// An older server drops the newer fields it does not keep before the
+		// webhook is called (TestNewerFieldsAreWhatTheServerDrops): check
+		// --kube-version 1.<that> judges them the same way.
+		engine := sendToEngine(t, p, s)
+		if len(engine.notKept) > 0 {
 			adjusted++
 		}
-		engine := sendToEngine(t, p, s)
 		counts[cluster.outcome]++
 		if cluster.outcome == "rejected" {
 			rejected = append(rejected, s.source+": "+cluster.detail)
@@ -287,15 +288,15 @@ func sendToCluster(t *testing.T, s sample) verdict {
 // sendToEngine reviews s as `check` does.
 func sendToEngine(t *testing.T, p *policy.Policy, s sample) verdict {
 	t.Helper()
-	a, err := review.Admit(context.Background(), p, s.namespace, s.object, s.old)
+	a, err := review.AdmitFor(context.Background(), p, s.namespace, s.object, s.old, serverMinor)
 	if err != nil {
 		t.Fatalf("%s: %v", s.source, err)
 	}
 	if !a.Mutation.Response.Allowed {
-		return verdict{outcome: "refused", detail: a.Mutation.Response.Result.Message}
+		return verdict{outcome: "refused", detail: a.Mutation.Response.Result.Message, notKept: a.NotKept}
 	}
 	if !a.Validation.Response.Allowed {
-		v := verdict{outcome: "denied"}
+		v := verdict{outcome: "denied", notKept: a.NotKept}
 		for _, x := range a.Validation.Verdict.Violations {
 			if x.Action == policy.Deny {
 				v.denials = append(v.denials, x.Rule+"@"+x.Field+": "+x.Message)
@@ -304,7 +305,7 @@ func sendToEngine(t *testing.T, p *policy.Policy, s sample) verdict {
 		slices.Sort(v.denials)
 		return v
 	}
-	v := verdict{outcome: "allowed"}
+	v := verdict{outcome: "allowed", notKept: a.NotKept}
 	v.warnings = append(append(v.warnings, a.Mutation.Response.Warnings...), a.Validation.Response.Warnings...)
 	slices.Sort(v.warnings)
 	if err := json.Unmarshal(a.Object, &v.object); err != nil {
@@ -400,7 +401,7 @@ func missing(a, b []string) []string {
 // namespace), so the stored form is the API server's defaulting alone.
 // internal/defaults is 1.37's defaulting; on an older API server the
 // comparison is just as exact once the newer fields that server does not keep
-// (newerFields: a field or feature gate added later) are dropped from the
+// (defaults.NewerFields: a field or feature gate added later) are dropped from the
 // offline side too: defaulting itself is the same from 1.30 to 1.37 on these
 // samples, and any other difference fails.
 func TestOfflineDefaultsAreTheAPIServers(t *testing.T) {
@@ -434,7 +435,7 @@ func TestOfflineDefaultsAreTheAPIServers(t *testing.T) {
 		defaults.DaemonSet(&offline)
 		// internal/defaults is 1.37's; an older server also drops the newer
 		// fields it does not keep (newerFields), and nothing else may differ.
-		if changed := asServerKeepsTyped(t, &offline, serverMinor); len(changed) > 0 {
+		if changed := defaults.AsServerKeeps(&offline, serverMinor); len(changed) > 0 {
 			t.Logf("%s: kube-apiserver 1.%d does not keep %s", u.GetName(), serverMinor, strings.Join(changed, ", "))
 			dropped++
 		}
