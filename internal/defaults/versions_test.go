@@ -1,6 +1,9 @@
 package defaults
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"testing"
 
@@ -84,6 +87,26 @@ func TestParseVersion(t *testing.T) {
 	for _, in := range []string{"1.29", "1.38", "2.30", "130", "", "1.x"} {
 		if _, err := ParseVersion(in); err == nil {
 			t.Errorf("ParseVersion(%q): want an error", in)
+		}
+	}
+}
+
+// TestVersionsAreThePinnedAPIServers: Oldest and Newest are the
+// kube-apiserver versions make test runs the control-plane suites on
+// (hack/tools/k8s-oldest and hack/tools/k8s pin them).
+func TestVersionsAreThePinnedAPIServers(t *testing.T) {
+	for dir, want := range map[string]int{"k8s-oldest": Oldest, "k8s": Newest} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "hack", "tools", dir, "go.mod"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^\s*(?:require\s+)?k8s\.io/kubernetes (v\S+)`).FindSubmatch(data)
+		if m == nil {
+			t.Fatalf("hack/tools/%s/go.mod requires no k8s.io/kubernetes", dir)
+		}
+		got, err := ParseVersion(string(m[1]))
+		if err != nil || got != want {
+			t.Errorf("hack/tools/%s/go.mod pins k8s.io/kubernetes %s (%v), want 1.%d", dir, m[1], err, want)
 		}
 	}
 }
