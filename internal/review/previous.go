@@ -29,6 +29,7 @@ func (r *Request) old() *appsv1.DaemonSet {
 			r.oldDaemonSet = ds
 			if ds != nil && r.defaulted {
 				defaults.DaemonSet(ds)
+				defaults.AsServerKeeps(ds, r.serverMinor)
 			}
 		}
 	}
