@@ -1,12 +1,9 @@
 package chart
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/daemonguard/daemonguard/test/internal/manifests"
 )
 
 // Release is one rendering of the chart.
@@ -90,15 +88,11 @@ func renderErr(t *testing.T, values string) (*Release, error) {
 func decode(out []byte) (*Release, error) {
 	r := &Release{Manifest: out}
 	decoder := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
-	for {
-		raw, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	docs, err := manifests.Documents(out)
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range docs {
 		if isEmptyDoc(raw) {
 			continue
 		}

@@ -7,8 +7,6 @@
 package controlplane
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,7 +27,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -39,6 +36,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/daemonguard/daemonguard/internal/precondition"
+	"github.com/daemonguard/daemonguard/test/internal/manifests"
 	"github.com/daemonguard/daemonguard/webhook"
 )
 
@@ -366,15 +364,11 @@ func WebhookConfigurations() (*admissionregv1.MutatingWebhookConfiguration, *adm
 // multi-document manifest, strictly.
 func shippedObjects(manifest []byte) (*shipped, error) {
 	var out shipped
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(manifest)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	docs, err := manifests.Documents(manifest)
+	if err != nil {
+		return nil, err
+	}
+	for _, doc := range docs {
 		var meta metav1.TypeMeta
 		if err := yaml.Unmarshal(doc, &meta); err != nil {
 			return nil, err

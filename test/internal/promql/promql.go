@@ -6,12 +6,9 @@
 package promql
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +19,9 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/daemonguard/daemonguard/test/internal/manifests"
 )
 
 // DashboardLabel is the label Grafana's dashboard sidecar looks for.
@@ -53,15 +51,11 @@ type Found struct {
 // rendered chart (helm template's output) and collects their expressions.
 func FromManifest(manifest []byte) (*Found, error) {
 	f := &Found{}
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(manifest)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	docs, err := manifests.Documents(manifest)
+	if err != nil {
+		return nil, err
+	}
+	for _, doc := range docs {
 		var meta metav1.TypeMeta
 		if err := yaml.Unmarshal(doc, &meta); err != nil {
 			return nil, err
