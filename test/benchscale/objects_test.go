@@ -58,7 +58,7 @@ func kwokNode(n *corev1.Node, now metav1.Time) *corev1.Node {
 	n.Status.Phase = corev1.NodeRunning
 	const kwok = "kwok-v0.8.0"
 	n.Status.NodeInfo = corev1.NodeSystemInfo{Architecture: "amd64", OperatingSystem: "linux",
-		ContainerRuntimeVersion: kwok, KernelVersion: kwok, KubeProxyVersion: kwok, KubeletVersion: kwok}
+		ContainerRuntimeVersion: kwok, KernelVersion: kwok, KubeletVersion: kwok}
 	return n
 }
 

@@ -377,7 +377,6 @@ type writeCounter struct {
 	mu   sync.Mutex
 	n    int64
 	last time.Time
-	err  error
 }
 
 // settled is the count once no write has been seen for a second (at most
