@@ -22,12 +22,10 @@ package benchexplain
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +42,7 @@ import (
 	"github.com/daemonguard/daemonguard/internal/explain"
 	"github.com/daemonguard/daemonguard/internal/explain/live"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+	"github.com/daemonguard/daemonguard/test/internal/fanout"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 	"github.com/daemonguard/daemonguard/validators/nodes"
 )
@@ -252,7 +251,7 @@ func settle(b *testing.B, ds *appsv1.DaemonSet, done func(*explain.Report) bool)
 // createNodes writes the nodes and their Ready status, as kwok and the node
 // lifecycle controller would leave them, 16 at a time.
 func createNodes(ctx context.Context, c client.Client, list []*corev1.Node) error {
-	return inParallel(len(list), func(i int) error {
+	return fanout.Do(len(list), 16, func(i int) error {
 		n := list[i].DeepCopy()
 		status := n.Status
 		if err := c.Create(ctx, n); err != nil {
@@ -308,7 +307,7 @@ func writeDaemonSet(ctx context.Context, c client.Client, ds *appsv1.DaemonSet) 
 			targets = append(targets, list.Items[i].Name)
 		}
 	}
-	err := inParallel(len(targets), func(i int) error {
+	err := fanout.Do(len(targets), 16, func(i int) error {
 		node := targets[i]
 		p := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ds.Namespace, GenerateName: ds.Name + "-", OwnerReferences: []metav1.OwnerReference{owner},
@@ -340,22 +339,4 @@ func writeDaemonSet(ctx context.Context, c client.Client, ds *appsv1.DaemonSet) 
 	ds.Status = appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, DesiredNumberScheduled: n, CurrentNumberScheduled: n,
 		NumberReady: n, UpdatedNumberScheduled: n, NumberAvailable: n}
 	return c.Status().Update(ctx, ds)
-}
-
-// inParallel runs f(0..n-1), 16 at a time, and joins the errors.
-func inParallel(n int, f func(int) error) error {
-	sem := make(chan struct{}, 16)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = f(i)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }

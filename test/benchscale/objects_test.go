@@ -2,9 +2,7 @@ package benchscale
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
+	"github.com/daemonguard/daemonguard/test/internal/fanout"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 )
 
@@ -69,7 +68,7 @@ func kwokNode(n *corev1.Node, now metav1.Time) *corev1.Node {
 func writeNodes(ctx context.Context, cs kubernetes.Interface, count int) error {
 	list := sim.Nodes(sim.Shapes(), count)
 	now := metav1.Now()
-	return inParallel(len(list), 16, func(i int) error {
+	return fanout.Do(len(list), 16, func(i int) error {
 		n, err := cs.CoreV1().Nodes().Create(ctx, kwokNode(list[i], now), metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("creating node %s: %w", list[i].Name, err)
@@ -157,22 +156,4 @@ func registerWebhooks(ctx context.Context, cs kubernetes.Interface, addrs *serve
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// inParallel runs f(0..n-1), width at a time, and joins the errors.
-func inParallel(n, width int, f func(int) error) error {
-	sem := make(chan struct{}, width)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = f(i)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
