@@ -48,7 +48,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 ACTIONLINT ?= github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 
 # The tool modules with Go code of their own.
-TOOL_MODULES := hack/tools/image
+TOOL_MODULES := hack/tools/image hack/tools/promql
 
 lint: ## staticcheck over every package (and the tool modules), actionlint over the workflows
 	$(GO) run $(STATICCHECK) ./...
