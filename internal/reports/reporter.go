@@ -22,6 +22,11 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	// The Reporter's queue reports its depth, adds and latency as
+	// workqueue_*{name="daemonguard-reports"} through the metrics provider
+	// controller-runtime registers when this package is linked; serve has
+	// no controller that would link it otherwise.
+	_ "sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 
 	"github.com/daemonguard/daemonguard/internal/policy"
 )
