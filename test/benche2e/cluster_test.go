@@ -94,29 +94,21 @@ func clientConfig(cfg *rest.Config) *rest.Config {
 // answers 200.
 func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string, profile bool) {
 	tb.Helper()
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// Built as the Dockerfile builds it (CGO off: with cgo, the plugin
-	// package that check's kustomize support links makes the linker export
-	// every symbol, and the binary doubles), then copied in small writes as
-	// an image layer is unpacked: the Go linker writes its output through a
-	// memory map (as one large write would), and this kernel then caches it
-	// in large folios that it maps with 2 MiB pages, some 60 MiB more RSS
-	// than an installed copy has.
+	// Built as the image has it, then copied in small writes as an image
+	// layer is unpacked: the Go linker writes its output through a memory
+	// map (as one large write would), and this kernel then caches it in
+	// large folios that it maps with 2 MiB pages, some 60 MiB more RSS than
+	// an installed copy has.
 	linked := filepath.Join(work, "daemonguard.linked")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", linked, "./cmd/daemonguard")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		tb.Fatalf("building daemonguard: %v\n%s", err, out)
+	if err := controlplane.BuildDaemonguard(ctx, linked); err != nil {
+		tb.Fatal(err)
 	}
 	bin := filepath.Join(work, "daemonguard")
 	if err := copyFile(linked, bin); err != nil {
 		tb.Fatal(err)
 	}
 	certDir := filepath.Join(work, "certs")
+	var err error
 	if c.caPEM, err = writeServingCert(certDir); err != nil {
 		tb.Fatal(err)
 	}

@@ -19,21 +19,10 @@ import (
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 )
 
-// buildDaemonguard builds ./cmd/daemonguard into dir as the Dockerfile
-// does: static (CGO off), trimmed, stripped.
+// buildDaemonguard builds ./cmd/daemonguard into dir as the image has it.
 func buildDaemonguard(ctx context.Context, dir string) (string, error) {
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		return "", err
-	}
 	bin := filepath.Join(dir, "daemonguard")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/daemonguard")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building daemonguard: %v\n%s", err, out)
-	}
-	return bin, nil
+	return bin, controlplane.BuildDaemonguard(ctx, bin)
 }
 
 // serveAddrs are the ports one serve listens on; they stay the same across
