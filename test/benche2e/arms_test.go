@@ -60,9 +60,10 @@ type admission struct {
 }
 
 // loadAdmission reads the shipped webhook configurations, pointed at
-// serve with its CA, the same pointed at the null webhook with no
-// matchConditions, and the anchor policies.
-func loadAdmission(tb testing.TB, hookURL, nullURL string, caPEM []byte) *admission {
+// serve with its CA (without their matchConditions unless conditions), the
+// same pointed at the null webhook with no matchConditions, and the anchor
+// policies.
+func loadAdmission(tb testing.TB, hookURL, nullURL string, caPEM []byte, conditions bool) *admission {
 	tb.Helper()
 	m, v, err := controlplane.WebhookConfigurations()
 	if err != nil {
@@ -86,6 +87,11 @@ func loadAdmission(tb testing.TB, hookURL, nullURL string, caPEM []byte) *admiss
 	}
 	for i := range nm.Webhooks {
 		nm.Webhooks[i].MatchConditions = nil
+	}
+	if !conditions {
+		for i := range v.Webhooks {
+			v.Webhooks[i].MatchConditions = nil
+		}
 	}
 	for i := range nv.Webhooks {
 		nv.Webhooks[i].MatchConditions = nil

@@ -32,15 +32,18 @@ const webhookConfigurationName = "daemonguard"
 // cluster is kube-apiserver and etcd with no admission configured, and one
 // `daemonguard serve` child process, idle until an arm registers it.
 type cluster struct {
-	env     *controlplane.Env
-	cfg     *rest.Config
-	admin   *kubernetes.Clientset // setup, probes and arm switches
-	serve   *exec.Cmd
-	done    chan struct{}
-	hookURL string // https://127.0.0.1:port
-	caPEM   []byte
-	metrics int // serve's plain-HTTP metrics port
-	pprof   int // serve's /debug/pprof port, 0 when not profiling
+	env   *controlplane.Env
+	cfg   *rest.Config
+	admin *kubernetes.Clientset // setup, probes and arm switches
+	serve *exec.Cmd
+	done  chan struct{}
+	null  *exec.Cmd // the allow-everything webhook
+	// apiserverPID is kube-apiserver's, whose CPU each arm costs too.
+	apiserverPID int
+	hookURL      string // https://127.0.0.1:port
+	caPEM        []byte
+	metrics      int // serve's plain-HTTP metrics port
+	pprof        int // serve's /debug/pprof port, 0 when not profiling
 	// nullURL and nullCount are the allow-everything webhook's TLS base
 	// URL and its plain-HTTP /count port.
 	nullURL   string
@@ -67,6 +70,9 @@ func startCluster(ctx context.Context, tb testing.TB, work string) *cluster {
 	}
 	tb.Cleanup(func() { _ = env.Stop() })
 	c := &cluster{env: env, cfg: clientConfig(env.Config)}
+	if c.apiserverPID, err = childPID("kube-apiserver"); err != nil {
+		tb.Fatal(err)
+	}
 	if c.admin, err = kubernetes.NewForConfig(c.cfg); err != nil {
 		tb.Fatal(err)
 	}
@@ -90,9 +96,10 @@ func clientConfig(cfg *rest.Config) *rest.Config {
 	return out
 }
 
-// startServe builds daemonguard and starts `serve`; it returns once /readyz
-// answers 200.
-func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string, profile bool) {
+// startServe builds daemonguard and starts `serve`, writing the mutating
+// webhook's matchConditions if conditions; it returns once /readyz answers
+// 200.
+func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string, profile, conditions bool) {
 	tb.Helper()
 	// Built as the image has it, then copied in small writes as an image
 	// layer is unpacked: the Go linker writes its output through a memory
@@ -137,7 +144,7 @@ func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string, pr
 		c.pprof = controlplane.MustFreePort(tb)
 		args = append(args, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", c.pprof))
 	}
-	if c.matchConditions = serveKnows(tb, bin, "mutating-match-condition"); c.matchConditions {
+	if c.matchConditions = conditions && serveKnows(tb, bin, "mutating-match-condition"); c.matchConditions {
 		args = append(args, "--mutating-match-condition=policy", "--webhook-configuration-name="+webhookConfigurationName)
 	}
 	logFile, err := os.Create(filepath.Join(work, "serve.log"))
@@ -188,6 +195,7 @@ func (c *cluster) startNull(ctx context.Context, tb testing.TB, work string) {
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
+	c.null = cmd
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); logFile.Close(); close(done) }()
 	tb.Cleanup(func() {
@@ -216,10 +224,24 @@ func (c *cluster) nullReviews(tb testing.TB) int {
 	return n
 }
 
-// serveCPU is the CPU time serve has used so far, user and system.
-func (c *cluster) serveCPU(tb testing.TB) time.Duration {
+// cpu is what the processes on the admission path have used so far: the
+// webhook that arm a calls (serve, the null webhook; none for the others)
+// and kube-apiserver.
+func (c *cluster) cpu(tb testing.TB, a arm) (webhook, apiserver time.Duration) {
 	tb.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.serve.Process.Pid))
+	switch a {
+	case daemonguard:
+		webhook = processCPU(tb, c.serve.Process.Pid)
+	case null:
+		webhook = processCPU(tb, c.null.Process.Pid)
+	}
+	return webhook, processCPU(tb, c.apiserverPID)
+}
+
+// processCPU is the CPU time process pid has used so far, user and system.
+func processCPU(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -229,55 +251,104 @@ func (c *cluster) serveCPU(tb testing.TB) time.Duration {
 	_, rest, ok := strings.Cut(string(data), ") ")
 	f := strings.Fields(rest)
 	if !ok || len(f) < 13 {
-		tb.Fatalf("/proc/%d/stat: %q", c.serve.Process.Pid, data)
+		tb.Fatalf("/proc/%d/stat: %q", pid, data)
 	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		tb.Fatalf("/proc/%d/stat: %q", c.serve.Process.Pid, data)
+		tb.Fatalf("/proc/%d/stat: %q", pid, data)
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
-// profileServe saves serve's CPU profile over d (taken while the caller
-// loads it) and then its allocation profile, into dir.
-func (c *cluster) profileServe(tb testing.TB, dir string, d time.Duration) (wait func()) {
-	tb.Helper()
-	if c.pprof == 0 {
-		return func() {}
+// childPID is the one child process of this test named comm (envtest
+// starts kube-apiserver and etcd and does not say their PIDs).
+func childPID(comm string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
 	}
-	get := func(path, file string) error {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", c.pprof, path))
+	var found []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
-			return err
+			continue
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s", path, resp.Status)
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone since the listing
 		}
+		name, rest, ok := strings.Cut(string(data), ") ")
+		f := strings.Fields(rest)
+		if !ok || len(f) < 2 || !strings.HasSuffix(name, "("+comm) {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == os.Getpid() {
+			found = append(found, pid)
+		}
+	}
+	if len(found) != 1 {
+		return 0, fmt.Errorf("want one child process %q of this test, found %d", comm, len(found))
+	}
+	return found[0], nil
+}
+
+// profile saves CPU profiles over d (taken while the caller loads the
+// arm) into dir: kube-apiserver's, as <arm>-apiserver-cpu.pprof, and for
+// daemonguard's arm serve's CPU and then allocation profile.
+func (c *cluster) profile(tb testing.TB, dir string, d time.Duration, a arm) (wait func()) {
+	tb.Helper()
+	seconds := max(int(d.Seconds()), 1)
+	save := func(file string, body io.ReadCloser) error {
+		defer body.Close()
 		out, err := os.Create(filepath.Join(dir, file))
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(out, resp.Body); err != nil {
+		if _, err := io.Copy(out, body); err != nil {
 			out.Close()
 			return err
 		}
 		return out.Close()
 	}
-	errc := make(chan error, 1)
+	getServe := func(path, file string) error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", c.pprof, path))
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return fmt.Errorf("%s: %s", path, resp.Status)
+		}
+		return save(file, resp.Body)
+	}
+	prefix := strings.ReplaceAll(a.String(), " ", "-")
+	errc := make(chan error, 2)
 	go func() {
-		err := get(fmt.Sprintf("profile?seconds=%d", max(int(d.Seconds()), 1)), "serve-cpu.pprof")
+		body, err := c.admin.RESTClient().Get().AbsPath("/debug/pprof/profile").
+			Param("seconds", strconv.Itoa(seconds)).Timeout(d + time.Minute).Stream(context.Background())
 		if err == nil {
-			err = get("allocs", "serve-allocs.pprof")
+			err = save(prefix+"-apiserver-cpu.pprof", body)
+		}
+		errc <- err
+	}()
+	go func() {
+		var err error
+		if a == daemonguard && c.pprof != 0 {
+			err = getServe(fmt.Sprintf("profile?seconds=%d", seconds), "serve-cpu.pprof")
+			if err == nil {
+				err = getServe("allocs", "serve-allocs.pprof")
+			}
 		}
 		errc <- err
 	}()
 	return func() {
-		if err := <-errc; err != nil {
-			tb.Fatalf("profiling serve: %v", err)
+		for range 2 {
+			if err := <-errc; err != nil {
+				tb.Fatalf("profiling the %s arm: %v", a, err)
+			}
 		}
-		fmt.Printf("bench-e2e: serve's profiles in %s (go tool pprof -top %s)\n", dir, filepath.Join(dir, "serve-cpu.pprof"))
+		fmt.Printf("bench-e2e: the %s arm's profiles in %s (go tool pprof -top %s)\n", a, dir, filepath.Join(dir, prefix+"-apiserver-cpu.pprof"))
 	}
 }
 

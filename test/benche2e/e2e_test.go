@@ -24,7 +24,11 @@ type settings struct {
 	growthRequests int           // BENCH_E2E_GROWTH_REQUESTS: timed requests per size, arm and round
 	clients        int           // BENCH_E2E_CLIENTS: concurrent clients for throughput
 	duration       time.Duration // BENCH_E2E_THROUGHPUT_DURATION: per scenario, arm and round
-	profile        string        // BENCH_E2E_PROFILE: a directory for serve's CPU and allocation profiles under the first-apply throughput load
+	profile        string        // BENCH_E2E_PROFILE: a directory for CPU profiles of kube-apiserver (each arm) and serve (and its allocations) under the first-apply throughput load
+	// noConditions (BENCH_E2E_NO_MATCH_CONDITIONS=1) runs daemonguard's
+	// arm without matchConditions on either webhook: what evaluating them
+	// costs kube-apiserver on a first apply, which calls both webhooks anyway.
+	noConditions bool
 }
 
 func settingsFromEnv(tb testing.TB) settings {
@@ -50,6 +54,7 @@ func settingsFromEnv(tb testing.TB) settings {
 		s.duration = d
 	}
 	s.profile = os.Getenv("BENCH_E2E_PROFILE")
+	s.noConditions = os.Getenv("BENCH_E2E_NO_MATCH_CONDITIONS") == "1"
 	return s
 }
 
@@ -90,11 +95,11 @@ func BenchmarkE2E(b *testing.B) {
 		defaulted[n] = out
 	}
 
-	c.startServe(ctx, b, work, s.profile != "")
+	c.startServe(ctx, b, work, s.profile != "", !s.noConditions)
 	c.startNull(ctx, b, work)
 	res.matchConditions = c.matchConditions
 	res.memIdle = c.memory(b)
-	adm := loadAdmission(b, c.hookURL, c.nullURL, c.caPEM)
+	adm := loadAdmission(b, c.hookURL, c.nullURL, c.caPEM, !s.noConditions)
 	c.switchTo(ctx, b, adm, daemonguard)
 	exporter, gpu := seed(b, "node-exporter.yaml"), seed(b, "gpu-monitor.yaml")
 	scenarios := []scenario{
@@ -149,14 +154,16 @@ func BenchmarkE2E(b *testing.B) {
 			}
 			for _, sc := range scenarios {
 				profiled := func() {}
-				if a == daemonguard && sc.key == "first_apply" && round == 0 && s.profile != "" {
-					profiled = c.profileServe(b, s.profile, s.duration)
+				if sc.key == "first_apply" && round == 0 && s.profile != "" {
+					profiled = c.profile(b, s.profile, s.duration, a)
 				}
-				cpu := c.serveCPU(b)
+				hook, apiserver := c.cpu(b, a)
 				rate, n := throughput(ctx, b, c.cfg, sc.do, s.clients, s.duration)
-				if a == daemonguard && sc.key == "first_apply" {
-					res.serveCPU += c.serveCPU(b) - cpu
-					res.serveCreates += n
+				if sc.key == "first_apply" {
+					hook2, apiserver2 := c.cpu(b, a)
+					res.cpu[a].webhook += hook2 - hook
+					res.cpu[a].apiserver += apiserver2 - apiserver
+					res.cpu[a].creates += n
 				}
 				profiled()
 				res.throughput[a][sc.key] += rate / float64(s.rounds)

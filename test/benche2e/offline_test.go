@@ -60,7 +60,7 @@ func TestScenarioObjects(t *testing.T) {
 func TestBenchLines(t *testing.T) {
 	lines := strings.Join(newResults(settings{}).benchLines(), "\n") + "\n"
 	for _, name := range []string{"e2e_first_apply_ratio", "e2e_compliant_hostaccess_ratio", "e2e_compliant_ratio",
-		"e2e_throughput_ratio", "serve_rss_mib", "e2e_first_apply_vs_null", "serve_cpu_ms_per_create", "e2e_growth_100_ratio", "inprocess_ns_per_container_100"} {
+		"e2e_throughput_ratio", "serve_rss_mib", "e2e_first_apply_vs_null", "serve_cpu_ms_per_create", "null_cpu_ms_per_create", "apiserver_cpu_ms_per_create", "apiserver_cpu_ms_per_create_null", "e2e_growth_100_ratio", "inprocess_ns_per_container_100"} {
 		if !strings.Contains(lines, "BENCH "+name+" ") {
 			t.Errorf("no BENCH %s line in\n%s", name, lines)
 		}

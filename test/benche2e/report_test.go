@@ -17,8 +17,7 @@ type results struct {
 	calls           map[string]map[string]float64       // scenario key -> webhook -> reviews
 	callsOver       map[string]int                      // scenario key -> requests the calls are over
 	inProcess       map[int]float64                     // ns per first apply, by container count
-	serveCPU        time.Duration                       // serve's CPU during the daemonguard arm's first-apply throughput runs
-	serveCreates    int64                               // the creates those runs completed
+	cpu             [numArms]cpuUse                     // during each arm's first-apply throughput runs
 	memIdle         memory
 	memLoad         memory
 	notes           []string
@@ -30,6 +29,23 @@ func newResults(s settings) *results {
 		r.seq[a], r.growth[a], r.throughput[a] = map[string][]time.Duration{}, map[int][]time.Duration{}, map[string]float64{}
 	}
 	return r
+}
+
+// cpuUse is the CPU the processes on the admission path used over a number
+// of creates.
+type cpuUse struct {
+	webhook   time.Duration // serve or the null webhook, whichever the arm calls
+	apiserver time.Duration // kube-apiserver
+	creates   int64
+}
+
+// perCreate is webhook and API server CPU in milliseconds per create.
+func (u cpuUse) perCreate() (webhook, apiserver float64) {
+	if u.creates == 0 {
+		return 0, 0
+	}
+	n := 1e6 * float64(u.creates)
+	return float64(u.webhook) / n, float64(u.apiserver) / n
 }
 
 // addCalls records the reviews serve answered during n requests of a
@@ -91,7 +107,12 @@ func (r *results) print(w io.Writer) {
 		t := func(a arm) float64 { return r.throughput[a][sc.key] }
 		fmt.Fprintf(w, "  %-22s %9.0f %12.0f %9.0f %9.0f %8.2fx %8.2fx\n", sc.key, t(none), t(daemonguard), t(anchor), t(null), ratio(t(daemonguard), t(none)), ratio(t(anchor), t(none)))
 	}
-	fmt.Fprintf(w, "serve's CPU (user + system) per first apply under that load: %.3f ms (%s over %d creates)\n", r.serveCPUPerCreate(), r.serveCPU, r.serveCreates)
+	fmt.Fprintf(w, "CPU (user + system) per first apply under that load, ms: the webhook the arm calls, and kube-apiserver\n")
+	fmt.Fprintf(w, "  %-12s %9s %14s %9s\n", "arm", "webhook", "kube-apiserver", "creates")
+	for a := range numArms {
+		hook, apiserver := r.cpu[a].perCreate()
+		fmt.Fprintf(w, "  %-12s %9.3f %14.3f %9d\n", a, hook, apiserver, r.cpu[a].creates)
+	}
 	fmt.Fprintf(w, "\ngrowth: dry-run create of one DaemonSet with N containers, each mounting its own read-only hostPath volume, no defaults set\n")
 	fmt.Fprintf(w, "  (%d requests per size, arm and round; in process = daemonguard's mutate + validate handlers on the defaulted object, no network)\n", r.growthRequests)
 	fmt.Fprintf(w, "  %4s %9s %12s %9s %9s %9s %9s %13s %13s\n", "N", "none p50", "dg p50", "dg added", "dg/none", "vap+map", "vap/none", "in-process", "per container")
@@ -117,16 +138,6 @@ func (r *results) print(w io.Writer) {
 	}
 }
 
-// serveCPUPerCreate is serve's CPU in milliseconds per first apply (a
-// dry-run create: one mutating and one validating review) under the
-// throughput load.
-func (r *results) serveCPUPerCreate() float64 {
-	if r.serveCreates == 0 {
-		return 0
-	}
-	return float64(r.serveCPU) / 1e6 / float64(r.serveCreates)
-}
-
 // benchLines are the figures `make bench-e2e` ends with.
 func (r *results) benchLines() []string {
 	var out []string
@@ -138,7 +149,14 @@ func (r *results) benchLines() []string {
 	}
 	add("e2e_first_apply_vs_null", ratio(p50(r.seq[daemonguard]["first_apply"]), p50(r.seq[null]["first_apply"])), "%.2f")
 	add("e2e_null_first_apply_ratio", ratio(p50(r.seq[null]["first_apply"]), p50(r.seq[none]["first_apply"])), "%.2f")
-	add("serve_cpu_ms_per_create", r.serveCPUPerCreate(), "%.3f")
+	serveCPU, serveAPIServer := r.cpu[daemonguard].perCreate()
+	nullCPU, nullAPIServer := r.cpu[null].perCreate()
+	_, noneAPIServer := r.cpu[none].perCreate()
+	add("serve_cpu_ms_per_create", serveCPU, "%.3f")
+	add("null_cpu_ms_per_create", nullCPU, "%.3f")
+	add("apiserver_cpu_ms_per_create", serveAPIServer, "%.3f")
+	add("apiserver_cpu_ms_per_create_null", nullAPIServer, "%.3f")
+	add("apiserver_cpu_ms_per_create_none", noneAPIServer, "%.3f")
 	add("e2e_create_throughput", r.throughput[daemonguard]["first_apply"], "%.0f")
 	add("e2e_create_throughput_null", r.throughput[null]["first_apply"], "%.0f")
 	add("e2e_throughput_ratio", ratio(r.throughput[daemonguard]["compliant"], r.throughput[none]["compliant"]), "%.2f")
