@@ -130,6 +130,12 @@ func (c Cond) Doc() string {
 func (c Cond) CEL() string { return c.render(" || ") }
 
 // render joins c's terms with or, a CEL "||" with any whitespace around it.
+// The terms go cheapest first: CEL's || stops at the first true term, and
+// a first apply, which calls the webhook anyway, is mostly decided by a
+// host namespace or a missing default before any list is walked. The pod
+// spec is read once, into Spec, rather than once for every field read: the
+// API server resolves each field of a path anew, and that is most of what
+// a condition costs it.
 func (c Cond) render(or string) string {
 	switch {
 	case c.IsNever():
@@ -148,14 +154,32 @@ func (c Cond) render(or string) string {
 			terms[i] = "(" + terms[i] + ")"
 		}
 	}
-	return strings.Join(terms, or)
+	slices.SortStableFunc(terms, func(a, b string) int {
+		if d := strings.Count(a, ".exists(") - strings.Count(b, ".exists("); d != 0 {
+			return d
+		}
+		return len(a) - len(b)
+	})
+	expr := strings.Join(terms, or)
+	if !strings.Contains(expr, Spec) {
+		return expr
+	}
+	// exists over a list of one is its predicate on that one element, errors
+	// included: CEL as the API server runs it has no cel.bind.
+	return "[" + specPath + "].exists(" + Spec + ", " + expr + ")"
 }
 
 // String is CEL.
 func (c Cond) String() string { return c.CEL() }
 
-// Spec is the pod template's spec in the request's object.
-const Spec = "object.spec.template.spec"
+// Spec names the pod template's spec of the request's object in a
+// condition's atoms; render binds it to specPath.
+const Spec = "podSpec"
+
+// specPath is where the pod template's spec is in the request's object. A
+// DaemonSet always has one: the typed object the API server hands over
+// cannot lack it.
+const specPath = "object.spec.template.spec"
 
 // containerLists are the pod spec's lists of containers, all of which the
 // rules read.
