@@ -167,8 +167,9 @@ func (c *cluster) startServe(ctx context.Context, tb testing.TB, work string, pr
 
 // startNull builds and starts the allow-everything webhook
 // (test/benche2e/nullwebhook) on serve's serving certificate; startServe
-// runs first.
-func (c *cluster) startNull(ctx context.Context, tb testing.TB, work string) {
+// runs first. With a patch file, it answers the mutating review of the
+// object named patchName with it.
+func (c *cluster) startNull(ctx context.Context, tb testing.TB, work, patch, patchName string) {
 	tb.Helper()
 	root, err := controlplane.RepoRoot()
 	if err != nil {
@@ -191,6 +192,9 @@ func (c *cluster) startNull(ctx context.Context, tb testing.TB, work string) {
 	}
 	cmd := exec.Command(bin, fmt.Sprintf("--addr=127.0.0.1:%d", port), fmt.Sprintf("--count-addr=127.0.0.1:%d", c.nullCount),
 		"--cert="+filepath.Join(certDir, "tls.crt"), "--key="+filepath.Join(certDir, "tls.key"))
+	if patch != "" {
+		cmd.Args = append(cmd.Args, "--patch="+patch, "--patch-name="+patchName)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)

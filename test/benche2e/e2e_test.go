@@ -4,14 +4,19 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/policy"
+	"github.com/daemonguard/daemonguard/internal/review"
 	"github.com/daemonguard/daemonguard/test/dstest"
 )
 
@@ -29,6 +34,10 @@ type settings struct {
 	// arm without matchConditions on either webhook: what evaluating them
 	// costs kube-apiserver on a first apply, which calls both webhooks anyway.
 	noConditions bool
+	// nullPatches (BENCH_E2E_NULL_PATCHES=1) has the null pair answer the
+	// first apply with daemonguard's own patch: the floor for a pair that
+	// makes the same change, which the API server must then apply.
+	nullPatches bool
 }
 
 func settingsFromEnv(tb testing.TB) settings {
@@ -55,6 +64,7 @@ func settingsFromEnv(tb testing.TB) settings {
 	}
 	s.profile = os.Getenv("BENCH_E2E_PROFILE")
 	s.noConditions = os.Getenv("BENCH_E2E_NO_MATCH_CONDITIONS") == "1"
+	s.nullPatches = os.Getenv("BENCH_E2E_NULL_PATCHES") == "1"
 	return s
 }
 
@@ -95,13 +105,18 @@ func BenchmarkE2E(b *testing.B) {
 		defaulted[n] = out
 	}
 
+	exporter, gpu := seed(b, "node-exporter.yaml"), seed(b, "gpu-monitor.yaml")
+	nullPatch := ""
+	if s.nullPatches {
+		nullPatch = writeFirstApplyPatch(ctx, b, c, work, exporter)
+	}
 	c.startServe(ctx, b, work, s.profile != "", !s.noConditions)
-	c.startNull(ctx, b, work)
+	c.startNull(ctx, b, work, nullPatch, exporter.Name)
+	res.nullPatches = s.nullPatches
 	res.matchConditions = c.matchConditions
 	res.memIdle = c.memory(b)
 	adm := loadAdmission(b, c.hookURL, c.nullURL, c.caPEM, !s.noConditions)
 	c.switchTo(ctx, b, adm, daemonguard)
-	exporter, gpu := seed(b, "node-exporter.yaml"), seed(b, "gpu-monitor.yaml")
 	scenarios := []scenario{
 		{name: "first apply (needs mutation, host access)", key: "first_apply", do: dryRunCreate(createNamespace, createBody(b, exporter))},
 		{name: "compliant re-apply, host access", key: "compliant_hostaccess", do: apply(exporter.Name, storeCompliant(ctx, b, c.admin, exporter))},
@@ -215,4 +230,35 @@ func (c *cluster) serverVersion(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return v.GitVersion
+}
+
+// writeFirstApplyPatch writes into work the JSONPatch daemonguard's default
+// policy answers the first apply of ds with, as the API server sends it
+// (defaulted, by a dry-run create while no admission is in force), and
+// returns the file's path.
+func writeFirstApplyPatch(ctx context.Context, tb testing.TB, c *cluster, work string, ds *appsv1.DaemonSet) string {
+	tb.Helper()
+	ds = ds.DeepCopy()
+	ds.Namespace = createNamespace
+	out, err := c.admin.AppsV1().DaemonSets(createNamespace).Create(ctx, ds, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := policy.New(config.Defaults(), policy.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req, err := review.Decode(dstest.ReviewBody(tb, admissionv1.Create, createNamespace, marshal(tb, out), nil))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	patch := review.Mutate(ctx, p, req).Response.Patch
+	if len(patch) == 0 {
+		tb.Fatalf("daemonguard does not patch the first apply of %s", ds.Name)
+	}
+	path := filepath.Join(work, "first-apply.patch.json")
+	if err := os.WriteFile(path, patch, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }

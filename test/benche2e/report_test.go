@@ -11,6 +11,7 @@ type results struct {
 	settings
 	version         string
 	matchConditions bool
+	nullPatches     bool // the null pair answers the first apply with daemonguard's patch
 	seq             [numArms]map[string][]time.Duration // by scenario key
 	growth          [numArms]map[int][]time.Duration    // by container count
 	throughput      [numArms]map[string]float64         // requests/s, mean over rounds
@@ -82,10 +83,16 @@ func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "\nend to end through kube-apiserver %s + etcd; daemonguard serve as a child process (admin kubeconfig)\n", r.version)
 	fmt.Fprintf(w, "%d rounds, arms alternated; per round, arm and scenario %d sequential requests on one connection after %d warm-up\n", r.rounds, r.requests, r.warmup)
 	mc := "no (this serve has no --mutating-match-condition: every DaemonSet request reaches both webhooks)"
-	if r.matchConditions {
+	switch {
+	case r.noConditions:
+		mc = "no, and none on the validating webhook either (BENCH_E2E_NO_MATCH_CONDITIONS=1): every DaemonSet request reaches both webhooks"
+	case r.matchConditions:
 		mc = "yes (--mutating-match-condition=policy)"
 	}
 	fmt.Fprintf(w, "mutating webhook matchConditions written by serve: %s\n", mc)
+	if r.nullPatches {
+		fmt.Fprintf(w, "the null pair answers the first apply with daemonguard's patch (BENCH_E2E_NULL_PATCHES=1)\n")
+	}
 	for _, sc := range scenarioOrder {
 		fmt.Fprintf(w, "\n%s\n  %-12s %9s %9s %9s   %s\n", sc.name, "arm", "p50", "p99", "vs none", "daemonguard reviews/request")
 		none := p50(r.seq[none][sc.key])
