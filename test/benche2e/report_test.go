@@ -11,7 +11,7 @@ type results struct {
 	settings
 	version         string
 	matchConditions bool
-	nullPatches     bool // the null pair answers the first apply with daemonguard's patch
+	nullPatches     bool                                // the null pair answers the first apply with daemonguard's patch
 	seq             [numArms]map[string][]time.Duration // by scenario key
 	growth          [numArms]map[int][]time.Duration    // by container count
 	throughput      [numArms]map[string]float64         // requests/s, mean over rounds
