@@ -155,7 +155,7 @@ func runServe(args []string, stderr io.Writer) int {
 			return 2
 		}
 	}
-	logf.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	logf.SetLogger(newLogger(&zapOpts))
 	cfg, err := restConfig(so.Kubeconfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemonguard serve: finding the cluster: %v\n", err)
