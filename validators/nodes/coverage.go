@@ -195,12 +195,24 @@ func (e *Evaluator) ShouldRun(node *corev1.Node) (shouldRun, shouldContinueRunni
 	if ok, _ := e.affinity.Match(node); !ok {
 		return false, false, Reason{Kind: ReasonNodeAffinity}
 	}
-	taint, untolerated := v1helper.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, e.tolerations, noScheduleOrNoExecute, comparisonOperators)
+	taint, untolerated := untoleratedTaint(node.Spec.Taints, e.tolerations, noScheduleOrNoExecute)
 	if untolerated {
-		_, evicted := v1helper.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, e.tolerations, noExecute, comparisonOperators)
+		_, evicted := untoleratedTaint(node.Spec.Taints, e.tolerations, noExecute)
 		return false, !evicted, Reason{Kind: ReasonTaint, Taint: corev1.Taint{Key: taint.Key, Value: taint.Value, Effect: taint.Effect}}
 	}
 	return true, true, Reason{}
+}
+
+// untoleratedTaint is v1helper.FindMatchingUntoleratedTaint, which the
+// controller calls, without the copy of the matching taints it makes for
+// every node: the first taint that filter keeps and no toleration tolerates.
+func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, filter func(*corev1.Taint) bool) (corev1.Taint, bool) {
+	for i := range taints {
+		if filter(&taints[i]) && !v1helper.TolerationsTolerateTaint(klog.Background(), tolerations, &taints[i], comparisonOperators) {
+			return taints[i], true
+		}
+	}
+	return corev1.Taint{}, false
 }
 
 func noScheduleOrNoExecute(t *corev1.Taint) bool {

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	v1helper "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/klog/v2"
 )
 
 // TestShouldRun: both of the controller's answers. A node excluded by a
@@ -40,5 +42,25 @@ func TestShouldRun(t *testing.T) {
 				t.Errorf("ShouldRun = %v, %v, %q; want %v, %v, %q", run, keep, reason.Kind, tc.run, tc.keep, tc.kind)
 			}
 		})
+	}
+}
+
+// untoleratedTaint finds what the controller's helper finds.
+func TestUntoleratedTaintIsTheHelpers(t *testing.T) {
+	taints := [][]corev1.Taint{nil, {controlPlaneTaint}, {preferNoSchedule, gpuTaint}, {notReadyTaint, notReadyExecute, unschedulable}, {netUnavailable, preferNoSchedule, controlPlaneTaint}}
+	tolerations := [][]corev1.Toleration{nil, {{Operator: corev1.TolerationOpExists}},
+		{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu"}},
+		{{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}},
+		ControllerTolerations(false)}
+	for _, ts := range taints {
+		for _, tol := range tolerations {
+			for name, filter := range map[string]func(*corev1.Taint) bool{"NoSchedule or NoExecute": noScheduleOrNoExecute, "NoExecute": noExecute} {
+				gotTaint, got := untoleratedTaint(ts, tol, filter)
+				wantTaint, want := v1helper.FindMatchingUntoleratedTaint(klog.Background(), ts, tol, filter, comparisonOperators)
+				if got != want || gotTaint != wantTaint {
+					t.Errorf("%s, taints %v, tolerations %v: got %v %v, the helper %v %v", name, ts, tol, gotTaint, got, wantTaint, want)
+				}
+			}
+		}
 	}
 }
