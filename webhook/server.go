@@ -54,6 +54,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if registry == nil {
 		registry = ctrlmetrics.Registry
 	}
+	if err := registerRuntimeMetrics(registry); err != nil {
+		return err
+	}
 	certMetrics, err := certs.NewMetrics(registry)
 	if err != nil {
 		return err
