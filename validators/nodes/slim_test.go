@@ -1,9 +1,11 @@
 package nodes
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -57,4 +59,40 @@ func full(n *corev1.Node) {
 	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.37.2", ContainerRuntimeVersion: "containerd://2.2.0", OSImage: "Debian GNU/Linux 13", Architecture: "amd64", OperatingSystem: "linux"}
 	n.Status.Images = []corev1.ContainerImage{{Names: []string{fmt.Sprintf("registry.example/%s:1", n.Name)}, SizeBytes: 1 << 20}}
 	n.Spec.PodCIDR, n.Spec.ProviderID = "10.244.0.0/24", "kwok://"+n.Name
+}
+
+// Two Nodes decoded apart share their label, taint and resource strings
+// once slimmed.
+func TestSlimInterns(t *testing.T) {
+	decode := func(name string) *corev1.Node {
+		var n corev1.Node
+		body := `{"metadata":{"name":"` + name + `","labels":{"topology.kubernetes.io/zone":"eu-1a"}},` +
+			`"spec":{"taints":[{"key":"dedicated","value":"gpu","effect":"NoSchedule"}]},"status":{"allocatable":{"nvidia.com/gpu":"8"}}}`
+		if err := json.Unmarshal([]byte(body), &n); err != nil {
+			t.Fatal(err)
+		}
+		Slim(&n)
+		return &n
+	}
+	a, b := decode("a"), decode("b")
+	same := func(what, x, y string) {
+		if unsafe.StringData(x) != unsafe.StringData(y) {
+			t.Errorf("%s %q is kept twice", what, x)
+		}
+	}
+	for k, v := range a.Labels {
+		bk := ""
+		for k2 := range b.Labels {
+			bk = k2
+		}
+		same("label key", k, bk)
+		same("label value", v, b.Labels[k])
+	}
+	same("taint key", a.Spec.Taints[0].Key, b.Spec.Taints[0].Key)
+	same("taint value", a.Spec.Taints[0].Value, b.Spec.Taints[0].Value)
+	for name := range a.Status.Allocatable {
+		for name2 := range b.Status.Allocatable {
+			same("resource name", string(name), string(name2))
+		}
+	}
 }
