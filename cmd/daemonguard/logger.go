@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
@@ -17,10 +18,6 @@ import (
 // DaemonSets, and its counters alone hold half a MiB for the life of the
 // process.
 func newLogger(o *zap.Options) logr.Logger {
-	return zapr.NewLogger(newZap(o))
-}
-
-func newZap(o *zap.Options) *uberzap.Logger {
 	out := o.DestWriter
 	if out == nil {
 		out = os.Stderr
@@ -28,7 +25,7 @@ func newZap(o *zap.Options) *uberzap.Logger {
 	// Development mode: console, debug, stack traces from warnings; else
 	// JSON, info, stack traces from errors.
 	newEncoder, level, stack := zap.NewEncoderFunc(jsonEncoder), uberzap.InfoLevel, uberzap.ErrorLevel
-	opts := o.ZapOpts
+	opts := slices.Clone(o.ZapOpts)
 	if o.Development {
 		newEncoder, level, stack = consoleEncoder, uberzap.DebugLevel, uberzap.WarnLevel
 		opts = append(opts, uberzap.Development())
@@ -55,7 +52,7 @@ func newZap(o *zap.Options) *uberzap.Logger {
 	sink := zapcore.AddSync(out)
 	opts = append(opts, uberzap.AddStacktrace(stackEnabler), uberzap.ErrorOutput(sink))
 	core := zapcore.NewCore(&zap.KubeAwareEncoder{Encoder: encoder, Verbose: o.Development}, sink, levelEnabler)
-	return uberzap.New(core, opts...)
+	return zapr.NewLogger(uberzap.New(core, opts...))
 }
 
 func jsonEncoder(opts ...zap.EncoderConfigOption) zapcore.Encoder {
