@@ -17,6 +17,8 @@ func defineDoesNotFit() Definition {
 			Precondition: precondition.Always,
 			ReadsCluster: true,
 		},
-		New: func(o Options) Rule { return nodeCheck{check: nodes.CheckDoesNotFit, list: o.Nodes} },
+		New: func(o Options) Rule {
+			return nodeCheck{check: nodes.CheckDoesNotFit, list: o.Nodes, memo: o.NodeReviews}
+		},
 	}
 }

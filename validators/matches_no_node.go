@@ -17,6 +17,8 @@ func defineMatchesNoNode() Definition {
 			Precondition: precondition.Always,
 			ReadsCluster: true,
 		},
-		New: func(o Options) Rule { return nodeCheck{check: nodes.CheckMatchesNoNode, list: o.Nodes} },
+		New: func(o Options) Rule {
+			return nodeCheck{check: nodes.CheckMatchesNoNode, list: o.Nodes, memo: o.NodeReviews}
+		},
 	}
 }

@@ -17,6 +17,7 @@ import (
 type nodeCheck struct {
 	check nodes.Check
 	list  NodeLister
+	memo  *nodes.Memo
 }
 
 func (r nodeCheck) Validate(ctx context.Context, t *Target) field.ErrorList {
@@ -31,7 +32,7 @@ func (r nodeCheck) Validate(ctx context.Context, t *Target) field.ErrorList {
 			// these rules warn about what will happen, they never guess.
 			return nil
 		}
-		t.nodeFindings = nodes.Review(t.DaemonSet, list)
+		t.nodeFindings = r.memo.Review(t.DaemonSet, list)
 	}
 	var errs field.ErrorList
 	for _, f := range t.nodeFindings {

@@ -17,6 +17,6 @@ func defineNodeCoverage() Definition {
 			Precondition: precondition.Always,
 			ReadsCluster: true,
 		},
-		New: func(o Options) Rule { return nodeCheck{check: nodes.CheckCoverage, list: o.Nodes} },
+		New: func(o Options) Rule { return nodeCheck{check: nodes.CheckCoverage, list: o.Nodes, memo: o.NodeReviews} },
 	}
 }

@@ -104,7 +104,9 @@ func NewTarget(ds *appsv1.DaemonSet) *Target {
 }
 
 // NodeLister lists the cluster's nodes (from an informer cache in the
-// webhook, from --nodes in check). The nodes are shared: read them only.
+// webhook, from --nodes in check). The nodes are shared: read them only. A
+// list once returned is never changed: a lister that returns the same slice
+// while the nodes stay the same lets Options.NodeReviews remember findings.
 type NodeLister func(ctx context.Context) ([]*corev1.Node, error)
 
 // ClassLookup reports whether a PriorityClass exists.
@@ -115,6 +117,10 @@ type Options struct {
 	// Nodes is the node view of the node-aware rules; nil means there is
 	// none (an offline check without --nodes) and those rules stay silent.
 	Nodes NodeLister
+	// NodeReviews remembers the node-aware rules' findings across
+	// DaemonSets of the same shape reviewed against the same node list;
+	// nil reviews every DaemonSet anew.
+	NodeReviews *nodes.Memo
 	// ClassExists checks PriorityClasses; nil means they are not checked.
 	ClassExists ClassLookup
 	// SensitiveHostPaths may not be mounted writable (nor an ancestor, nor

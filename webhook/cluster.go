@@ -3,6 +3,8 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
@@ -26,19 +28,18 @@ import (
 // hands out its pointers; a cache.Reader's List, even with
 // UnsafeDisableDeepCopy, copies every Node struct into its list (3.9 MB per
 // admission at 5,000 nodes), so it is only the fallback.
-func nodeLister(inf cache.Informer, r client.Reader) validators.NodeLister {
+func nodeLister(inf cache.Informer, r client.Reader) (validators.NodeLister, error) {
 	if s, ok := inf.(interface{ GetStore() toolscache.Store }); ok {
-		store := s.GetStore()
-		return func(context.Context) ([]*corev1.Node, error) {
-			items := store.List()
-			out := make([]*corev1.Node, 0, len(items))
-			for _, item := range items {
-				if n, ok := item.(*corev1.Node); ok {
-					out = append(out, n)
-				}
-			}
-			return out, nil
+		snap := &nodeSnapshot{store: s.GetStore()}
+		snap.changed.Store(true)
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { snap.changed.Store(true) },
+			UpdateFunc: func(any, any) { snap.changed.Store(true) },
+			DeleteFunc: func(any) { snap.changed.Store(true) },
+		}); err != nil {
+			return nil, fmt.Errorf("watching Nodes: %w", err)
 		}
+		return snap.list, nil
 	}
 	return func(ctx context.Context) ([]*corev1.Node, error) {
 		var list corev1.NodeList
@@ -50,7 +51,42 @@ func nodeLister(inf cache.Informer, r client.Reader) validators.NodeLister {
 			out[i] = &list.Items[i]
 		}
 		return out, nil
+	}, nil
+}
+
+// nodeSnapshot is the list of the Nodes in an informer's store, built anew
+// only after the informer has seen a change: admissions and the Reporter's
+// resync then share one slice while the nodes stay the same, so that none
+// of them lists 5,000 nodes again, and the node-aware rules' memo
+// (nodes.Memo) holds. The informer updates its store before it calls its
+// handlers, so a list built after changed was cleared holds every change
+// that set it.
+type nodeSnapshot struct {
+	store   toolscache.Store
+	changed atomic.Bool
+	mu      sync.Mutex // one rebuild at a time
+	nodes   atomic.Pointer[[]*corev1.Node]
+}
+
+func (s *nodeSnapshot) list(context.Context) ([]*corev1.Node, error) {
+	if s.changed.Load() {
+		s.mu.Lock()
+		if s.changed.Swap(false) {
+			items := s.store.List()
+			out := make([]*corev1.Node, 0, len(items))
+			for _, item := range items {
+				if n, ok := item.(*corev1.Node); ok {
+					out = append(out, n)
+				}
+			}
+			s.nodes.Store(&out)
+		}
+		s.mu.Unlock()
 	}
+	if p := s.nodes.Load(); p != nil {
+		return *p, nil
+	}
+	return nil, nil
 }
 
 // slimNode is the node cache's transform: nodes.Slim.
@@ -78,9 +114,10 @@ func classLookup(r client.Reader) mutators.ClassLookup {
 
 // clusterReads are the informers the policy reads the cluster through.
 type clusterReads struct {
-	reader  client.Reader
-	classes cache.Informer
-	nodes   cache.Informer // nil without node checks
+	reader    client.Reader
+	classes   cache.Informer
+	nodes     cache.Informer        // nil without node checks
+	listNodes validators.NodeLister // nil without node checks
 }
 
 // watchCluster starts the informers of what the policy reads.
@@ -94,14 +131,15 @@ func watchCluster(ctx context.Context, mgr manager.Manager, opts Options) (*clus
 		if r.nodes, err = mgr.GetCache().GetInformer(ctx, &corev1.Node{}); err != nil {
 			return nil, fmt.Errorf("watching Nodes: %w", err)
 		}
+		if r.listNodes, err = nodeLister(r.nodes, r.reader); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
 
 func (r *clusterReads) policyOptions(namespace string) policy.Options {
 	o := policy.Options{OwnNamespace: namespace, ClassExists: classLookup(r.reader)}
-	if r.nodes != nil {
-		o.Nodes = nodeLister(r.nodes, r.reader)
-	}
+	o.Nodes = r.listNodes
 	return o
 }

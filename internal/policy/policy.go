@@ -20,6 +20,7 @@ import (
 	"github.com/daemonguard/daemonguard/mutators"
 	"github.com/daemonguard/daemonguard/mutators/patch"
 	"github.com/daemonguard/daemonguard/validators"
+	"github.com/daemonguard/daemonguard/validators/nodes"
 )
 
 // InjectedAnnotation records, on the DaemonSet's own metadata, the fields
@@ -129,6 +130,8 @@ func New(cfg *config.Policy, opts Options) (*Policy, error) {
 	p.mutating = precondition.Or(acts...)
 	ropts := validators.Options{
 		Nodes: opts.Nodes,
+		// One memo per Policy: a reload starts with none.
+		NodeReviews: nodes.NewMemo(),
 		// Unlike the mutator, the rule checks only against a real cluster.
 		ClassExists:        validators.ClassLookup(opts.ClassExists),
 		SensitiveHostPaths: cfg.Validation.SensitiveHostPaths,

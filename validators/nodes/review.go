@@ -40,6 +40,16 @@ type Finding struct {
 // the DaemonSet runs on every node and rolls out. HostPortSurge needs no
 // nodes and is checked even when nodes is empty.
 func Review(ds *appsv1.DaemonSet, nodes []*corev1.Node) []Finding {
+	out := nodeFindings(ds, nodes)
+	if f, ok := hostPortFinding(ds); ok {
+		out = append(out, f)
+	}
+	return out
+}
+
+// nodeFindings are Review's findings that depend on the nodes: coverage (or
+// matches-no-node) and does-not-fit.
+func nodeFindings(ds *appsv1.DaemonSet, nodes []*corev1.Node) []Finding {
 	var out []Finding
 	spec := &ds.Spec.Template.Spec
 	cov := Coverage(ds, nodes)
@@ -65,10 +75,15 @@ func Review(ds *appsv1.DaemonSet, nodes []*corev1.Node) []Finding {
 			Message: t.String() + "; its daemon pods there stay Pending",
 		})
 	}
-	if c := HostPortSurge(ds); c != nil {
-		out = append(out, Finding{Check: CheckHostPortSurge, Field: "spec.updateStrategy.rollingUpdate.maxSurge", Message: c.String()})
-	}
 	return out
+}
+
+// hostPortFinding is the hostport-surge finding, which needs no nodes.
+func hostPortFinding(ds *appsv1.DaemonSet) (Finding, bool) {
+	if c := HostPortSurge(ds); c != nil {
+		return Finding{Check: CheckHostPortSurge, Field: "spec.updateStrategy.rollingUpdate.maxSurge", Message: c.String()}, true
+	}
+	return Finding{}, false
 }
 
 // selectorField is the field that restricts the nodes: nodeName, the
