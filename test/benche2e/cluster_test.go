@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -450,6 +451,17 @@ type memory struct {
 	// kernel with large folios for executables maps nearly all of the
 	// text and read-only data that way, whatever the process touches.
 	File, HugeFile float64
+	// Go is the Go runtime's account of Anon, from serve's metrics.
+	Go goMemory
+}
+
+// goMemory is what the Go runtime says of serve's own memory, in MiB
+// (runtime.MemStats through go_memstats_*): the heap's spans in use, its
+// free spans not yet returned to the kernel (the scavenger returns them
+// slowly, and not below the heap goal), goroutine stacks, the heap goal
+// (NextGC) and everything the runtime holds (Sys).
+type goMemory struct {
+	HeapInUse, HeapUnreleased, Stacks, NextGC, Sys float64
 }
 
 // memory reads serve's memory from /proc/PID/smaps_rollup.
@@ -470,8 +482,48 @@ func (c *cluster) memory(tb testing.TB) memory {
 	if kb["Rss"] == 0 {
 		tb.Fatalf("no Rss in /proc/%d/smaps_rollup", c.serve.Process.Pid)
 	}
+	g := c.gauges(tb, "go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes",
+		"go_memstats_stack_sys_bytes", "go_memstats_next_gc_bytes", "go_memstats_sys_bytes")
+	const mib = 1 << 20
 	return memory{RSS: kb["Rss"] / 1024, Anon: kb["Anonymous"] / 1024,
-		File: (kb["Rss"] - kb["Anonymous"]) / 1024, HugeFile: kb["FilePmdMapped"] / 1024}
+		File: (kb["Rss"] - kb["Anonymous"]) / 1024, HugeFile: kb["FilePmdMapped"] / 1024,
+		Go: goMemory{HeapInUse: g["go_memstats_heap_inuse_bytes"] / mib,
+			HeapUnreleased: (g["go_memstats_heap_idle_bytes"] - g["go_memstats_heap_released_bytes"]) / mib,
+			Stacks:         g["go_memstats_stack_sys_bytes"] / mib, NextGC: g["go_memstats_next_gc_bytes"] / mib, Sys: g["go_memstats_sys_bytes"] / mib}}
+}
+
+// gauges reads the named unlabelled metrics from serve's /metrics; a name
+// it does not serve fails the benchmark.
+func (c *cluster) gauges(tb testing.TB, names ...string) map[string]float64 {
+	tb.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metrics))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !slices.Contains(names, name) {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			tb.Fatalf("metrics line %q: %v", sc.Text(), err)
+		}
+		out[name] = v
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			tb.Fatalf("serve's /metrics has no %s", n)
+		}
+	}
+	return out
 }
 
 // reviews counts the admission reviews serve has answered, by webhook

@@ -136,6 +136,13 @@ func (r *results) print(w io.Writer) {
 	}{{"idle", r.memIdle}, {"after load", r.memLoad}} {
 		fmt.Fprintf(w, "  %-20s %8.1f %8.1f %12.1f %22.1f\n", m.name, m.m.RSS, m.m.Anon, m.m.File, m.m.HugeFile)
 	}
+	fmt.Fprintf(w, "of it the Go runtime's, MiB  %10s %15s %8s %12s %8s\n", "heap used", "heap unreleased", "stacks", "heap goal", "all")
+	for _, m := range []struct {
+		name string
+		g    goMemory
+	}{{"idle", r.memIdle.Go}, {"after load", r.memLoad.Go}} {
+		fmt.Fprintf(w, "  %-26s %10.1f %15.1f %8.1f %12.1f %8.1f\n", m.name, m.g.HeapInUse, m.g.HeapUnreleased, m.g.Stacks, m.g.NextGC, m.g.Sys)
+	}
 	for _, n := range r.notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -171,6 +178,8 @@ func (r *results) benchLines() []string {
 	add("serve_rss_idle_mib", r.memIdle.RSS, "%.1f")
 	add("serve_rss_anon_mib", r.memLoad.Anon, "%.1f")
 	add("serve_rss_binary_mib", r.memLoad.File, "%.1f")
+	add("serve_heap_inuse_mib", r.memLoad.Go.HeapInUse, "%.1f")
+	add("serve_heap_unreleased_mib", r.memLoad.Go.HeapUnreleased, "%.1f")
 	for _, sc := range scenarioOrder {
 		add("e2e_anchor_"+sc.key+"_ratio", ratio(p50(r.seq[anchor][sc.key]), p50(r.seq[none][sc.key])), "%.2f")
 	}
