@@ -1,0 +1,12 @@
+// Package kube talks to the API server with typed clients and informers for
+// the few kinds daemonguard reads and writes, through a scheme of those
+// kinds only.
+//
+// client-go's Clientset, and controller-runtime's client built on it,
+// register every API group of every Kubernetes release in one scheme at
+// init: some 50 group versions whose types, registration and typed clients
+// were a third of the daemonguard binary and most of its resident memory
+// (README, "Cost per call"). The typed clients here are client-go's own
+// generic ones (k8s.io/client-go/gentype, what the Clientset's are made of),
+// the informers client-go's, so the wire behaviour is the Clientset's.
+package kube
