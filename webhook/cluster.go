@@ -8,50 +8,31 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	toolscache "k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/mutators"
 	"github.com/daemonguard/daemonguard/validators"
 	"github.com/daemonguard/daemonguard/validators/nodes"
 )
 
-// What the webhook reads of the cluster, from the manager's cache.
+// What the webhook reads of the cluster, from its informers.
 
-// nodeLister lists the Nodes in the informer cache, without copying them:
-// the node-aware rules only read, and a copy per node per admission would
-// cost more than the checks at a thousand nodes. The informer's own store
-// hands out its pointers; a cache.Reader's List, even with
-// UnsafeDisableDeepCopy, copies every Node struct into its list (3.9 MB per
-// admission at 5,000 nodes), so it is only the fallback.
-func nodeLister(inf cache.Informer, r client.Reader) (validators.NodeLister, error) {
-	if s, ok := inf.(interface{ GetStore() toolscache.Store }); ok {
-		snap := &nodeSnapshot{store: s.GetStore()}
-		snap.changed.Store(true)
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { snap.changed.Store(true) },
-			UpdateFunc: func(any, any) { snap.changed.Store(true) },
-			DeleteFunc: func(any) { snap.changed.Store(true) },
-		}); err != nil {
-			return nil, fmt.Errorf("watching Nodes: %w", err)
-		}
-		return snap.list, nil
+// nodeLister lists the Nodes in the informer's store, without copying
+// them: the node-aware rules only read, and a copy per node per admission
+// would cost more than the checks at a thousand nodes.
+func nodeLister(inf toolscache.SharedIndexInformer) (validators.NodeLister, error) {
+	snap := &nodeSnapshot{store: inf.GetStore()}
+	snap.changed.Store(true)
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { snap.changed.Store(true) },
+		UpdateFunc: func(any, any) { snap.changed.Store(true) },
+		DeleteFunc: func(any) { snap.changed.Store(true) },
+	}); err != nil {
+		return nil, fmt.Errorf("watching Nodes: %w", err)
 	}
-	return func(ctx context.Context) ([]*corev1.Node, error) {
-		var list corev1.NodeList
-		if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, err
-		}
-		out := make([]*corev1.Node, len(list.Items))
-		for i := range list.Items {
-			out[i] = &list.Items[i]
-		}
-		return out, nil
-	}, nil
+	return snap.list, nil
 }
 
 // nodeSnapshot is the list of the Nodes in an informer's store, built anew
@@ -97,49 +78,56 @@ func slimNode(obj any) (any, error) {
 	return obj, nil
 }
 
-// classLookup asks the informer cache whether a PriorityClass exists.
-func classLookup(r client.Reader) mutators.ClassLookup {
-	return func(ctx context.Context, name string) (bool, error) {
-		var pc schedulingv1.PriorityClass
-		err := r.Get(ctx, client.ObjectKey{Name: name}, &pc)
-		switch {
-		case err == nil:
-			return true, nil
-		case apierrors.IsNotFound(err):
-			return false, nil
-		}
-		return false, err
+// classLookup asks the informer's store whether a PriorityClass exists.
+func classLookup(store toolscache.Store) mutators.ClassLookup {
+	return func(_ context.Context, name string) (bool, error) {
+		_, exists, err := store.GetByKey(name)
+		return exists, err
 	}
 }
 
 // clusterReads are the informers the policy reads the cluster through.
 type clusterReads struct {
-	reader    client.Reader
-	classes   cache.Informer
-	nodes     cache.Informer        // nil without node checks
-	listNodes validators.NodeLister // nil without node checks
+	classes   toolscache.SharedIndexInformer
+	nodes     toolscache.SharedIndexInformer // nil without node checks
+	listNodes validators.NodeLister          // nil without node checks
 }
 
-// watchCluster starts the informers of what the policy reads.
-func watchCluster(ctx context.Context, mgr manager.Manager, opts Options) (*clusterReads, error) {
-	r := &clusterReads{reader: mgr.GetCache()}
-	var err error
-	if r.classes, err = mgr.GetCache().GetInformer(ctx, &schedulingv1.PriorityClass{}); err != nil {
-		return nil, fmt.Errorf("watching PriorityClasses: %w", err)
-	}
+// watchCluster makes the informers of what the policy reads; parts runs
+// them.
+func watchCluster(cs *kube.Clientset, opts Options) (*clusterReads, error) {
+	r := &clusterReads{classes: kube.NewInformer(cs.PriorityClasses(), &schedulingv1.PriorityClass{}, nil)}
 	if opts.NodeChecks {
-		if r.nodes, err = mgr.GetCache().GetInformer(ctx, &corev1.Node{}); err != nil {
-			return nil, fmt.Errorf("watching Nodes: %w", err)
+		r.nodes = kube.NewInformer(cs.Nodes(), &corev1.Node{}, nil)
+		if err := r.nodes.SetTransform(slimNode); err != nil {
+			return nil, err
 		}
-		if r.listNodes, err = nodeLister(r.nodes, r.reader); err != nil {
+		var err error
+		if r.listNodes, err = nodeLister(r.nodes); err != nil {
 			return nil, err
 		}
 	}
 	return r, nil
 }
 
+// parts run the informers.
+func (r *clusterReads) parts() []part {
+	out := []part{{"PriorityClass informer", informerPart(r.classes)}}
+	if r.nodes != nil {
+		out = append(out, part{"Node informer", informerPart(r.nodes)})
+	}
+	return out
+}
+
+func informerPart(inf toolscache.SharedIndexInformer) func(context.Context) error {
+	return func(ctx context.Context) error {
+		inf.RunWithContext(ctx)
+		return nil
+	}
+}
+
 func (r *clusterReads) policyOptions(namespace string) policy.Options {
-	o := policy.Options{OwnNamespace: namespace, ClassExists: classLookup(r.reader)}
+	o := policy.Options{OwnNamespace: namespace, ClassExists: classLookup(r.classes.GetStore())}
 	o.Nodes = r.listNodes
 	return o
 }

@@ -26,7 +26,7 @@ func TestNodeListerSharesTheStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	lister, err := nodeLister(inf, nil)
+	lister, err := nodeLister(inf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestNodeListerSnapshot(t *testing.T) {
 		source.Add(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}})
 	}
 	inf := toolscache.NewSharedIndexInformer(source, &corev1.Node{}, 0, toolscache.Indexers{})
-	lister, err := nodeLister(inf, nil)
+	lister, err := nodeLister(inf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,28 +5,28 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/precondition"
 	"github.com/daemonguard/daemonguard/validators"
 )
 
-// addConfigurationKeepers adds what keeps an eye on the webhook
-// configurations: the mutating one's matchConditions written from the
-// policy, the validating one's verified against this binary's rules.
-func addConfigurationKeepers(mgr manager.Manager, opts Options, source *PolicySource, metrics *Metrics, log logr.Logger) error {
+// configurationKeepers keep an eye on the webhook configurations: the
+// mutating one's matchConditions written from the policy, the validating
+// one's verified against this binary's rules.
+func configurationKeepers(cs *kube.Clientset, opts Options, source *PolicySource, metrics *Metrics, log logr.Logger) ([]part, error) {
+	var parts []part
 	if opts.MutatingConfiguration != "" {
-		if err := mgr.Add(&conditionSyncer{
-			name: opts.MutatingConfiguration, always: opts.MutatingAlways, reader: mgr.GetAPIReader(), writer: mgr.GetClient(),
+		s := &conditionSyncer{
+			name: opts.MutatingConfiguration, always: opts.MutatingAlways, configurations: cs.MutatingWebhookConfigurations(),
 			policy: source.Current, check: time.Minute, poll: time.Second,
 			metrics: metrics, log: log.WithName("match-conditions"),
-		}); err != nil {
-			return err
 		}
+		parts = append(parts, part{"mutating matchConditions", s.Start})
 	}
 	if opts.ValidatingConfiguration == "" {
-		return nil
+		return parts, nil
 	}
 	every := opts.ValidatingCheckInterval
 	if every <= 0 {
@@ -34,11 +34,12 @@ func addConfigurationKeepers(mgr manager.Manager, opts Options, source *PolicySo
 	}
 	want := policy.ValidatingCondition(validators.Registry()).MatchConditions(precondition.RuleMayFire)
 	if len(want) != 1 {
-		return fmt.Errorf("the rules' validating condition is %d matchConditions, want 1", len(want))
+		return nil, fmt.Errorf("the rules' validating condition is %d matchConditions, want 1", len(want))
 	}
-	return mgr.Add(&validatingCheck{
-		name: opts.ValidatingConfiguration, want: want[0], reader: mgr.GetAPIReader(),
-		events: mgr.GetEventRecorder("daemonguard"), every: every,
+	c := &validatingCheck{
+		name: opts.ValidatingConfiguration, want: want[0], configurations: cs.ValidatingWebhookConfigurations(),
+		events: newEventsRecorder(cs, log.WithName("events")), every: every,
 		metrics: metrics, log: log.WithName("match-conditions"),
-	})
+	}
+	return append(parts, part{"validating matchConditions check", c.Start}), nil
 }

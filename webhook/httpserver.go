@@ -14,8 +14,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/semaphore"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
 // Limits bound what one client can make the webhook server hold: the API
@@ -116,11 +114,10 @@ func (l Limits) Validate() error {
 	return nil
 }
 
-// server is the HTTPS webhook server: controller-runtime's webhook.Server
-// interface with every limit set explicitly (controller-runtime's own server
-// fixes them: 1 MiB headers, 32s header timeout, no read timeout, no cap on
-// connections or bodies), and with connections told to close while the
-// process is shutting down.
+// server is the HTTPS webhook server, with every limit set explicitly
+// (controller-runtime's own server fixes them: 1 MiB headers, 32s header
+// timeout, no read timeout, no cap on connections or bodies), and with
+// connections told to close while the process is shutting down.
 type server struct {
 	host    string
 	port    int
@@ -138,24 +135,16 @@ type server struct {
 	addr    string
 }
 
-var _ crwebhook.Server = (*server)(nil)
-
 func newServer(host string, port int, tlsOpts []func(*tls.Config), limits Limits, closing *atomic.Bool, log logr.Logger) *server {
 	limits = limits.withDefaults()
 	return &server{host: host, port: port, tlsOpts: tlsOpts, limits: limits, closing: closing, log: log, mux: http.NewServeMux(),
 		bodies: semaphore.NewWeighted(limits.MaxInFlightBodyBytes)}
 }
 
-// NeedLeaderElection implements manager.LeaderElectionRunnable: every replica serves.
-func (s *server) NeedLeaderElection() bool { return false }
-
 // Register serves hook at path, behind the body limits.
 func (s *server) Register(path string, hook http.Handler) {
 	s.mux.Handle(path, limitBody(hook, s.limits.MaxRequestBytes, s.bodies, s.limits.MaxInFlightBodyBytes))
 }
-
-// WebhookMux implements webhook.Server.
-func (s *server) WebhookMux() *http.ServeMux { return s.mux }
 
 // Start serves until ctx ends, then stops accepting, lets in-flight reviews
 // finish within DrainTimeout, and returns.
@@ -229,7 +218,7 @@ func (s *server) Start(ctx context.Context) error {
 }
 
 // StartedChecker passes once the listener accepts TLS connections.
-func (s *server) StartedChecker() healthz.Checker {
+func (s *server) StartedChecker() checker {
 	return func(*http.Request) error {
 		s.mu.Lock()
 		started, addr := s.started, s.addr

@@ -8,7 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/precondition"
@@ -30,18 +30,15 @@ type conditionSyncer struct {
 	// the chart turned the feature off must not stay behind, frozen at an
 	// old policy (Helm never owned it, so an upgrade does not remove it).
 	always bool
-	reader client.Reader // uncached: a cache would list every configuration
-	writer client.Client
-	policy func() *policy.Policy
+	// configurations is read uncached: a cache would list every configuration.
+	configurations mutatingConfigurations
+	policy         func() *policy.Policy
 	// check is how often the live configuration is compared (someone may
 	// have edited it); a new policy is written within poll.
 	check, poll time.Duration
 	metrics     *Metrics
 	log         logr.Logger
 }
-
-// NeedLeaderElection implements manager.LeaderElectionRunnable.
-func (*conditionSyncer) NeedLeaderElection() bool { return false }
 
 // Start syncs now, when the policy in force changes and every check
 // interval, until ctx ends. A failed sync is retried after 1s, then twice
@@ -73,11 +70,18 @@ func (s *conditionSyncer) Start(ctx context.Context) error {
 	}
 }
 
+// mutatingConfigurations reads and writes MutatingWebhookConfigurations:
+// kube's typed client (client-go's fake in tests).
+type mutatingConfigurations interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, error)
+	Update(ctx context.Context, cfg *admissionregistrationv1.MutatingWebhookConfiguration, opts metav1.UpdateOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, error)
+}
+
 // sync writes p's condition into the configuration when it differs,
 // keeping any matchCondition of another name that an admin added.
 func (s *conditionSyncer) sync(ctx context.Context, p *policy.Policy) error {
-	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	if err := s.reader.Get(ctx, client.ObjectKey{Name: s.name}, cfg); err != nil {
+	cfg, err := s.configurations.Get(ctx, s.name, metav1.GetOptions{})
+	if err != nil {
 		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", s.name, err)
 	}
 	var want []admissionregistrationv1.MatchCondition
@@ -101,7 +105,7 @@ func (s *conditionSyncer) sync(ctx context.Context, p *policy.Policy) error {
 	// An update carries the resourceVersion read: a concurrent writer
 	// (another replica, the CA injector) makes it fail, and the next round
 	// reads again.
-	if err := s.writer.Update(ctx, cfg); err != nil {
+	if _, err := s.configurations.Update(ctx, cfg, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("writing the matchConditions of MutatingWebhookConfiguration %s: %w", s.name, err)
 	}
 	s.log.Info("mutating webhook's matchConditions written", "configuration", s.name, "followPolicy", !s.always)

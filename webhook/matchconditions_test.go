@@ -7,9 +7,7 @@ import (
 	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
@@ -36,21 +34,17 @@ func TestConditionSyncer(t *testing.T) {
 		"nothing to remove (always)": {always: true, have: nil, want: nil},
 	} {
 		t.Run(name, func(t *testing.T) {
-			scheme := runtime.NewScheme()
-			if err := admissionregistrationv1.AddToScheme(scheme); err != nil {
-				t.Fatal(err)
-			}
 			cfg := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "daemonguard"},
 				Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "mutate.daemonguard.io", MatchConditions: tc.have}}}
-			c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cfg).Build()
-			s := &conditionSyncer{name: "daemonguard", always: tc.always, reader: c, writer: c, log: logr.Discard()}
+			c := fake.NewClientset(cfg).AdmissionregistrationV1().MutatingWebhookConfigurations()
+			s := &conditionSyncer{name: "daemonguard", always: tc.always, configurations: c, log: logr.Discard()}
 			for range 2 { // the second pass finds nothing to change
 				if err := s.sync(ctx, p); err != nil {
 					t.Fatal(err)
 				}
 			}
-			got := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := c.Get(ctx, client.ObjectKey{Name: "daemonguard"}, got); err != nil {
+			got, err := c.Get(ctx, "daemonguard", metav1.GetOptions{})
+			if err != nil {
 				t.Fatal(err)
 			}
 			if conds := got.Webhooks[0].MatchConditions; len(conds) != len(tc.want) || (len(conds) > 0 && !equalConditions(conds, tc.want)) {
@@ -59,8 +53,8 @@ func TestConditionSyncer(t *testing.T) {
 		})
 	}
 	t.Run("missing configuration", func(t *testing.T) {
-		c := fake.NewClientBuilder().WithScheme(runtime.NewScheme()).Build()
-		s := &conditionSyncer{name: "daemonguard", reader: c, writer: c, log: logr.Discard()}
+		c := fake.NewClientset().AdmissionregistrationV1().MutatingWebhookConfigurations()
+		s := &conditionSyncer{name: "daemonguard", configurations: c, log: logr.Discard()}
 		if err := s.sync(ctx, p); err == nil {
 			t.Error("no error for a configuration that does not exist")
 		}

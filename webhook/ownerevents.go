@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/daemonguard/daemonguard/internal/policy"
 )
@@ -70,9 +69,16 @@ func (o OwnerEventsOptions) withDefaults() OwnerEventsOptions {
 	return o
 }
 
-// ScopeLookup reports whether objects of a kind are namespaced (the
-// manager's RESTMapper, from discovery).
+// ScopeLookup reports whether objects of a kind are namespaced (from the
+// API server's discovery).
 type ScopeLookup func(gk schema.GroupKind, version string) (namespaced bool, err error)
+
+// eventWriter writes core/v1 Events in one namespace: kube's typed client
+// (client-go's fake in tests).
+type eventWriter interface {
+	Create(ctx context.Context, ev *corev1.Event, opts metav1.CreateOptions) (*corev1.Event, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (*corev1.Event, error)
+}
 
 // denial is one denied DaemonSet with an owner, as the handler saw it.
 type denial struct {
@@ -99,7 +105,7 @@ type denial struct {
 type ownerEvents struct {
 	opts    OwnerEventsOptions
 	queue   chan denial
-	writer  client.Writer
+	writer  func(namespace string) eventWriter
 	scope   ScopeLookup
 	limiter *rate.Limiter
 	metrics *Metrics
@@ -118,7 +124,7 @@ type ownerEvent struct {
 	last, wrote    time.Time
 }
 
-func newOwnerEvents(opts OwnerEventsOptions, writer client.Writer, scope ScopeLookup, m *Metrics, log logr.Logger) *ownerEvents {
+func newOwnerEvents(opts OwnerEventsOptions, writer func(namespace string) eventWriter, scope ScopeLookup, m *Metrics, log logr.Logger) *ownerEvents {
 	opts = opts.withDefaults()
 	return &ownerEvents{
 		opts: opts, queue: make(chan denial, opts.QueueSize), writer: writer, scope: scope,
@@ -126,10 +132,6 @@ func newOwnerEvents(opts OwnerEventsOptions, writer client.Writer, scope ScopeLo
 		metrics: m, log: log, now: time.Now, events: map[string]*ownerEvent{},
 	}
 }
-
-// NeedLeaderElection implements manager.LeaderElectionRunnable: every
-// replica records the denials it answered.
-func (*ownerEvents) NeedLeaderElection() bool { return false }
 
 // owner is the reference an Event about ds goes on: the controller owner,
 // else the first; false without owners.
@@ -244,7 +246,7 @@ func (r *ownerEvents) write(ctx context.Context, e *ownerEvent) {
 		if err != nil {
 			return
 		}
-		err = r.writer.Patch(ctx, e.event.DeepCopy(), client.RawPatch(types.StrategicMergePatchType, patch))
+		_, err = r.writer(e.event.Namespace).Patch(ctx, e.event.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 		switch {
 		case err == nil:
 			e.written = count
@@ -263,7 +265,7 @@ func (r *ownerEvents) write(ctx context.Context, e *ownerEvent) {
 	if ev.FirstTimestamp.IsZero() {
 		ev.FirstTimestamp = last
 	}
-	if err := r.writer.Create(ctx, ev); err != nil {
+	if _, err := r.writer(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
 		r.failed(e, err)
 		return
 	}

@@ -12,10 +12,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/daemonguard/daemonguard/internal/policy"
 )
@@ -46,28 +45,24 @@ func socketVerdict() *policy.Verdict {
 	}}
 }
 
-func newTestRecorder(t *testing.T, opts OwnerEventsOptions) (*ownerEvents, client.Client, *fakeClock, *prometheus.Registry) {
+func newTestRecorder(t *testing.T, opts OwnerEventsOptions) (*ownerEvents, kubernetes.Interface, *fakeClock, *prometheus.Registry) {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	if err := corev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c := fake.NewClientBuilder().WithScheme(scheme).Build()
+	c := fake.NewClientset()
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &fakeClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
-	r := newOwnerEvents(opts, c, namespacedKinds, m, logr.Discard())
+	r := newOwnerEvents(opts, func(ns string) eventWriter { return c.CoreV1().Events(ns) }, namespacedKinds, m, logr.Discard())
 	r.now = clk.now
 	return r, c, clk, reg
 }
 
-func ownerEventsIn(t *testing.T, c client.Client) []corev1.Event {
+func ownerEventsIn(t *testing.T, c kubernetes.Interface) []corev1.Event {
 	t.Helper()
-	var list corev1.EventList
-	if err := c.List(context.Background(), &list); err != nil {
+	list, err := c.CoreV1().Events("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return list.Items

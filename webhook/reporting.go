@@ -1,14 +1,18 @@
 package webhook
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/internal/reports"
 )
 
@@ -26,17 +30,19 @@ type ReportsOptions struct {
 	Reporter func(*reports.Reporter)
 }
 
-func addReporter(mgr manager.Manager, cfg *rest.Config, opts Options, source *PolicySource, reg prometheus.Registerer, log logr.Logger) error {
+// reporterPart is the Reporter, run by the replica that holds the Lease
+// daemonguard-reports in the webhook's namespace; nil when reports are off.
+func reporterPart(cs *kube.Clientset, cfg *rest.Config, opts Options, source *PolicySource, reg prometheus.Registerer, log logr.Logger) (*part, error) {
 	ro := opts.Reports
 	if !ro.Enabled {
-		return nil
+		return nil, nil
 	}
 	if opts.Namespace == "" {
-		return errors.New("reports need the webhook's namespace (--namespace or $POD_NAMESPACE) for their leader-election Lease")
+		return nil, errors.New("reports need the webhook's namespace (--namespace or $POD_NAMESPACE) for their leader-election Lease")
 	}
 	m, err := reports.NewMetrics(reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r := reports.NewReporter(cfg, reports.Options{
 		Policy: source.Current, WritesPerSecond: ro.WritesPerSecond, Burst: ro.Burst, MaxResults: ro.MaxResults,
@@ -45,5 +51,18 @@ func addReporter(mgr manager.Manager, cfg *rest.Config, opts Options, source *Po
 	if ro.Reporter != nil {
 		ro.Reporter(r)
 	}
-	return mgr.Add(r)
+	identity, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("leader election identity: %w", err)
+	}
+	// Unique among the replicas even on one host (tests run several).
+	identity += "_" + string(uuid.NewUUID())
+	elector := &kube.Elector{Leases: cs.Leases(opts.Namespace), Name: "daemonguard-reports", Identity: identity, Log: log.WithName("leader-election")}
+	return &part{"reports leader election", func(ctx context.Context) error {
+		return elector.Run(ctx, func(ctx context.Context) {
+			if err := r.Start(ctx); err != nil {
+				log.Error(err, "reporter stopped")
+			}
+		})
+	}}, nil
 }

@@ -5,29 +5,19 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"maps"
+	"net/http"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
-	schedulingv1 "k8s.io/api/scheduling/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/daemonguard/daemonguard/certs"
-	"github.com/daemonguard/daemonguard/webhook/metricsauth"
+	"github.com/daemonguard/daemonguard/internal/kube"
 )
 
 // Run serves both webhooks against the cluster at cfg until ctx ends, then
@@ -52,7 +42,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	registry := opts.MetricsRegistry
 	if registry == nil {
-		registry = ctrlmetrics.Registry
+		registry = prometheus.NewRegistry()
 	}
 	if err := registerRuntimeMetrics(registry); err != nil {
 		return err
@@ -61,29 +51,29 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// The Watcher, not the webhook server's own certwatcher, serves CertDir:
-	// the server may then start before the files exist.
+	cs, err := kube.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("API server client: %w", err)
+	}
+	// The Watcher serves CertDir: the server may then start before the
+	// files exist.
 	certWatcher := certs.NewWatcher(certs.WatcherOptions{
 		CertFile: filepath.Join(opts.CertDir, opts.CertName), KeyFile: filepath.Join(opts.CertDir, opts.KeyName),
 		Metrics: certMetrics, Log: log.WithName("certs"),
 	})
 	tlsOpts := tlsOptions(certWatcher, opts.EnableHTTP2)
-	// The manager runs on its own context: when ctx ends, the webhook first
-	// serves through the shutdown delay (closing is set), and only then are
-	// the manager and its servers stopped.
+	// Everything runs on its own context: when ctx ends, the webhook first
+	// serves through the shutdown delay (closing is set), and only then is
+	// the rest stopped.
 	closing := &atomic.Bool{}
-	mgrCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopManager()
-	go stopAfterDelay(ctx, mgrCtx, stopManager, closing, opts.ShutdownDelay, limits.DrainTimeout, log)
-	mgr, err := newManager(cfg, opts, mode, selfManaged, limits, tlsOpts, closing, log)
-	if err != nil {
-		return err
-	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	go stopAfterDelay(ctx, runCtx, stop, closing, opts.ShutdownDelay, limits.DrainTimeout, log)
 	metrics, err := NewMetrics(registry)
 	if err != nil {
 		return err
 	}
-	reads, err := watchCluster(mgrCtx, mgr, opts)
+	reads, err := watchCluster(cs, opts)
 	if err != nil {
 		return err
 	}
@@ -91,53 +81,53 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// The manager runs the webhook server only once it has been asked for it.
-	server := mgr.GetWebhookServer()
-	server.Register(MutatePath, NewMutatingHandler(source.Current, metrics, log))
+	hooks := newServer(opts.Host, opts.Port, tlsOpts, limits, closing, log.WithName("server"))
+	hooks.Register(MutatePath, NewMutatingHandler(source.Current, metrics, log))
 	validating := NewValidatingHandler(source.Current, metrics, log)
+	parts := []part{
+		{"webhook server", hooks.Start},
+		{"certificate watcher", certWatcher.Start},
+		{"policy reload", func(ctx context.Context) error { source.Watch(ctx, opts.PolicyPollInterval); return nil }},
+	}
+	parts = append(parts, reads.parts()...)
 	if opts.OwnerEvents.Enabled {
-		validating.owners = newOwnerEvents(opts.OwnerEvents, mgr.GetClient(), scopeLookup(mgr.GetRESTMapper()), metrics, log.WithName("owner-events"))
-		if err := mgr.Add(validating.owners); err != nil {
-			return err
-		}
+		validating.owners = newOwnerEvents(opts.OwnerEvents, coreEvents(cs), scopeLookup(kube.NewDiscovery(cs)), metrics, log.WithName("owner-events"))
+		parts = append(parts, part{"owner events", validating.owners.Start})
 	}
-	server.Register(ValidatePath, validating)
-	if err := addReadiness(mgr, readiness{
-		server: server.StartedChecker(), classes: reads.classes, nodes: reads.nodes, certificate: certWatcher.Checker, closing: closing,
-	}); err != nil {
-		return err
-	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.Add(certWatcher); err != nil {
-		return err
-	}
+	hooks.Register(ValidatePath, validating)
+	probes := newProbes()
+	probes.healthz("ping", func(*http.Request) error { return nil })
+	readiness{server: hooks.StartedChecker(), classes: reads.classes, nodes: reads.nodes, certificate: certWatcher.Checker, closing: closing}.addTo(probes)
 	if mode == certs.ModeSelfManaged {
 		selfManaged.FilesWritten = func() { certWatcher.Reload() }
-		rotator, err := certs.NewRotator(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache(), selfManaged, log.WithName("certs"))
+		rotator, err := certs.NewRotator(cs, selfManaged, log.WithName("certs"))
 		if err != nil {
 			return err
 		}
-		if err := mgr.Add(rotator); err != nil {
-			return err
-		}
+		parts = append(parts, part{"certificate rotator", rotator.Start})
 	}
-	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
-		source.Watch(ctx, opts.PolicyPollInterval)
-		return nil
-	})); err != nil {
+	keepers, err := configurationKeepers(cs, opts, source, metrics, log)
+	if err != nil {
 		return err
 	}
-	if err := addConfigurationKeepers(mgr, opts, source, metrics, log); err != nil {
+	parts = append(parts, keepers...)
+	reporter, err := reporterPart(cs, cfg, opts, source, registry, log)
+	if err != nil {
 		return err
 	}
-	if err := addReporter(mgr, cfg, opts, source, registry, log); err != nil {
+	if reporter != nil {
+		parts = append(parts, *reporter)
+	}
+	servers, err := sideServers(cs, opts, registry, probes, tlsOpts, log)
+	if err != nil {
 		return err
 	}
+	parts = append(parts, servers...)
 	log.Info("starting", "port", opts.Port, "certDir", opts.CertDir, "certificates", mode, "policy", opts.PolicyFile, "namespace", opts.Namespace,
 		"metricsSecure", opts.MetricsSecure, "shutdownDelay", opts.ShutdownDelay)
-	return mgr.Start(mgrCtx)
+	// The bound on stopping: the drain plus room for the informers and the
+	// side servers.
+	return runParts(runCtx, limits.DrainTimeout+5*time.Second, log, parts)
 }
 
 // selfManagedOptions completes the self-managed rotator's options from the
@@ -170,11 +160,11 @@ func tlsOptions(w *certs.Watcher, http2 bool) []func(*tls.Config) {
 }
 
 // stopAfterDelay waits for ctx to end, then sets closing (readiness fails,
-// responses close their connections) and stops the manager delay later.
-func stopAfterDelay(ctx, mgrCtx context.Context, stop context.CancelFunc, closing *atomic.Bool, delay, drain time.Duration, log logr.Logger) {
+// responses close their connections) and stops the rest delay later.
+func stopAfterDelay(ctx, runCtx context.Context, stop context.CancelFunc, closing *atomic.Bool, delay, drain time.Duration, log logr.Logger) {
 	select {
 	case <-ctx.Done():
-	case <-mgrCtx.Done():
+	case <-runCtx.Done():
 		return
 	}
 	closing.Store(true)
@@ -183,79 +173,16 @@ func stopAfterDelay(ctx, mgrCtx context.Context, stop context.CancelFunc, closin
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-mgrCtx.Done():
+	case <-runCtx.Done():
 	}
 	stop()
 }
 
-// newManager is the controller-runtime manager serving the webhooks, the
-// metrics and the probes, with a cache of what the webhook reads.
-func newManager(cfg *rest.Config, opts Options, mode certs.Mode, selfManaged certs.RotatorOptions, limits Limits,
-	tlsOpts []func(*tls.Config), closing *atomic.Bool, log logr.Logger) (manager.Manager, error) {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{schedulingv1.AddToScheme, corev1.AddToScheme, admissionregistrationv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, err
-		}
-	}
-	// daemonguard reads PriorityClasses and, for the node-aware rules,
-	// Nodes; self-managed certificates add their Secret and webhook
-	// configurations.
-	byObject := map[client.Object]cache.ByObject{&schedulingv1.PriorityClass{}: {}}
-	if opts.NodeChecks {
-		byObject[&corev1.Node{}] = cache.ByObject{Transform: slimNode}
-	}
-	if mode == certs.ModeSelfManaged {
-		if err := certs.AddToScheme(scheme); err != nil {
-			return nil, err
-		}
-		maps.Copy(byObject, selfManaged.CacheByObject())
-	}
-	metricsOpts := metricsserver.Options{BindAddress: opts.MetricsAddr}
-	if opts.MetricsSecure {
-		metricsOpts.SecureServing = true
-		metricsOpts.FilterProvider = metricsauth.Filter
-		metricsOpts.TLSOpts = tlsOpts
-	}
-	// The manager's own bound on stopping: the drain plus room for the
-	// informers and the health server.
-	graceful := limits.DrainTimeout + 5*time.Second
-	mgr, err := manager.New(cfg, manager.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsOpts,
-		HealthProbeBindAddress:  opts.HealthAddr,
-		PprofBindAddress:        opts.PprofAddr,
-		WebhookServer:           newServer(opts.Host, opts.Port, tlsOpts, limits, closing, log.WithName("server")),
-		Cache:                   cache.Options{ByObject: byObject},
-		GracefulShutdownTimeout: &graceful,
-		// Only the Reporter needs a leader; the webhook server, the
-		// certificate watcher and rotator and the policy reload run on
-		// every replica (NeedLeaderElection false).
-		LeaderElection:                opts.Reports.Enabled,
-		LeaderElectionID:              "daemonguard-reports",
-		LeaderElectionNamespace:       opts.Namespace,
-		LeaderElectionReleaseOnCancel: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating manager: %w", err)
-	}
-	return mgr, nil
-}
-
-// everyReplica is a runnable that runs whether or not this replica leads:
-// a bare manager.RunnableFunc would wait for leadership.
-type everyReplica func(context.Context) error
-
-func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
-func (everyReplica) NeedLeaderElection() bool          { return false }
-
-// scopeLookup asks the RESTMapper (discovery) whether a kind is namespaced.
-func scopeLookup(m meta.RESTMapper) ScopeLookup {
+// scopeLookup asks the API server's discovery whether a kind is namespaced.
+func scopeLookup(d *kube.Discovery) ScopeLookup {
 	return func(gk schema.GroupKind, version string) (bool, error) {
-		mapping, err := m.RESTMapping(gk, version)
-		if err != nil {
-			return false, err
-		}
-		return mapping.Scope.Name() == meta.RESTScopeNameNamespace, nil
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return d.Namespaced(ctx, gk.WithVersion(version))
 	}
 }

@@ -9,8 +9,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Reasons of the Events on the ValidatingWebhookConfiguration.
@@ -19,8 +19,8 @@ const (
 	ReasonMatchConditionsCurrent  = "MatchConditionsCurrent"
 )
 
-// eventRecorder is what the check emits Events with
-// (controller-runtime's events.k8s.io/v1 recorder).
+// eventRecorder is what the check emits Events with (eventRecorder in
+// events.go: events.k8s.io/v1, as controller-runtime's recorder wrote them).
 type eventRecorder interface {
 	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
 }
@@ -38,18 +38,17 @@ type validatingCheck struct {
 	// name is the ValidatingWebhookConfiguration's.
 	name string
 	// want is the condition this binary was built with.
-	want   admissionregistrationv1.MatchCondition
-	reader client.Reader // uncached: a cache would list every configuration
+	want admissionregistrationv1.MatchCondition
+	// configurations is read uncached: a cache would list every configuration.
+	configurations interface {
+		Get(ctx context.Context, name string, opts metav1.GetOptions) (*admissionregistrationv1.ValidatingWebhookConfiguration, error)
+	}
 	events eventRecorder
 	// every is how often the configuration is read again.
 	every   time.Duration
 	metrics *Metrics
 	log     logr.Logger
 }
-
-// NeedLeaderElection implements manager.LeaderElectionRunnable: every
-// replica reports, so the metric needs no leader to be scraped.
-func (*validatingCheck) NeedLeaderElection() bool { return false }
 
 // conditionState is what one check found.
 type conditionState struct {
@@ -100,8 +99,8 @@ func (c *validatingCheck) Start(ctx context.Context) error {
 // never too narrow; one with the condition must have it exactly. Conditions
 // of other names (an admin's own) are left to the admin.
 func (c *validatingCheck) check(ctx context.Context) conditionState {
-	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	if err := c.reader.Get(ctx, client.ObjectKey{Name: c.name}, cfg); err != nil {
+	cfg, err := c.configurations.Get(ctx, c.name, metav1.GetOptions{})
+	if err != nil {
 		why := fmt.Sprintf("cannot read ValidatingWebhookConfiguration %s: %v", c.name, err)
 		if apierrors.IsForbidden(err) {
 			why += " (the chart's RBAC is older than this image, which reads it to check its matchConditions)"

@@ -13,7 +13,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 // events records what the check emits.
@@ -48,13 +48,9 @@ func TestValidatingCheck(t *testing.T) {
 		"no configuration to read":    {missing: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			scheme := runtime.NewScheme()
-			if err := admissionregistrationv1.AddToScheme(scheme); err != nil {
-				t.Fatal(err)
-			}
-			b := fake.NewClientBuilder().WithScheme(scheme)
+			cs := fake.NewClientset()
 			if !tc.missing {
-				b = b.WithObjects(&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "daemonguard"},
+				cs = fake.NewClientset(&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "daemonguard"},
 					Webhooks: []admissionregistrationv1.ValidatingWebhook{{Name: "validate.daemonguard.io", MatchConditions: tc.have}}})
 			}
 			m, err := NewMetrics(prometheus.NewRegistry())
@@ -62,7 +58,7 @@ func TestValidatingCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 			ev := &events{}
-			c := &validatingCheck{name: "daemonguard", want: want, reader: b.Build(), events: ev, every: time.Hour, metrics: m, log: logr.Discard()}
+			c := &validatingCheck{name: "daemonguard", want: want, configurations: cs.AdmissionregistrationV1().ValidatingWebhookConfigurations(), events: ev, every: time.Hour, metrics: m, log: logr.Discard()}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error)
 			go func() { done <- c.Start(ctx) }()
@@ -100,20 +96,16 @@ func boolGauge(b bool) float64 {
 // once (not at every check), and its repair once more.
 func TestValidatingCheckTransitions(t *testing.T) {
 	want := admissionregistrationv1.MatchCondition{Name: "daemonguard-rule-may-fire", Expression: "new"}
-	scheme := runtime.NewScheme()
-	if err := admissionregistrationv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
 	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "daemonguard"},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{Name: "validate.daemonguard.io",
 			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: want.Name, Expression: "old"}}}}}
-	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cfg).Build()
+	cl := fake.NewClientset(cfg).AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := &events{}
-	c := &validatingCheck{name: "daemonguard", want: want, reader: cl, events: ev, every: 5 * time.Millisecond, metrics: m, log: logr.Discard()}
+	c := &validatingCheck{name: "daemonguard", want: want, configurations: cl, events: ev, every: 5 * time.Millisecond, metrics: m, log: logr.Discard()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = c.Start(ctx) }()
@@ -133,7 +125,7 @@ func TestValidatingCheckTransitions(t *testing.T) {
 		t.Fatalf("an outdated configuration reported %d times: %v", len(got), got)
 	}
 	cfg.Webhooks[0].MatchConditions = []admissionregistrationv1.MatchCondition{want}
-	if err := cl.Update(ctx, cfg); err != nil {
+	if _, err := cl.Update(ctx, cfg, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	wait(2)

@@ -1,9 +1,9 @@
 // Package metricsauth guards /metrics the way controller-runtime's
 // filters.WithAuthenticationAndAuthorization does, a TokenReview and then a
 // SubjectAccessReview against the API server, with the same cache lifetimes,
-// through client-go's typed clients alone. controller-runtime's filter is
-// built on k8s.io/apiserver, which brings cel-go, gRPC and OpenTelemetry into
-// the server binary for these two calls.
+// through typed clients alone. controller-runtime's filter is built on
+// k8s.io/apiserver, which brings cel-go, gRPC and OpenTelemetry into the
+// server binary for these two calls.
 package metricsauth
 
 import (
@@ -22,11 +22,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	authnclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	authzclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/daemonguard/daemonguard/internal/kube"
 )
 
 // The cache lifetimes of controller-runtime's filter (and of kube-rbac-proxy):
@@ -46,42 +44,32 @@ const (
 // controller-runtime's filter also uses.
 var backoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
 
+// tokenReviews and accessReviews create the reviews (kube's typed clients,
+// or client-go's fakes in tests).
+type tokenReviews interface {
+	Create(context.Context, *authnv1.TokenReview, metav1.CreateOptions) (*authnv1.TokenReview, error)
+}
+
+type accessReviews interface {
+	Create(context.Context, *authzv1.SubjectAccessReview, metav1.CreateOptions) (*authzv1.SubjectAccessReview, error)
+}
+
 // Reviewer asks the API server who a bearer token is and what they may do.
 type Reviewer struct {
-	tokens authnclient.TokenReviewInterface
-	access authzclient.SubjectAccessReviewInterface
+	tokens tokenReviews
+	access accessReviews
 
 	users     *ttlCache[authnv1.UserInfo]
 	decisions *ttlCache[bool]
 	now       func() time.Time
 }
 
-// New is a Reviewer that calls the API server at config.
-func New(config *rest.Config, httpClient *http.Client) (*Reviewer, error) {
-	authn, err := authnclient.NewForConfigAndClient(config, httpClient)
-	if err != nil {
-		return nil, err
-	}
-	authz, err := authzclient.NewForConfigAndClient(config, httpClient)
-	if err != nil {
-		return nil, err
-	}
+// New is a Reviewer that calls the API server through cs.
+func New(cs *kube.Clientset) (*Reviewer, error) {
 	return &Reviewer{
-		tokens: authn.TokenReviews(), access: authz.SubjectAccessReviews(),
+		tokens: cs.TokenReviews(), access: cs.SubjectAccessReviews(),
 		users: newTTLCache[authnv1.UserInfo](cacheSize), decisions: newTTLCache[bool](cacheSize),
 		now: time.Now,
-	}, nil
-}
-
-// Filter is a metricsserver.FilterProvider: the metrics server's handler,
-// guarded.
-func Filter(config *rest.Config, httpClient *http.Client) (metricsserver.Filter, error) {
-	r, err := New(config, httpClient)
-	if err != nil {
-		return nil, err
-	}
-	return func(log logr.Logger, next http.Handler) (http.Handler, error) {
-		return r.Guard(log, next), nil
 	}, nil
 }
 
