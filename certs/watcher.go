@@ -96,7 +96,7 @@ func (w *Watcher) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	return w.current, nil
 }
 
-// Start polls the files until ctx ends (manager.Runnable).
+// Start polls the files until ctx ends.
 func (w *Watcher) Start(ctx context.Context) error {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
@@ -110,8 +110,6 @@ func (w *Watcher) Start(ctx context.Context) error {
 	}
 }
 
-// NeedLeaderElection is false: every replica serves.
-func (w *Watcher) NeedLeaderElection() bool { return false }
 
 // Reload reads the files and serves them if they changed and form a valid
 // pair. It reports whether a new certificate is now served.

@@ -1,6 +1,8 @@
-// Package webhook serves daemonguard's two admission endpoints over TLS on
-// controller-runtime's webhook server, with health checks, metrics, and a
-// policy file that is reloaded when it changes.
+// Package webhook serves daemonguard's two admission endpoints over TLS, with
+// health checks, metrics, and a policy file that is reloaded when it
+// changes. It reads and writes the cluster through internal/kube, not
+// controller-runtime's manager and client, whose scheme of every API group
+// was most of the binary.
 package webhook
 
 import (

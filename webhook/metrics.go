@@ -10,9 +10,9 @@ import (
 	"github.com/daemonguard/daemonguard/internal/review"
 )
 
-// Metrics are daemonguard's own Prometheus metrics. controller-runtime's
-// request counter only sees HTTP codes; these tell allowed, denied, warned and
-// mutated apart, per rule and per mutator.
+// Metrics are daemonguard's own Prometheus metrics. A request counter would
+// only see HTTP codes; these tell allowed, denied, warned and mutated apart,
+// per rule and per mutator.
 type Metrics struct {
 	reviews       *prometheus.CounterVec
 	duration      *prometheus.HistogramVec

@@ -58,9 +58,10 @@ type Options struct {
 	// (Limits.DrainTimeout). It covers the time endpoints take to drop the
 	// pod and the API server's pooled connections to move elsewhere.
 	ShutdownDelay time.Duration
-	// MetricsRegistry receives daemonguard's own metrics; nil means
-	// controller-runtime's metrics.Registry, which MetricsAddr serves. Tests
-	// running several webhooks in one process give each its own.
+	// MetricsRegistry receives serve's metrics, and MetricsAddr serves it
+	// (it must then also be a prometheus.Gatherer); nil means a new
+	// registry. Tests running several webhooks in one process give each
+	// its own.
 	MetricsRegistry prometheus.Registerer
 	// Reports turns on the OpenReports Reporter (see ReportsOptions).
 	Reports ReportsOptions

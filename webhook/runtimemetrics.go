@@ -9,9 +9,8 @@ import (
 
 // registerRuntimeMetrics adds the process (CPU, resident memory, open
 // files) and Go runtime (heap, GC, goroutines) collectors that every
-// controller-runtime binary serves. controller-runtime registers them only
-// from its controller package, which serve does not link, so they are
-// registered here; one registered already (the same collector) is kept.
+// controller-runtime binary serves; one registered already (the same
+// collector) is kept.
 func registerRuntimeMetrics(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
