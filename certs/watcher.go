@@ -110,7 +110,6 @@ func (w *Watcher) Start(ctx context.Context) error {
 	}
 }
 
-
 // Reload reads the files and serves them if they changed and form a valid
 // pair. It reports whether a new certificate is now served.
 func (w *Watcher) Reload() bool {
