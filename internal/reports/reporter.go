@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,11 +23,6 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	// The Reporter's queue reports its depth, adds and latency as
-	// workqueue_*{name="daemonguard-reports"} through the metrics provider
-	// controller-runtime registers when this package is linked; serve has
-	// no controller that would link it otherwise.
-	_ "sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 
 	"github.com/daemonguard/daemonguard/internal/policy"
 )
@@ -47,7 +43,11 @@ type Options struct {
 	PolicyPollInterval time.Duration
 	// Metrics receives the findings gauge; nil records nothing.
 	Metrics *Metrics
-	Log     logr.Logger
+	// QueueMetrics receives the work queue's metrics,
+	// workqueue_*{name="daemonguard-reports"} (controller-runtime's names,
+	// help, labels and buckets); nil registers them nowhere.
+	QueueMetrics prometheus.Registerer
+	Log          logr.Logger
 }
 
 // Reporter keeps one OpenReports Report per namespace with DaemonSets up to
@@ -58,10 +58,11 @@ type Reporter struct {
 	cfg  *rest.Config
 	opts Options
 
-	queue   workqueue.TypedRateLimitingInterface[string]
-	limiter *rate.Limiter
-	cache   cache.Cache
-	client  client.Client
+	queue        workqueue.TypedRateLimitingInterface[string]
+	queueMetrics *queueMetrics
+	limiter      *rate.Limiter
+	cache        cache.Cache
+	client       client.Client
 
 	mu         sync.Mutex
 	counts     map[string]map[ruleAction]int // namespace -> DaemonSets with findings
@@ -92,12 +93,29 @@ func NewReporter(cfg *rest.Config, opts Options) *Reporter {
 	if opts.PolicyPollInterval <= 0 {
 		opts.PolicyPollInterval = time.Second
 	}
-	return &Reporter{
+	r := &Reporter{
 		cfg: cfg, opts: opts,
-		limiter: rate.NewLimiter(rate.Limit(opts.WritesPerSecond), opts.Burst),
-		counts:  map[string]map[ruleAction]int{},
-		failing: map[string]bool{},
+		queueMetrics: newQueueMetrics(),
+		limiter:      rate.NewLimiter(rate.Limit(opts.WritesPerSecond), opts.Burst),
+		counts:       map[string]map[ruleAction]int{},
+		failing:      map[string]bool{},
 	}
+	if opts.QueueMetrics != nil {
+		if err := r.queueMetrics.register(opts.QueueMetrics); err != nil {
+			opts.Log.Error(err, "the reports queue's metrics are not exported")
+		}
+	}
+	return r
+}
+
+// queueName names the Reporter's queue in its metrics.
+const queueName = "daemonguard-reports"
+
+// newQueue returns the Reporter's work queue: namespaces to evaluate,
+// retried with client-go's controller rate limiter.
+func (r *Reporter) newQueue() workqueue.TypedRateLimitingInterface[string] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: queueName, MetricsProvider: r.queueMetrics})
 }
 
 // NeedLeaderElection is true: one replica writes Reports.
@@ -160,8 +178,7 @@ func (r *Reporter) Start(ctx context.Context) error {
 	if r.client, err = client.New(r.cfg, client.Options{Scheme: scheme}); err != nil {
 		return fmt.Errorf("reports: creating client: %w", err)
 	}
-	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonguard-reports"})
+	r.queue = r.newQueue()
 	defer r.queue.ShutDown()
 
 	dsInformer, err := r.cache.GetInformer(ctx, &appsv1.DaemonSet{})
