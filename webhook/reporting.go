@@ -46,7 +46,7 @@ func reporterPart(cs *kube.Clientset, cfg *rest.Config, opts Options, source *Po
 	}
 	r := reports.NewReporter(cfg, reports.Options{
 		Policy: source.Current, WritesPerSecond: ro.WritesPerSecond, Burst: ro.Burst, MaxResults: ro.MaxResults,
-		PolicyPollInterval: time.Second, Metrics: m, Log: log.WithName("reports"),
+		PolicyPollInterval: time.Second, Metrics: m, QueueMetrics: reg, Log: log.WithName("reports"),
 	})
 	if ro.Reporter != nil {
 		ro.Reporter(r)

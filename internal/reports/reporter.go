@@ -5,29 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	// The Reporter's queue reports its depth, adds and latency as
-	// workqueue_*{name="daemonguard-reports"} through the metrics provider
-	// controller-runtime registers when this package is linked; serve has
-	// no controller that would link it otherwise.
-	_ "sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/internal/policy"
 )
 
@@ -47,7 +43,11 @@ type Options struct {
 	PolicyPollInterval time.Duration
 	// Metrics receives the findings gauge; nil records nothing.
 	Metrics *Metrics
-	Log     logr.Logger
+	// QueueMetrics receives the work queue's metrics,
+	// workqueue_*{name="daemonguard-reports"} (controller-runtime's names,
+	// help, labels and buckets); nil registers them nowhere.
+	QueueMetrics prometheus.Registerer
+	Log          logr.Logger
 }
 
 // Reporter keeps one OpenReports Report per namespace with DaemonSets up to
@@ -58,10 +58,14 @@ type Reporter struct {
 	cfg  *rest.Config
 	opts Options
 
-	queue   workqueue.TypedRateLimitingInterface[string]
-	limiter *rate.Limiter
-	cache   cache.Cache
-	client  client.Client
+	queue        workqueue.TypedRateLimitingInterface[string]
+	queueMetrics *queueMetrics
+	limiter      *rate.Limiter
+	// clients writes Reports; the informers' indexers (by namespace) are
+	// what the Reporter reads.
+	clients    *kube.Clientset
+	daemonSets toolscache.Indexer
+	reports    toolscache.Indexer
 
 	mu         sync.Mutex
 	counts     map[string]map[ruleAction]int // namespace -> DaemonSets with findings
@@ -92,12 +96,29 @@ func NewReporter(cfg *rest.Config, opts Options) *Reporter {
 	if opts.PolicyPollInterval <= 0 {
 		opts.PolicyPollInterval = time.Second
 	}
-	return &Reporter{
+	r := &Reporter{
 		cfg: cfg, opts: opts,
-		limiter: rate.NewLimiter(rate.Limit(opts.WritesPerSecond), opts.Burst),
-		counts:  map[string]map[ruleAction]int{},
-		failing: map[string]bool{},
+		queueMetrics: newQueueMetrics(),
+		limiter:      rate.NewLimiter(rate.Limit(opts.WritesPerSecond), opts.Burst),
+		counts:       map[string]map[ruleAction]int{},
+		failing:      map[string]bool{},
 	}
+	if opts.QueueMetrics != nil {
+		if err := r.queueMetrics.register(opts.QueueMetrics); err != nil {
+			opts.Log.Error(err, "the reports queue's metrics are not exported")
+		}
+	}
+	return r
+}
+
+// queueName names the Reporter's queue in its metrics.
+const queueName = "daemonguard-reports"
+
+// newQueue returns the Reporter's work queue: namespaces to evaluate,
+// retried with client-go's controller rate limiter.
+func (r *Reporter) newQueue() workqueue.TypedRateLimitingInterface[string] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: queueName, MetricsProvider: r.queueMetrics})
 }
 
 // NeedLeaderElection is true: one replica writes Reports.
@@ -134,44 +155,32 @@ func Scheme() (*runtime.Scheme, error) {
 // this replica whatever happens to reports.
 func (r *Reporter) Start(ctx context.Context) error {
 	log := r.opts.Log
+	var err error
+	if r.clients, err = kube.NewForConfig(r.cfg); err != nil {
+		return fmt.Errorf("reports: creating client: %w", err)
+	}
 	if err := r.waitForCRD(ctx); err != nil {
 		return nil // ctx ended
-	}
-	scheme, err := Scheme()
-	if err != nil {
-		return err
 	}
 	managed, err := labels.Parse(ManagedByLabel + "=" + managedBy)
 	if err != nil {
 		return err
 	}
-	r.cache, err = cache.New(r.cfg, cache.Options{
-		Scheme: scheme,
-		ByObject: map[client.Object]cache.ByObject{
-			// Only daemonguard's own Reports: other tools' (Kyverno's) can be
-			// many and large.
-			&openreportsv1alpha1.Report{}: {Label: managed},
-		},
-		DefaultTransform: cache.TransformStripManagedFields(),
+	dsInformer := kube.NewInformer(r.clients.DaemonSets(""), &appsv1.DaemonSet{}, nil)
+	// Only daemonguard's own Reports: other tools' (Kyverno's) can be many
+	// and large.
+	reportInformer := kube.NewInformer(r.clients.Reports(""), &openreportsv1alpha1.Report{}, func(o *metav1.ListOptions) {
+		o.LabelSelector = managed.String()
 	})
-	if err != nil {
-		return fmt.Errorf("reports: creating cache: %w", err)
+	for _, inf := range []toolscache.SharedIndexInformer{dsInformer, reportInformer} {
+		if err := inf.SetTransform(stripManagedFields); err != nil {
+			return err
+		}
 	}
-	if r.client, err = client.New(r.cfg, client.Options{Scheme: scheme}); err != nil {
-		return fmt.Errorf("reports: creating client: %w", err)
-	}
-	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonguard-reports"})
+	r.daemonSets, r.reports = dsInformer.GetIndexer(), reportInformer.GetIndexer()
+	r.queue = r.newQueue()
 	defer r.queue.ShutDown()
 
-	dsInformer, err := r.cache.GetInformer(ctx, &appsv1.DaemonSet{})
-	if err != nil {
-		return fmt.Errorf("reports: watching DaemonSets: %w", err)
-	}
-	reportInformer, err := r.cache.GetInformer(ctx, &openreportsv1alpha1.Report{})
-	if err != nil {
-		return fmt.Errorf("reports: watching Reports: %w", err)
-	}
 	if _, err := dsInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: r.enqueue,
 		UpdateFunc: func(oldObj, newObj any) {
@@ -198,21 +207,18 @@ func (r *Reporter) Start(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	cacheDone := make(chan struct{})
-	go func() {
-		defer close(cacheDone)
-		if err := r.cache.Start(ctx); err != nil {
-			log.Error(err, "reports cache stopped")
-		}
-	}()
-	defer func() { <-cacheDone }()
-	if !r.cache.WaitForCacheSync(ctx) {
+	var informers sync.WaitGroup
+	for _, inf := range []toolscache.SharedIndexInformer{dsInformer, reportInformer} {
+		informers.Go(func() { inf.RunWithContext(ctx) })
+	}
+	defer informers.Wait()
+	if !toolscache.WaitForCacheSync(ctx.Done(), dsInformer.HasSynced, reportInformer.HasSynced) {
 		return nil
 	}
 	log.Info("reporting on DaemonSets")
 
 	r.evaluated = r.opts.Policy()
-	r.enqueueAll(ctx)
+	r.enqueueAll()
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
@@ -224,32 +230,58 @@ func (r *Reporter) Start(ctx context.Context) error {
 	}
 	t := time.NewTicker(r.opts.PolicyPollInterval)
 	defer t.Stop()
+	resync := time.NewTicker(resyncPeriod())
+	defer resync.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			r.queue.ShutDown()
 			wg.Wait()
 			return nil
+		case <-resync.C:
+			r.resync()
 		case now := <-t.C:
 			if p := r.opts.Policy(); p != r.evaluated {
 				r.evaluated = p
 				log.Info("policy changed; evaluating every DaemonSet again")
-				r.enqueueAll(ctx)
+				r.enqueueAll()
 			}
 			r.noteSynced(now)
 		}
 	}
 }
 
+// resyncPeriod is how often the Reporter looks at every Report again: what
+// controller-runtime's cache resynced its informers at (10 hours, give or
+// take 10% so that informers do not move in step). kube's informers do not
+// resync; resync does what such a resync caused.
+func resyncPeriod() time.Duration {
+	return time.Duration(float64(10*time.Hour) * (0.9 + rand.Float64()/5))
+}
+
+// resync queues what a resync of the informers queued: each cached object
+// comes again as an update to itself, which the DaemonSets' handler drops
+// (nothing changed) and the Reports' queues unless it is this Reporter's
+// last write, so a namespace whose Report it did not write since it became
+// leader is evaluated again.
+func (r *Reporter) resync() {
+	for _, obj := range r.reports.List() {
+		if !r.ownWrite(obj) {
+			r.enqueue(obj)
+		}
+	}
+}
+
 // waitForCRD polls discovery until the Report resource is served.
 func (r *Reporter) waitForCRD(ctx context.Context) error {
-	dc, err := discovery.NewDiscoveryClientForConfig(r.cfg)
-	if err != nil {
-		return err
-	}
 	logged := false
 	for {
-		list, err := dc.ServerResourcesForGroupVersion(openreportsv1alpha1.GroupVersion.String())
+		// A Discovery per poll: it keeps a group version's list once served,
+		// and the group may be served (ClusterReports) before Reports are.
+		list, err := kube.NewDiscovery(r.clients).Resources(ctx, openreportsv1alpha1.SchemeGroupVersion)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err == nil {
 			for _, res := range list.APIResources {
 				if res.Name == "reports" {
@@ -273,23 +305,16 @@ func (r *Reporter) enqueue(obj any) {
 	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	if o, ok := obj.(client.Object); ok {
+	if o, ok := obj.(metav1.Object); ok {
 		r.queue.Add(o.GetNamespace())
 	}
 }
 
 // enqueueAll queues every namespace with a DaemonSet or a Report.
-func (r *Reporter) enqueueAll(ctx context.Context) {
-	var dss appsv1.DaemonSetList
-	if err := r.cache.List(ctx, &dss); err == nil {
-		for i := range dss.Items {
-			r.queue.Add(dss.Items[i].Namespace)
-		}
-	}
-	var reps openreportsv1alpha1.ReportList
-	if err := r.cache.List(ctx, &reps); err == nil {
-		for i := range reps.Items {
-			r.queue.Add(reps.Items[i].Namespace)
+func (r *Reporter) enqueueAll() {
+	for _, idx := range []toolscache.Indexer{r.daemonSets, r.reports} {
+		for _, obj := range idx.List() {
+			r.enqueue(obj)
 		}
 	}
 }
@@ -348,32 +373,33 @@ func (r *Reporter) noteSynced(now time.Time) {
 // policy in force, writing only when something changed.
 func (r *Reporter) reconcile(ctx context.Context, namespace string) error {
 	p := r.opts.Policy()
-	var dss appsv1.DaemonSetList
-	if err := r.cache.List(ctx, &dss, client.InNamespace(namespace)); err != nil {
+	// The informers' objects are shared: read, never written (Evaluate
+	// and the update below work on copies).
+	dss, err := indexed[*appsv1.DaemonSet](r.daemonSets, namespace)
+	if err != nil {
 		return err
 	}
-	current := &openreportsv1alpha1.Report{}
-	err := r.cache.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ReportName}, current)
-	switch {
-	case apierrors.IsNotFound(err):
-		current = nil
-	case err != nil:
+	current, err := r.currentReport(namespace)
+	if err != nil {
 		return err
 	}
-	if len(dss.Items) == 0 {
+	client := r.clients.Reports(namespace)
+	if len(dss) == 0 {
 		r.setCounts(namespace, nil)
 		if current == nil {
 			return nil
 		}
-		if err := r.write(ctx, func() error { return r.client.Delete(ctx, current, client.Preconditions{UID: &current.UID}) }); err != nil && !apierrors.IsNotFound(err) {
+		uid := current.UID
+		if err := r.write(ctx, func() error {
+			return client.Delete(ctx, current.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		}); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 		return nil
 	}
 	var results []openreportsv1alpha1.ReportResult
 	counts := map[ruleAction]int{}
-	for i := range dss.Items {
-		ds := &dss.Items[i]
+	for _, ds := range dss {
 		if ds.DeletionTimestamp != nil {
 			continue
 		}
@@ -396,11 +422,15 @@ func (r *Reporter) reconcile(ctx context.Context, namespace string) error {
 		return nil
 	}
 	if current == nil {
-		err := r.write(ctx, func() error { return r.client.Create(ctx, desired) })
+		var created *openreportsv1alpha1.Report
+		err := r.write(ctx, func() (err error) {
+			created, err = client.Create(ctx, desired, metav1.CreateOptions{})
+			return err
+		})
 		if apierrors.IsAlreadyExists(err) {
 			return errors.New("report created meanwhile; retrying") // the cache catches up
 		}
-		r.remember(desired, err)
+		r.remember(created, err)
 		return err
 	}
 	// Keep what others set on the object (annotations, other labels).
@@ -410,9 +440,53 @@ func (r *Reporter) reconcile(ctx context.Context, namespace string) error {
 	}
 	updated.Labels[ManagedByLabel] = managedBy
 	updated.Source, updated.Summary, updated.Configuration, updated.Results = desired.Source, desired.Summary, desired.Configuration, desired.Results
-	err = r.write(ctx, func() error { return r.client.Update(ctx, updated) })
+	err = r.write(ctx, func() (err error) {
+		updated, err = client.Update(ctx, updated, metav1.UpdateOptions{})
+		return err
+	})
 	r.remember(updated, err)
 	return err
+}
+
+// indexed returns the objects of namespace in an informer's indexer.
+func indexed[T runtime.Object](idx toolscache.Indexer, namespace string) ([]T, error) {
+	objs, err := idx.ByIndex(toolscache.NamespaceIndex, namespace)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		t, ok := o.(T)
+		if !ok {
+			return nil, fmt.Errorf("reports: %T in the cache, want %T", o, t)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// currentReport is namespace's Report in the cache, nil when there is none.
+func (r *Reporter) currentReport(namespace string) (*openreportsv1alpha1.Report, error) {
+	obj, ok, err := r.reports.GetByKey(namespace + "/" + ReportName)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rep, ok := obj.(*openreportsv1alpha1.Report)
+	if !ok {
+		return nil, fmt.Errorf("reports: %T in the cache, want a Report", obj)
+	}
+	return rep, nil
+}
+
+// stripManagedFields drops managedFields from what the informers keep, as
+// controller-runtime's cache.TransformStripManagedFields did: the Reporter
+// never reads them, and they are a large part of every object.
+func stripManagedFields(in any) (any, error) {
+	// Only when set: https://github.com/kubernetes/kubernetes/issues/124337
+	if obj, err := meta.Accessor(in); err == nil && obj.GetManagedFields() != nil {
+		obj.SetManagedFields(nil)
+	}
+	return in, nil
 }
 
 // remember notes the resourceVersion of a Report this Reporter wrote.

@@ -90,22 +90,33 @@ func (r *replica) reconciles() int {
 // gauge reads daemonguard_daemonsets_with_findings{rule, action}.
 func (r *replica) gauge(t *testing.T, rule, action string) float64 {
 	t.Helper()
+	return r.metric(t, "daemonguard_daemonsets_with_findings", map[string]string{"rule": rule, "action": action})
+}
+
+// metric reads the gauge or counter name{labels} from the replica's
+// registry, 0 when it has no such series.
+func (r *replica) metric(t *testing.T, name string, want map[string]string) float64 {
+	t.Helper()
 	mfs, err := r.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "daemonguard_daemonsets_with_findings" {
+		if mf.GetName() != name {
 			continue
 		}
+	series:
 		for _, m := range mf.GetMetric() {
 			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["rule"] == rule && labels["action"] == action {
-				return m.GetGauge().GetValue()
+			for k, v := range want {
+				if labels[k] != v {
+					continue series
+				}
 			}
+			return m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
 	return 0
@@ -199,6 +210,12 @@ func TestReporter(t *testing.T) {
 		}
 		if g := leader.gauge(t, "hostpid-writable-hostpath", "deny"); g < 2 {
 			t.Errorf("daemonguard_daemonsets_with_findings{hostpid-writable-hostpath,deny} = %v on the leader, want >= 2", g)
+		}
+		// The Reporter's queue, in the registry serve was given (make
+		// bench-scale and the dashboards read it on /metrics).
+		queue := map[string]string{"name": "daemonguard-reports", "controller": "daemonguard-reports"}
+		if n := leader.metric(t, "workqueue_adds_total", queue); n == 0 {
+			t.Errorf(`workqueue_adds_total{name="daemonguard-reports"} = %v on the leader, want > 0`, n)
 		}
 		t.Logf("leader %s (lease holder %s)", leader.name, *lease.Spec.HolderIdentity)
 	})
