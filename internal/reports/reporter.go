@@ -51,7 +51,7 @@ type Options struct {
 }
 
 // Reporter keeps one OpenReports Report per namespace with DaemonSets up to
-// date. It runs on the leader only (NeedLeaderElection is true) and starts
+// date. It runs on the leader only (serve elects one) and starts
 // its own informers when it becomes leader, so other replicas hold no
 // DaemonSet cache: they only serve admission.
 type Reporter struct {
@@ -121,9 +121,6 @@ func (r *Reporter) newQueue() workqueue.TypedRateLimitingInterface[string] {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: queueName, MetricsProvider: r.queueMetrics})
 }
 
-// NeedLeaderElection is true: one replica writes Reports.
-func (r *Reporter) NeedLeaderElection() bool { return true }
-
 // Writes is how many writes the Reporter has sent (for tests and logs).
 func (r *Reporter) Writes() int {
 	r.mu.Lock()
@@ -136,18 +133,6 @@ func (r *Reporter) Reconciles() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.reconciles
-}
-
-// Scheme is what the Reporter reads and writes.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := appsv1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	if err := openreportsv1alpha1.Install(s); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // Start waits for the Report CRD, then reconciles until ctx ends. Problems
