@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -27,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/daemonguard/daemonguard/certs"
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/webhook/metricsauth"
 )
 
@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	mgrCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopManager()
 	go stopAfterDelay(ctx, mgrCtx, stopManager, closing, opts.ShutdownDelay, limits.DrainTimeout, log)
-	mgr, err := newManager(cfg, opts, mode, selfManaged, limits, tlsOpts, closing, log)
+	mgr, err := newManager(cfg, opts, limits, tlsOpts, closing, log)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,11 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	if mode == certs.ModeSelfManaged {
 		selfManaged.FilesWritten = func() { certWatcher.Reload() }
-		rotator, err := certs.NewRotator(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache(), selfManaged, log.WithName("certs"))
+		cs, err := kube.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		rotator, err := certs.NewRotator(cs, selfManaged, log.WithName("certs"))
 		if err != nil {
 			return err
 		}
@@ -190,7 +194,7 @@ func stopAfterDelay(ctx, mgrCtx context.Context, stop context.CancelFunc, closin
 
 // newManager is the controller-runtime manager serving the webhooks, the
 // metrics and the probes, with a cache of what the webhook reads.
-func newManager(cfg *rest.Config, opts Options, mode certs.Mode, selfManaged certs.RotatorOptions, limits Limits,
+func newManager(cfg *rest.Config, opts Options, limits Limits,
 	tlsOpts []func(*tls.Config), closing *atomic.Bool, log logr.Logger) (manager.Manager, error) {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{schedulingv1.AddToScheme, corev1.AddToScheme, admissionregistrationv1.AddToScheme} {
@@ -199,17 +203,11 @@ func newManager(cfg *rest.Config, opts Options, mode certs.Mode, selfManaged cer
 		}
 	}
 	// daemonguard reads PriorityClasses and, for the node-aware rules,
-	// Nodes; self-managed certificates add their Secret and webhook
-	// configurations.
+	// Nodes. (The self-managed certificates' Rotator watches its Secret and
+	// webhook configurations with informers of its own.)
 	byObject := map[client.Object]cache.ByObject{&schedulingv1.PriorityClass{}: {}}
 	if opts.NodeChecks {
 		byObject[&corev1.Node{}] = cache.ByObject{Transform: slimNode}
-	}
-	if mode == certs.ModeSelfManaged {
-		if err := certs.AddToScheme(scheme); err != nil {
-			return nil, err
-		}
-		maps.Copy(byObject, selfManaged.CacheByObject())
 	}
 	metricsOpts := metricsserver.Options{BindAddress: opts.MetricsAddr}
 	if opts.MetricsSecure {
