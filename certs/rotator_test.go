@@ -3,9 +3,11 @@ package certs
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,7 +22,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/watch"
+	clientfeatures "k8s.io/client-go/features"
+	clientfeaturestesting "k8s.io/client-go/features/testing"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -465,4 +471,241 @@ func TestRotatorCARollover(t *testing.T) {
 	if cas[Fingerprint(first.CA.Cert)] != true {
 		t.Error("first CA not recorded")
 	}
+}
+
+// The caBundle patch is the one controller-runtime's
+// StrategicMergeFrom(orig, MergeFromWithOptimisticLock{}) made: a two-way
+// strategic merge patch from the configuration read, without its
+// resourceVersion, to the configuration with the caBundles and the
+// resourceVersion read.
+func TestCABundlePatch(t *testing.T) {
+	bundle := []byte("-----BEGIN CERTIFICATE-----\nnew\n-----END CERTIFICATE-----\n")
+	old := []byte("-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n")
+	objs := testConfigurations()
+	mutating := objs[0].(*admissionregistrationv1.MutatingWebhookConfiguration)
+	mutating.ResourceVersion = "42"
+	validating := objs[1].(*admissionregistrationv1.ValidatingWebhookConfiguration)
+	validating.ResourceVersion = "43"
+	for _, tc := range []struct {
+		name     string
+		obj      runtime.Object
+		caBundle []byte
+		before   [][]byte // the caBundles read
+	}{
+		{"mutating, none set", mutating, bundle, [][]byte{nil, nil}},
+		{"mutating, one set", mutating, bundle, [][]byte{nil, bundle}},
+		{"mutating, an old one", mutating, bundle, [][]byte{bundle, old}},
+		{"mutating, all set", mutating, bundle, [][]byte{bundle, bundle}},
+		{"mutating, removed", mutating, nil, [][]byte{old, nil}},
+		{"validating", validating, bundle, [][]byte{old}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			read := tc.obj.DeepCopyObject()
+			modified := tc.obj.DeepCopyObject()
+			var cfg configuration
+			switch r := read.(type) {
+			case *admissionregistrationv1.MutatingWebhookConfiguration:
+				m := modified.(*admissionregistrationv1.MutatingWebhookConfiguration)
+				for i := range r.Webhooks {
+					r.Webhooks[i].ClientConfig.CABundle = tc.before[i]
+					m.Webhooks[i].ClientConfig.CABundle = tc.caBundle
+				}
+				cfg = mutatingConfiguration(r)
+			case *admissionregistrationv1.ValidatingWebhookConfiguration:
+				m := modified.(*admissionregistrationv1.ValidatingWebhookConfiguration)
+				for i := range r.Webhooks {
+					r.Webhooks[i].ClientConfig.CABundle = tc.before[i]
+					m.Webhooks[i].ClientConfig.CABundle = tc.caBundle
+				}
+				cfg = validatingConfiguration(r)
+			}
+			// What controller-runtime's optimistic strategic merge patch sent.
+			orig := read.DeepCopyObject()
+			meta.NewAccessor().SetResourceVersion(orig, "")
+			origJSON, err := json.Marshal(orig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			modJSON, err := json.Marshal(modified)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := strategicpatch.CreateTwoWayMergePatch(origJSON, modJSON, modified)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := caBundlePatch(cfg, tc.caBundle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed := slices.ContainsFunc(tc.before, func(b []byte) bool { return !bytes.Equal(b, tc.caBundle) }); !changed {
+				// Nothing to write: no patch (not one of the resourceVersion only).
+				want = nil
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("patch\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+// Someone changes a webhook configuration between the Rotator's read and
+// its caBundle patch: the patch carries the resourceVersion read and fails
+// with Conflict, and the Rotator re-reads and patches the new version,
+// keeping the other change.
+func TestRotatorPatchConflict(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(t0)
+	api := newAPIServer(t, testConfigurations()...)
+	admin := api.clientset()
+	var raced atomic.Bool
+	var patches, conflicts atomic.Int32
+	c := api.clientset()
+	c.PrependReactor("patch", "mutatingwebhookconfigurations", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		if raced.CompareAndSwap(false, true) {
+			m, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, testConfig, metav1.GetOptions{})
+			if err != nil {
+				t.Error(err)
+			}
+			m.Labels = map[string]string{"changed": "meanwhile"}
+			if _, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, m, metav1.UpdateOptions{}); err != nil {
+				t.Error(err)
+			}
+		}
+		if p := action.(k8stesting.PatchAction); p.GetPatchType() != types.StrategicMergePatchType {
+			t.Errorf("a %s patch", p.GetPatchType())
+		}
+		_, obj, err := api.react(action)
+		patches.Add(1)
+		if apierrors.IsConflict(err) {
+			conflicts.Add(1)
+		}
+		return true, obj, err
+	})
+	r := newTestRotator(t, c, clk, testLifetimes)
+	if _, err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if patches.Load() != 2 || conflicts.Load() != 1 {
+		t.Errorf("%d patches of the MutatingWebhookConfiguration, %d conflicts; want 2 and the one conflict", patches.Load(), conflicts.Load())
+	}
+	_, b := getSecret(t, admin)
+	for i, cb := range caBundles(t, admin) {
+		if !bytes.Equal(cb, b.CABundle()) {
+			t.Errorf("webhook %d caBundle not the stored CA", i)
+		}
+	}
+	m, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, testConfig, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Labels["changed"] != "meanwhile" {
+		t.Error("the patch lost the other writer's change")
+	}
+}
+
+// Start watches its Secret and webhook configurations: with a clock that
+// never fires, a reset caBundle and a deleted Secret are restored at once,
+// and stopping stops the informers too.
+func TestRotatorWatches(t *testing.T) {
+	// The fake lists and watches; it cannot stream a list through a watch
+	// (which a fake clientset tells its own informers, not these).
+	clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, false)
+	clk := clocktesting.NewFakeClock(t0)
+	api := newAPIServer(t, testConfigurations()...)
+	admin := api.clientset()
+	c := api.clientset()
+	var lists, watches sync.Map
+	c.PrependReactor("list", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		lists.Store(a.GetResource().Resource+"/"+a.GetNamespace(), a.(k8stesting.ListAction).GetListRestrictions().Fields.String())
+		return false, nil, nil
+	})
+	c.PrependWatchReactor("*", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		watches.Store(a.GetResource().Resource+"/"+a.GetNamespace(), a.(k8stesting.WatchAction).GetWatchRestrictions().Fields.String())
+		return false, nil, nil
+	})
+	r := newTestRotator(t, c, clk, testLifetimes)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Start(ctx) }()
+	defer func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Start did not return")
+		}
+	}()
+	until := func(what string, f func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !f(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within 10s", what)
+			}
+		}
+	}
+	stored := func() *Bundle {
+		s, err := admin.CoreV1().Secrets(testNS).Get(context.Background(), testSecret, metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		b, _ := ParseSecret(s)
+		return b
+	}
+	injected := func() bool {
+		b := stored()
+		if b == nil || b.CA == nil {
+			return false
+		}
+		for _, cb := range caBundles(t, admin) {
+			if !bytes.Equal(cb, b.CABundle()) {
+				return false
+			}
+		}
+		return true
+	}
+	until("bootstrap", injected)
+	for _, want := range []string{"secrets/" + testNS, "mutatingwebhookconfigurations/", "validatingwebhookconfigurations/"} {
+		until("list and watch of "+want, func() bool {
+			_, listed := lists.Load(want)
+			_, watched := watches.Load(want)
+			return listed && watched
+		})
+	}
+	for what, m := range map[string]*sync.Map{"list": &lists, "watch": &watches} {
+		m.Range(func(k, v any) bool {
+			name := testConfig
+			if k == "secrets/"+testNS {
+				name = testSecret
+			}
+			if v != "metadata.name="+name {
+				t.Errorf("%s of %s with field selector %q, want metadata.name=%s", what, k, v, name)
+			}
+			return true
+		})
+	}
+
+	// A caBundle reset (a helm upgrade rendering it empty): restored.
+	v, err := admin.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, testConfig, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Webhooks[0].ClientConfig.CABundle = nil
+	if _, err := admin.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, v, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	until("caBundle restored", injected)
+
+	// The Secret deleted: a new CA, injected.
+	first := stored()
+	if err := admin.CoreV1().Secrets(testNS).Delete(ctx, testSecret, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	until("Secret recreated", func() bool {
+		b := stored()
+		return b != nil && b.CA != nil && !b.CA.Cert.Equal(first.CA.Cert) && injected()
+	})
 }
