@@ -196,8 +196,11 @@ func (r *Rotator) Start(ctx context.Context) error {
 	var running sync.WaitGroup
 	defer running.Wait()
 	defer stop()
+	// The informers log (a list or watch refused, say) through the
+	// Rotator's logger, as controller-runtime's cache logged through its.
+	informersCtx := logr.NewContext(ctx, r.log)
 	for _, inf := range informers {
-		running.Go(func() { inf.RunWithContext(ctx) })
+		running.Go(func() { inf.RunWithContext(informersCtx) })
 	}
 
 	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second

@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -708,4 +710,61 @@ func TestRotatorWatches(t *testing.T) {
 		b := stored()
 		return b != nil && b.CA != nil && !b.CA.Cert.Equal(first.CA.Cert) && injected()
 	})
+}
+
+// Without list and watch permission the informers never sync; the Rotator
+// polls, and the refusals are logged through its logger.
+func TestRotatorLogsWatchErrors(t *testing.T) {
+	clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, false)
+	clk := clocktesting.NewFakeClock(t0)
+	api := newAPIServer(t, testConfigurations()...)
+	c := api.clientset()
+	c.PrependReactor("list", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), "", errors.New("no list"))
+	})
+	var mu sync.Mutex
+	var logged []string
+	r := newTestRotator(t, c, clk, testLifetimes)
+	r.log = funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		logged = append(logged, prefix+" "+args)
+	}, funcr.Options{})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Start(ctx) }()
+	found := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range logged {
+			if strings.Contains(l, "Failed to watch") && strings.Contains(l, "no list") {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(10 * time.Second); !found(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			mu.Lock()
+			t.Fatalf("the refused list was not logged through the Rotator's logger: %q", logged)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, err := c.CoreV1().Secrets(testNS).Get(ctx, testSecret, metav1.GetOptions{})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Secret without the informers: %v", err)
+		}
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Start did not return")
+	}
 }
