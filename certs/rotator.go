@@ -3,9 +3,11 @@ package certs
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -15,10 +17,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/daemonguard/daemonguard/internal/kube"
 )
 
 // RotatorOptions configure self-managed certificates.
@@ -82,23 +85,6 @@ func (o RotatorOptions) Names() ServingNames {
 	return n
 }
 
-// CacheByObject restricts the manager's cache to the objects the Rotator
-// watches: its one Secret and its two webhook configurations (RBAC can then
-// grant list and watch by resourceNames).
-func (o RotatorOptions) CacheByObject() map[client.Object]cache.ByObject {
-	byName := func(n string) fields.Selector { return fields.OneTermEqualSelector("metadata.name", n) }
-	return map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}, Field: byName(o.SecretName)},
-		&admissionregistrationv1.MutatingWebhookConfiguration{}:   {Field: byName(o.WebhookConfigurationName)},
-		&admissionregistrationv1.ValidatingWebhookConfiguration{}: {Field: byName(o.WebhookConfigurationName)},
-	}
-}
-
-// AddToScheme adds the types the Rotator reads and writes.
-func AddToScheme(s *runtime.Scheme) error {
-	return errors.Join(corev1.AddToScheme(s), admissionregistrationv1.AddToScheme(s))
-}
-
 // Rotator keeps self-managed certificates: the CA and serving certificate in
 // the Secret, the CA bundle in the webhook configurations, and the serving
 // pair in the certificate directory. Every replica runs one.
@@ -114,20 +100,54 @@ func AddToScheme(s *runtime.Scheme) error {
 // resourceVersion check pick the writer is simpler and has no idle standby.
 // A losing write costs one key generation.
 type Rotator struct {
-	opts      RotatorOptions
-	names     ServingNames
-	client    client.Client
-	reader    client.Reader
-	informers cache.Informers
-	clock     clock.Clock
-	log       logr.Logger
-	trigger   chan struct{}
+	opts    RotatorOptions
+	names   ServingNames
+	clients rotatorClients
+	clock   clock.Clock
+	log     logr.Logger
+	trigger chan struct{}
 }
 
-// NewRotator returns a Rotator that writes with c, reads with reader (it
-// must not be a cache: the decisions need the latest state), and, when
-// informers is not nil, rechecks as soon as the watched objects change.
-func NewRotator(c client.Client, reader client.Reader, informers cache.Informers, opts RotatorOptions, log logr.Logger) (*Rotator, error) {
+// secretClient reads, writes and watches Secrets of one namespace: kube's
+// Clientset.Secrets(namespace), or client-go's typed client.
+type secretClient interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.Secret, error)
+	Create(ctx context.Context, s *corev1.Secret, opts metav1.CreateOptions) (*corev1.Secret, error)
+	Update(ctx context.Context, s *corev1.Secret, opts metav1.UpdateOptions) (*corev1.Secret, error)
+	kube.ListWatcher[*corev1.SecretList]
+}
+
+// configurationClient reads, patches and watches one kind of webhook
+// configuration (T, listed as L): kube's Clientset or client-go's typed
+// client of MutatingWebhookConfigurations or ValidatingWebhookConfigurations.
+type configurationClient[T, L runtime.Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+	kube.ListWatcher[L]
+}
+
+// rotatorClients are the API the Rotator uses: get, create, update, list
+// and watch its Secret; get, patch, list and watch its two webhook
+// configurations (the verbs the chart grants, by name but for create).
+type rotatorClients struct {
+	secrets    secretClient
+	mutating   configurationClient[*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.MutatingWebhookConfigurationList]
+	validating configurationClient[*admissionregistrationv1.ValidatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfigurationList]
+}
+
+// NewRotator returns a Rotator that reads and writes through cs, straight
+// from the API server (the decisions need the latest state), and, once
+// started, watches its Secret and webhook configurations to recheck as soon
+// as they change.
+func NewRotator(cs *kube.Clientset, opts RotatorOptions, log logr.Logger) (*Rotator, error) {
+	return newRotator(rotatorClients{
+		secrets:    cs.Secrets(opts.Namespace),
+		mutating:   cs.MutatingWebhookConfigurations(),
+		validating: cs.ValidatingWebhookConfigurations(),
+	}, opts, log)
+}
+
+func newRotator(c rotatorClients, opts RotatorOptions, log logr.Logger) (*Rotator, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -138,7 +158,7 @@ func NewRotator(c client.Client, reader client.Reader, informers cache.Informers
 		opts.Clock = clock.RealClock{}
 	}
 	return &Rotator{
-		opts: opts, names: opts.Names(), client: c, reader: reader, informers: informers,
+		opts: opts, names: opts.Names(), clients: c,
 		clock: opts.Clock, log: log, trigger: make(chan struct{}, 1),
 	}, nil
 }
@@ -149,25 +169,40 @@ func (r *Rotator) NeedLeaderElection() bool { return false }
 
 // Start keeps the certificates until ctx ends (manager.Runnable).
 func (r *Rotator) Start(ctx context.Context) error {
-	if r.informers != nil {
-		// Watching only speeds things up (another replica's renewal, a
-		// caBundle someone reset); the periodic check is enough for
-		// correctness. So the informers are not waited for: without list
-		// and watch permission they never sync, and the Rotator polls.
-		for _, obj := range []client.Object{&corev1.Secret{}, &admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}} {
-			inf, err := r.informers.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
-			if err != nil {
-				return fmt.Errorf("watching %s: %w", kindOf(obj), err)
-			}
-			if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-				AddFunc:    r.poke,
-				UpdateFunc: func(_, o any) { r.poke(o) },
-				DeleteFunc: r.poke,
-			}); err != nil {
-				return err
-			}
+	// Watching only speeds things up (another replica's renewal, a
+	// caBundle someone reset); the periodic check is enough for
+	// correctness. So the informers are not waited for: without list and
+	// watch permission they never sync, and the Rotator polls.
+	byName := func(name string) func(*metav1.ListOptions) {
+		return func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
 		}
 	}
+	informers := []toolscache.SharedIndexInformer{
+		kube.NewInformer(r.clients.secrets, &corev1.Secret{}, byName(r.opts.SecretName)),
+		kube.NewInformer(r.clients.mutating, &admissionregistrationv1.MutatingWebhookConfiguration{}, byName(r.opts.WebhookConfigurationName)),
+		kube.NewInformer(r.clients.validating, &admissionregistrationv1.ValidatingWebhookConfiguration{}, byName(r.opts.WebhookConfigurationName)),
+	}
+	for _, inf := range informers {
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    r.poke,
+			UpdateFunc: func(_, o any) { r.poke(o) },
+			DeleteFunc: r.poke,
+		}); err != nil {
+			return err
+		}
+	}
+	ctx, stop := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	defer running.Wait()
+	defer stop()
+	// The informers log (a list or watch refused, say) through the
+	// Rotator's logger, as controller-runtime's cache logged through its.
+	informersCtx := logr.NewContext(ctx, r.log)
+	for _, inf := range informers {
+		running.Go(func() { inf.RunWithContext(informersCtx) })
+	}
+
 	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second
 	backoff := minBackoff
 	for {
@@ -250,8 +285,8 @@ func (r *Rotator) syncOnce(ctx context.Context) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	secret := &corev1.Secret{}
-	switch err := r.reader.Get(ctx, client.ObjectKey{Namespace: r.opts.Namespace, Name: r.opts.SecretName}, secret); {
+	secret, err := r.clients.secrets.Get(ctx, r.opts.SecretName, metav1.GetOptions{})
+	switch {
 	case apierrors.IsNotFound(err):
 		secret = nil
 	case err != nil:
@@ -314,7 +349,8 @@ func (r *Rotator) syncOnce(ctx context.Context) (time.Time, error) {
 }
 
 // store creates the Secret (cur nil) or updates cur to hold b, failing with
-// errRetry if another replica wrote it since it was read.
+// errRetry if another replica wrote it since it was read. It returns the
+// Secret as stored.
 func (r *Rotator) store(ctx context.Context, cur *corev1.Secret, b *Bundle) (*corev1.Secret, error) {
 	var err error
 	s := cur.DeepCopy()
@@ -324,10 +360,10 @@ func (r *Rotator) store(ctx context.Context, cur *corev1.Secret, b *Bundle) (*co
 			Labels: map[string]string{ManagedByLabel: "daemonguard"},
 		}}
 		b.WriteTo(s)
-		err = r.client.Create(ctx, s)
+		s, err = r.clients.secrets.Create(ctx, s, metav1.CreateOptions{})
 	} else {
 		b.WriteTo(s)
-		err = r.client.Update(ctx, s)
+		s, err = r.clients.secrets.Update(ctx, s, metav1.UpdateOptions{})
 	}
 	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 		return nil, errRetry
@@ -338,65 +374,136 @@ func (r *Rotator) store(ctx context.Context, cur *corev1.Secret, b *Bundle) (*co
 	return s, nil
 }
 
-func (r *Rotator) getConfigurations(ctx context.Context) ([]client.Object, error) {
-	var out []client.Object
-	for _, obj := range []client.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}} {
-		err := r.reader.Get(ctx, client.ObjectKey{Name: r.opts.WebhookConfigurationName}, obj)
-		switch {
-		case apierrors.IsNotFound(err):
-			// Not installed (yet): the informer says when it is.
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("reading %s %s: %w", kindOf(obj), r.opts.WebhookConfigurationName, err)
+// configuration is a webhook configuration as read: its kind, metadata and
+// the client config of each webhook, and how to patch it.
+type configuration struct {
+	kind     string
+	meta     *metav1.ObjectMeta
+	webhooks []configuredWebhook
+	patch    func(ctx context.Context, name string, data []byte) error
+}
+
+type configuredWebhook struct {
+	name   string
+	client *admissionregistrationv1.WebhookClientConfig
+}
+
+func (r *Rotator) getConfigurations(ctx context.Context) ([]configuration, error) {
+	name := r.opts.WebhookConfigurationName
+	var out []configuration
+	// Either may not be installed (yet): the informer says when it is.
+	switch m, err := r.clients.mutating.Get(ctx, name, metav1.GetOptions{}); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading %s %s: %w", kindMutating, name, err)
+	default:
+		c := mutatingConfiguration(m)
+		c.patch = func(ctx context.Context, name string, data []byte) error {
+			_, err := r.clients.mutating.Patch(ctx, name, types.StrategicMergePatchType, data, metav1.PatchOptions{})
+			return err
 		}
-		out = append(out, obj)
+		out = append(out, c)
+	}
+	switch v, err := r.clients.validating.Get(ctx, name, metav1.GetOptions{}); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading %s %s: %w", kindValidating, name, err)
+	default:
+		c := validatingConfiguration(v)
+		c.patch = func(ctx context.Context, name string, data []byte) error {
+			_, err := r.clients.validating.Patch(ctx, name, types.StrategicMergePatchType, data, metav1.PatchOptions{})
+			return err
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }
 
+func mutatingConfiguration(m *admissionregistrationv1.MutatingWebhookConfiguration) configuration {
+	c := configuration{kind: kindMutating, meta: &m.ObjectMeta}
+	for i := range m.Webhooks {
+		c.webhooks = append(c.webhooks, configuredWebhook{m.Webhooks[i].Name, &m.Webhooks[i].ClientConfig})
+	}
+	return c
+}
+
+func validatingConfiguration(v *admissionregistrationv1.ValidatingWebhookConfiguration) configuration {
+	c := configuration{kind: kindValidating, meta: &v.ObjectMeta}
+	for i := range v.Webhooks {
+		c.webhooks = append(c.webhooks, configuredWebhook{v.Webhooks[i].Name, &v.Webhooks[i].ClientConfig})
+	}
+	return c
+}
+
+const (
+	kindMutating   = "MutatingWebhookConfiguration"
+	kindValidating = "ValidatingWebhookConfiguration"
+)
+
 // inject sets caBundle on every webhook of cfg, if it is not already set.
 // The patch carries the resourceVersion read (see syncOnce), and only the
 // caBundles, so fields this client does not know survive.
-func (r *Rotator) inject(ctx context.Context, cfg client.Object, caBundle []byte) error {
-	orig := cfg.DeepCopyObject().(client.Object)
-	changed := false
-	set := func(cc *admissionregistrationv1.WebhookClientConfig) {
-		if !bytes.Equal(cc.CABundle, caBundle) {
-			cc.CABundle, changed = caBundle, true
-		}
-	}
-	switch c := cfg.(type) {
-	case *admissionregistrationv1.MutatingWebhookConfiguration:
-		for i := range c.Webhooks {
-			set(&c.Webhooks[i].ClientConfig)
-		}
-	case *admissionregistrationv1.ValidatingWebhookConfiguration:
-		for i := range c.Webhooks {
-			set(&c.Webhooks[i].ClientConfig)
-		}
-	}
-	if !changed {
+func (r *Rotator) inject(ctx context.Context, cfg configuration, caBundle []byte) error {
+	patch, err := caBundlePatch(cfg, caBundle)
+	if patch == nil && err == nil {
 		return nil
 	}
-	err := r.client.Patch(ctx, cfg, client.StrategicMergeFrom(orig, client.MergeFromWithOptimisticLock{}))
+	if err == nil {
+		err = cfg.patch(ctx, cfg.meta.Name, patch)
+	}
 	if apierrors.IsConflict(err) {
 		return errRetry
 	}
 	if err != nil {
-		return fmt.Errorf("writing the caBundle of %s %s: %w", kindOf(cfg), cfg.GetName(), err)
+		return fmt.Errorf("writing the caBundle of %s %s: %w", cfg.kind, cfg.meta.Name, err)
 	}
-	r.log.Info("caBundle written", "kind", kindOf(cfg), "name", cfg.GetName(), "cas", bytes.Count(caBundle, []byte("BEGIN CERTIFICATE")))
+	r.log.Info("caBundle written", "kind", cfg.kind, "name", cfg.meta.Name, "cas", bytes.Count(caBundle, []byte("BEGIN CERTIFICATE")))
 	return nil
 }
 
-func kindOf(obj client.Object) string {
-	switch obj.(type) {
-	case *corev1.Secret:
-		return "Secret"
-	case *admissionregistrationv1.MutatingWebhookConfiguration:
-		return "MutatingWebhookConfiguration"
-	case *admissionregistrationv1.ValidatingWebhookConfiguration:
-		return "ValidatingWebhookConfiguration"
+// caBundlePatch is the strategic merge patch setting caBundle on every
+// webhook of cfg, nil when all have it already. It is the patch
+// strategicpatch.CreateTwoWayMergePatch makes from cfg to cfg with those
+// caBundles and the resourceVersion read (what controller-runtime's
+// StrategicMergeFrom with MergeFromWithOptimisticLock sends), built here
+// without strategicpatch, which would bring OpenAPI and protobuf along:
+// the webhooks are merged by name, the ones unchanged left out, and the
+// API server rejects it with Conflict if the configuration changed since
+// it was read.
+func caBundlePatch(cfg configuration, caBundle []byte) ([]byte, error) {
+	type name struct {
+		Name string `json:"name"`
 	}
-	return fmt.Sprintf("%T", obj)
+	type webhook struct {
+		ClientConfig struct {
+			// nil removes the caBundle (json null).
+			CABundle *[]byte `json:"caBundle"`
+		} `json:"clientConfig"`
+		Name string `json:"name"`
+	}
+	var p struct {
+		Order    []name `json:"$setElementOrder/webhooks"`
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+		Webhooks []webhook `json:"webhooks"`
+	}
+	for _, w := range cfg.webhooks {
+		p.Order = append(p.Order, name{w.name})
+		if bytes.Equal(w.client.CABundle, caBundle) {
+			continue
+		}
+		u := webhook{Name: w.name}
+		if len(caBundle) > 0 {
+			u.ClientConfig.CABundle = &caBundle
+		}
+		p.Webhooks = append(p.Webhooks, u)
+	}
+	if len(p.Webhooks) == 0 {
+		return nil, nil
+	}
+	if p.Metadata.ResourceVersion = cfg.meta.ResourceVersion; p.Metadata.ResourceVersion == "" {
+		return nil, fmt.Errorf("%s %s has no resourceVersion to patch it with", cfg.kind, cfg.meta.Name)
+	}
+	return json.Marshal(p)
 }
