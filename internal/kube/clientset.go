@@ -13,10 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/gentype"
 	"k8s.io/client-go/rest"
 )
 
@@ -78,11 +76,9 @@ func restClient(cfg *rest.Config, httpClient *http.Client, gv schema.GroupVersio
 	return rest.RESTClientForConfigAndClient(c, httpClient)
 }
 
-// object is what gentype's clients are typed by: a pointer to a kind.
 type object[E any] interface {
 	*E
-	runtime.Object
-	metav1.Object
+	Object
 }
 
 type list[E any] interface {
@@ -90,15 +86,9 @@ type list[E any] interface {
 	runtime.Object
 }
 
-// Client is a typed client of one kind (and its list), namespaced or not.
-type Client[T interface {
-	runtime.Object
-	metav1.Object
-}, L runtime.Object] = gentype.ClientWithList[T, L]
-
 func newClient[T object[E], L list[LE], E, LE any](resource string, rc rest.Interface, namespace string) *Client[T, L] {
-	return gentype.NewClientWithList[T, L](resource, rc, ParameterCodec, namespace,
-		func() T { return T(new(E)) }, func() L { return L(new(LE)) })
+	return &Client[T, L]{resource: resource, rest: rc, namespace: namespace,
+		newObject: func() T { return T(new(E)) }, newList: func() L { return L(new(LE)) }}
 }
 
 // Core kinds.
@@ -161,14 +151,14 @@ func (c *Clientset) Reports(namespace string) *Client[*openreportsv1alpha1.Repor
 
 // Reviews, created and answered at once, never stored.
 
-func (c *Clientset) TokenReviews() *gentype.Client[*authenticationv1.TokenReview] {
-	return gentype.NewClient[*authenticationv1.TokenReview]("tokenreviews", c.authn, ParameterCodec, "",
-		func() *authenticationv1.TokenReview { return &authenticationv1.TokenReview{} })
+func (c *Clientset) TokenReviews() *Reviews[*authenticationv1.TokenReview] {
+	return &Reviews[*authenticationv1.TokenReview]{resource: "tokenreviews", rest: c.authn,
+		newObject: func() *authenticationv1.TokenReview { return &authenticationv1.TokenReview{} }}
 }
 
-func (c *Clientset) SubjectAccessReviews() *gentype.Client[*authorizationv1.SubjectAccessReview] {
-	return gentype.NewClient[*authorizationv1.SubjectAccessReview]("subjectaccessreviews", c.authz, ParameterCodec, "",
-		func() *authorizationv1.SubjectAccessReview { return &authorizationv1.SubjectAccessReview{} })
+func (c *Clientset) SubjectAccessReviews() *Reviews[*authorizationv1.SubjectAccessReview] {
+	return &Reviews[*authorizationv1.SubjectAccessReview]{resource: "subjectaccessreviews", rest: c.authz,
+		newObject: func() *authorizationv1.SubjectAccessReview { return &authorizationv1.SubjectAccessReview{} }}
 }
 
 // RESTClient is the REST client of the core group (for discovery).

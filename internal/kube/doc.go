@@ -6,7 +6,7 @@
 // register every API group of every Kubernetes release in one scheme at
 // init: some 50 group versions whose types, registration and typed clients
 // were a third of the daemonguard binary and most of its resident memory
-// (README, "Cost per call"). The typed clients here are client-go's own
-// generic ones (k8s.io/client-go/gentype, what the Clientset's are made of),
-// the informers client-go's, so the wire behaviour is the Clientset's.
+// (README, "Cost per call"). The typed clients here make the requests
+// client-go's generated ones make, over client-go's REST client, and the
+// informers are client-go's, so the wire behaviour is the Clientset's.
 package kube
