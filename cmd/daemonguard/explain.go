@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/daemonguard/daemonguard/internal/explain"
 	"github.com/daemonguard/daemonguard/internal/explain/live"
+	"github.com/daemonguard/daemonguard/internal/kube"
 )
 
 // Exit codes of `explain`, part of its contract.
@@ -150,7 +150,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	cfg.Timeout = o.timeout
 	cfg.QPS, cfg.Burst = 50, 100
 	counter := live.Count(cfg)
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kube.NewForConfig(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemonguard explain: %v\n", err)
 		return explainUsage

@@ -11,10 +11,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/internal/reports"
 	"github.com/daemonguard/daemonguard/mutators/patch"
@@ -143,7 +143,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 // scan lists the DaemonSets once, page by page, and reviews each.
 func scan(ctx context.Context, o *scanOptions, cfg *rest.Config, stderr io.Writer) (*scanReport, error) {
 	start := time.Now()
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kube.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func scan(ctx context.Context, o *scanOptions, cfg *rest.Config, stderr io.Write
 	report := &scanReport{Results: []scanResult{}, Skipped: []skipped{}}
 	opts := metav1.ListOptions{LabelSelector: o.selector, Limit: o.pageSize}
 	for page := 1; ; page++ {
-		list, err := cs.AppsV1().DaemonSets(o.namespace).List(ctx, opts)
+		list, err := cs.DaemonSets(o.namespace).List(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("listing DaemonSets: %w", err)
 		}

@@ -8,9 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/daemonguard/daemonguard/internal/config"
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/internal/policy"
 	"github.com/daemonguard/daemonguard/validators/nodes"
 )
@@ -25,7 +25,7 @@ const chartPolicyLabel = "app.kubernetes.io/part-of=daemonguard"
 // scanPolicy compiles the policy scan reviews under: --config, else the
 // chart's policy ConfigMap, else the defaults (with a note). PriorityClass
 // lookups use the cluster's classes, listed once.
-func scanPolicy(ctx context.Context, o *scanOptions, cs kubernetes.Interface, stderr io.Writer) (*policy.Policy, error) {
+func scanPolicy(ctx context.Context, o *scanOptions, cs *kube.Clientset, stderr io.Writer) (*policy.Policy, error) {
 	cfg := config.Defaults()
 	ownNamespace := o.webhookNamespace
 	switch {
@@ -77,10 +77,10 @@ func scanPolicy(ctx context.Context, o *scanOptions, cs kubernetes.Interface, st
 
 // findPolicyConfigMap returns the policy file in the chart's ConfigMap, where
 // it was found and its namespace; nil data when there is none.
-func findPolicyConfigMap(ctx context.Context, o *scanOptions, cs kubernetes.Interface) ([]byte, string, string, error) {
+func findPolicyConfigMap(ctx context.Context, o *scanOptions, cs *kube.Clientset) ([]byte, string, string, error) {
 	if o.policyConfigMap != "" {
 		ns, name, _ := strings.Cut(o.policyConfigMap, "/")
-		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		cm, err := cs.ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return nil, "", "", fmt.Errorf("policy ConfigMap %s: %w", o.policyConfigMap, err)
 		}
@@ -90,7 +90,7 @@ func findPolicyConfigMap(ctx context.Context, o *scanOptions, cs kubernetes.Inte
 		}
 		return []byte(data), "ConfigMap " + o.policyConfigMap, ns, nil
 	}
-	list, err := cs.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{LabelSelector: chartPolicyLabel})
+	list, err := cs.ConfigMaps("").List(ctx, metav1.ListOptions{LabelSelector: chartPolicyLabel})
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -115,11 +115,11 @@ func findPolicyConfigMap(ctx context.Context, o *scanOptions, cs kubernetes.Inte
 	return nil, "", "", fmt.Errorf("several daemonguard policy ConfigMaps (%s): choose one with --policy-configmap or --config", strings.Join(names, ", "))
 }
 
-func listPriorityClasses(ctx context.Context, cs kubernetes.Interface) (map[string]bool, error) {
+func listPriorityClasses(ctx context.Context, cs *kube.Clientset) (map[string]bool, error) {
 	out := map[string]bool{}
 	opts := metav1.ListOptions{Limit: 500}
 	for {
-		list, err := cs.SchedulingV1().PriorityClasses().List(ctx, opts)
+		list, err := cs.PriorityClasses().List(ctx, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -135,11 +135,11 @@ func listPriorityClasses(ctx context.Context, cs kubernetes.Interface) (map[stri
 
 // listNodes lists the cluster's Nodes once, in pages, for the node-aware
 // rules.
-func listNodes(ctx context.Context, cs kubernetes.Interface, pageSize int64) ([]*corev1.Node, error) {
+func listNodes(ctx context.Context, cs *kube.Clientset, pageSize int64) ([]*corev1.Node, error) {
 	var out []*corev1.Node
 	opts := metav1.ListOptions{Limit: pageSize}
 	for {
-		list, err := cs.CoreV1().Nodes().List(ctx, opts)
+		list, err := cs.Nodes().List(ctx, opts)
 		if err != nil {
 			return nil, err
 		}

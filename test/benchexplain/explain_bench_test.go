@@ -34,13 +34,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/daemonguard/daemonguard/internal/explain"
 	"github.com/daemonguard/daemonguard/internal/explain/live"
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/test/internal/controlplane"
 	"github.com/daemonguard/daemonguard/test/internal/fanout"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
@@ -174,7 +174,7 @@ func BenchmarkExplain(b *testing.B) {
 			for b.Loop() {
 				cfg := rest.CopyConfig(current.config)
 				counter := live.Count(cfg)
-				cs, err := kubernetes.NewForConfig(cfg)
+				cs, err := kube.NewForConfig(cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -226,7 +226,7 @@ func agent(name string, requests corev1.ResourceList) *appsv1.DaemonSet {
 // settle waits (up to ten minutes) until explain's report satisfies done.
 func settle(b *testing.B, ds *appsv1.DaemonSet, done func(*explain.Report) bool) {
 	b.Helper()
-	cs, err := kubernetes.NewForConfig(current.config)
+	cs, err := kube.NewForConfig(current.config)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,11 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/daemonguard/daemonguard/internal/explain"
 	"github.com/daemonguard/daemonguard/internal/explain/live"
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 )
 
@@ -25,7 +25,7 @@ import (
 // rollout that stalls where daemonguard does not act (kube-system is exempt).
 func runExplainDemo(ctx context.Context, out io.Writer, cluster *sim.Cluster) error {
 	section(out, "5. After the apply: daemonguard explain, node by node")
-	cs, err := kubernetes.NewForConfig(cluster.Config)
+	cs, err := kube.NewForConfig(cluster.Config)
 	if err != nil {
 		return err
 	}

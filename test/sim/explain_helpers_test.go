@@ -15,12 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/daemonguard/daemonguard/internal/explain"
 	"github.com/daemonguard/daemonguard/internal/explain/live"
+	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/test/internal/sim"
 )
 
@@ -77,7 +77,7 @@ func runExplain(t *testing.T, ds *appsv1.DaemonSet) explained {
 	t.Helper()
 	cfg := rest.CopyConfig(cluster.Config)
 	counter := live.Count(cfg)
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kube.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

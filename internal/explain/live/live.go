@@ -22,10 +22,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/daemonguard/daemonguard/internal/explain"
+	"github.com/daemonguard/daemonguard/internal/kube"
 )
 
 // Options tune Read.
@@ -47,7 +47,7 @@ func (e *NotFoundError) Error() string {
 }
 
 // Read gathers explain's input for the DaemonSet namespace/name.
-func Read(ctx context.Context, cs kubernetes.Interface, namespace, name string, opts Options) (explain.Input, error) {
+func Read(ctx context.Context, cs *kube.Clientset, namespace, name string, opts Options) (explain.Input, error) {
 	if opts.PageSize <= 0 {
 		opts.PageSize = 500
 	}
@@ -55,7 +55,7 @@ func Read(ctx context.Context, cs kubernetes.Interface, namespace, name string, 
 		opts.PortLookups = 10
 	}
 	in := explain.Input{Now: opts.Now}
-	ds, err := cs.AppsV1().DaemonSets(namespace).Get(ctx, name, metav1.GetOptions{})
+	ds, err := cs.DaemonSets(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return in, &NotFoundError{Namespace: namespace, Name: name}
 	}
@@ -71,7 +71,7 @@ func Read(ctx context.Context, cs kubernetes.Interface, namespace, name string, 
 	g.Go(func() error {
 		var err error
 		in.Nodes, err = pages(gctx, "nodes", opts.PageSize, metav1.ListOptions{}, func(o metav1.ListOptions) ([]corev1.Node, string, error) {
-			l, err := cs.CoreV1().Nodes().List(gctx, o)
+			l, err := cs.Nodes().List(gctx, o)
 			if err != nil {
 				return nil, "", err
 			}
@@ -81,7 +81,7 @@ func Read(ctx context.Context, cs kubernetes.Interface, namespace, name string, 
 	})
 	g.Go(func() error {
 		pods, err := pages(gctx, "pods", opts.PageSize, metav1.ListOptions{LabelSelector: selector.String()}, func(o metav1.ListOptions) ([]corev1.Pod, string, error) {
-			l, err := cs.CoreV1().Pods(namespace).List(gctx, o)
+			l, err := cs.Pods(namespace).List(gctx, o)
 			if err != nil {
 				return nil, "", err
 			}
@@ -93,7 +93,7 @@ func Read(ctx context.Context, cs kubernetes.Interface, namespace, name string, 
 	g.Go(func() error {
 		fs := fields.Set{"involvedObject.kind": "DaemonSet", "involvedObject.name": name, "involvedObject.uid": string(ds.UID)}.AsSelector().String()
 		events, err := pages(gctx, "events", opts.PageSize, metav1.ListOptions{FieldSelector: fs}, func(o metav1.ListOptions) ([]corev1.Event, string, error) {
-			l, err := cs.CoreV1().Events(namespace).List(gctx, o)
+			l, err := cs.CoreEvents(namespace).List(gctx, o)
 			if err != nil {
 				return nil, "", err
 			}
@@ -106,7 +106,7 @@ func Read(ctx context.Context, cs kubernetes.Interface, namespace, name string, 
 	})
 	g.Go(func() error {
 		revs, err := pages(gctx, "controllerrevisions", opts.PageSize, metav1.ListOptions{LabelSelector: selector.String()}, func(o metav1.ListOptions) ([]appsv1.ControllerRevision, string, error) {
-			l, err := cs.AppsV1().ControllerRevisions(namespace).List(gctx, o)
+			l, err := cs.ControllerRevisions(namespace).List(gctx, o)
 			if err != nil {
 				return nil, "", err
 			}
@@ -125,7 +125,7 @@ func Read(ctx context.Context, cs kubernetes.Interface, namespace, name string, 
 		}
 		fs := fields.OneTermEqualSelector("spec.nodeName", node).String()
 		pods, err := pages(ctx, "pods on node "+node, opts.PageSize, metav1.ListOptions{FieldSelector: fs}, func(o metav1.ListOptions) ([]corev1.Pod, string, error) {
-			l, err := cs.CoreV1().Pods("").List(ctx, o)
+			l, err := cs.Pods("").List(ctx, o)
 			if err != nil {
 				return nil, "", err
 			}
