@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -9,11 +10,48 @@ import (
 	"testing"
 	"unicode/utf16"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
 )
+
+// offlineGetter gives the builder what a non-local kubectl run has, without
+// a cluster: a REST mapper (so namespaces are defaulted and enforced by
+// scope, as kubectl does) and a REST config that is never dialled. File
+// input never fetches: the builder only retrieves objects it did not read.
+type offlineGetter struct{}
+
+func (offlineGetter) ToRESTConfig() (*rest.Config, error) {
+	return &rest.Config{Host: "https://offline.invalid"}, nil
+}
+
+func (offlineGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	return nil, errors.New("offline: files, not resources or categories from a cluster")
+}
+
+func (offlineGetter) ToRESTMapper() (meta.RESTMapper, error) { return staticMapper{}, nil }
+
+// staticMapper maps every kind without discovery: the resource guessed from
+// the kind, the scope from read.go's table, as the reader scopes kinds.
+type staticMapper struct{ meta.RESTMapper } // the builder calls only RESTMapping for files
+
+func (staticMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	gvk := gk.WithVersion("")
+	if len(versions) > 0 {
+		gvk.Version = versions[0]
+	}
+	plural, _ := meta.UnsafeGuessKindToResource(gvk)
+	scope := meta.RESTScopeNamespace
+	if !namespaced(gk) {
+		scope = meta.RESTScopeRoot
+	}
+	return &meta.RESTMapping{Resource: plural, GroupVersionKind: gvk, Scope: scope}, nil
+}
 
 // kubectlApplies is what `kubectl apply [-n NS] -f FILE...` would send for
 // the files: the builder chain of ApplyOptions.GetObjects, run as kubectl
