@@ -100,8 +100,8 @@ func parseCheckFlags(args []string, stderr io.Writer) (*checkOptions, error) {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: daemonguard check [--config FILE] [--namespace NS] [--old FILE] [--nodes FILE] [--kube-version 1.N] [-o json|yaml|text] FILE...
 
-Reviews the apps/v1 DaemonSets that "kubectl apply -f FILE..." would send, read by
-kubectl's own reader (files, directories, globs, "-" for stdin; YAML or JSON streams;
+Reviews the apps/v1 DaemonSets that "kubectl apply -f FILE..." would send, read as
+kubectl reads them (files, directories, globs, "-" for stdin; YAML or JSON streams;
 lists), with the same engine as the webhook: the mutating webhook's patch is
 applied, then the validating rules run. Other objects are skipped and listed.
 A denied DaemonSet is printed with the exemptions[] entry that would admit it.

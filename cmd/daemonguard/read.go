@@ -8,19 +8,22 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	kjson "sigs.k8s.io/json"
+	"reflect"
+	"slices"
 	"strings"
 
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured/unstructuredscheme"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/cli-runtime/pkg/resource"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/rest"
+	kjson "sigs.k8s.io/json"
 )
 
 // document is one object kubectl would send to the API server for a file,
@@ -55,24 +58,29 @@ func (d *document) isDaemonSet() bool {
 	return d.meta.APIVersion == "apps/v1" && d.meta.Kind == "DaemonSet"
 }
 
-// reader reads manifest files the way `kubectl apply -f` does, with
-// k8s.io/cli-runtime's resource builder, offline. What kubectl does, check
-// does: directories (their .json, .yaml and .yml files, not recursively) and
-// globs, UTF-8 and UTF-16 byte-order marks, YAML and JSON streams, YAML
-// anchors and merge keys, duplicate keys (the last wins), any document with
-// an items array read as a list of its items (one level deep), namespaces
-// defaulted, and a --namespace that contradicts metadata.namespace refused.
+// reader reads manifest files the way `kubectl apply -f` does: what
+// k8s.io/cli-runtime's resource builder does for files, offline, without the
+// builder (it links kustomize and client-go's discovery). What kubectl does,
+// check does: directories (their .json, .yaml and .yml files, not
+// recursively) and globs, UTF-8 and UTF-16 byte-order marks, YAML and JSON
+// streams, YAML anchors and merge keys, duplicate keys (the last wins), any
+// document with an items array read as a list of its items (one level deep),
+// namespaces defaulted, and a --namespace that contradicts metadata.namespace
+// refused. read_test.go holds the builder to this.
 type reader struct {
 	stdin io.Reader
 	// namespace is the namespace of objects that name none; enforce is
 	// kubectl's EnforceNamespace, true when --namespace was given.
 	namespace string
 	enforce   bool
+	// found counts the files named so far: like kubectl, a first name that
+	// holds no manifest file is an error.
+	found int
 }
 
 // read returns the objects in the file, directory or glob name ("-" is stdin).
 func (r *reader) read(name string) ([]*document, error) {
-	files, err := expandPaths(name)
+	files, err := r.expandPaths(name)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +95,15 @@ func (r *reader) read(name string) ([]*document, error) {
 	return docs, nil
 }
 
+// fileExtensions are the files kubectl reads in a directory.
+var fileExtensions = []string{".json", ".yaml", ".yml"}
+
 // expandPaths is kubectl's FilenameParam path expansion: a name that does
 // not exist is a glob; a directory holds its files with kubectl's
 // extensions; a file named explicitly is read whatever its extension.
-func expandPaths(name string) ([]string, error) {
+func (r *reader) expandPaths(name string) ([]string, error) {
 	if name == "-" {
+		r.found++
 		return []string{name}, nil
 	}
 	matches := []string{name}
@@ -106,14 +118,36 @@ func expandPaths(name string) ([]string, error) {
 	}
 	var files []string
 	for _, m := range matches {
-		// The builder's own expansion; its visitors are only asked their path.
-		visitors, err := resource.ExpandPathsToFileVisitors(nil, m, false, resource.FileExtensions, nil)
+		if _, err := os.Stat(m); os.IsNotExist(err) {
+			return nil, fmt.Errorf("the path %q does not exist", m)
+		} else if err != nil {
+			return nil, fmt.Errorf("the path %q cannot be accessed: %v", m, err)
+		}
+		// Walk, not ReadDir: Walk does not follow a symlink, so kubectl
+		// reads one named in a directory, or named itself, as a file.
+		err := filepath.Walk(m, func(path string, fi os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			if fi.IsDir() {
+				if path != m {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if path != m && !slices.Contains(fileExtensions, filepath.Ext(path)) {
+				return nil
+			}
+			files = append(files, path)
+			return nil
+		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("error reading %q: %v", m, err)
 		}
-		for _, v := range visitors {
-			files = append(files, v.(*resource.FileVisitor).Path)
-		}
+	}
+	r.found += len(files)
+	if r.found == 0 {
+		return nil, fmt.Errorf("error reading %v: recognized file extensions are %v", matches, fileExtensions)
 	}
 	return files, nil
 }
@@ -121,8 +155,7 @@ func expandPaths(name string) ([]string, error) {
 // readFile splits one file into documents exactly as the builder's
 // FileVisitor and StreamVisitor do (byte-order marks, then
 // NewYAMLOrJSONDecoder, empty and null documents skipped), counting them so
-// that errors and results can say "document N"; the builder itself then
-// reads each document.
+// that errors and results can say "document N".
 func (r *reader) readFile(path string) ([]*document, error) {
 	var in io.Reader
 	source := path
@@ -159,8 +192,7 @@ func (r *reader) readFile(path string) ([]*document, error) {
 	}
 }
 
-// objects reads one document with the resource builder as kubectl apply
-// configures it (ApplyOptions.GetObjects), and returns what kubectl would send.
+// objects returns what kubectl would send for one document.
 func (r *reader) objects(source string, raw []byte) ([]*document, error) {
 	var probe struct {
 		APIVersion string          `json:"apiVersion"`
@@ -176,20 +208,13 @@ func (r *reader) objects(source string, raw []byte) ([]*document, error) {
 	if !list && (probe.APIVersion == "" || probe.Kind == "") {
 		return nil, fmt.Errorf("%s: not a Kubernetes object: apiVersion and kind are required", source)
 	}
-	b := resource.NewBuilder(offlineGetter{}).
-		Unstructured(). // before Stream: each visitor keeps the decoder it was built with
-		ContinueOnError().
-		NamespaceParam(r.namespace).DefaultNamespace()
-	if r.enforce {
-		b = b.RequireNamespace()
-	}
-	infos, err := b.Stream(bytes.NewReader(raw), source).Flatten().Do().Infos()
+	objs, err := r.build(source, raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	var docs []*document
-	for j, info := range infos {
-		js, err := runtime.Encode(unstructured.UnstructuredJSONScheme, info.Object)
+	for j, obj := range objs {
+		js, err := runtime.Encode(unstructured.UnstructuredJSONScheme, obj)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
@@ -206,27 +231,91 @@ func (r *reader) objects(source string, raw []byte) ([]*document, error) {
 	return docs, nil
 }
 
-// offlineGetter gives the builder what a non-local kubectl run has, without
-// a cluster: a REST mapper (so namespaces are defaulted and enforced by
-// scope, as kubectl does) and a REST config that is never dialled. File
-// input never fetches: the builder only retrieves objects it did not read.
-type offlineGetter struct{}
-
-func (offlineGetter) ToRESTConfig() (*rest.Config, error) {
-	return &rest.Config{Host: "https://offline.invalid"}, nil
+// metadataOnlyObject is what the builder's decoder also reads a document
+// into, to refuse metadata that is not ObjectMeta; the name is in its errors.
+type metadataOnlyObject struct {
+	metav1.TypeMeta   `json:""`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
 }
 
-func (offlineGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
-	return nil, errors.New("daemonguard check is offline: it reads files, not resources or categories from a cluster")
+var typer = unstructuredscheme.NewUnstructuredObjectTyper()
+
+// build is what kubectl apply's resource builder (Unstructured,
+// ContinueOnError, DefaultNamespace, RequireNamespace when enforcing,
+// Flatten) makes of one document, with the builder's error, in its words.
+func (r *reader) build(source string, raw []byte) ([]*unstructured.Unstructured, error) {
+	obj, _, err := unstructured.UnstructuredJSONScheme.Decode(raw, nil, nil)
+	if err == nil {
+		err = utiljson.Unmarshal(raw, &metadataOnlyObject{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("unable to decode %q: %v", source, err)
+	}
+	var objs []*unstructured.Unstructured
+	// The builder reports namespace errors as it meets them, and the
+	// items it cannot type after them (they come back from Flatten).
+	var errs, untyped []error
+	switch o := obj.(type) {
+	case *unstructured.Unstructured:
+		objs = []*unstructured.Unstructured{o}
+	case *unstructured.UnstructuredList:
+		// Flatten extracts the items of a list item too, which fails (an
+		// Unstructured has no Items field) and loses the whole document.
+		for i := range o.Items {
+			if o.Items[i].IsList() {
+				_, err := meta.ExtractList(&o.Items[i])
+				return nil, err
+			}
+		}
+		for i := range o.Items {
+			item := &o.Items[i]
+			if _, _, err := typer.ObjectKinds(item); err != nil {
+				untyped = append(untyped, fmt.Errorf("unable to get type info from the object %q: %v", reflect.TypeOf(item), err))
+				continue
+			}
+			objs = append(objs, item)
+		}
+	}
+	kept := objs[:0]
+	for _, o := range objs {
+		if err := r.setNamespace(o); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		kept = append(kept, o)
+	}
+	errs = append(errs, untyped...)
+	switch len(errs) {
+	case 0:
+		return kept, nil
+	case 1:
+		return nil, errs[0]
+	}
+	return nil, utilerrors.NewAggregate(errs)
 }
 
-func (offlineGetter) ToRESTMapper() (meta.RESTMapper, error) { return staticMapper{}, nil }
+// setNamespace is the builder's SetNamespace, RequireNamespace (when
+// enforcing) and FilterNamespace, in that order, on one object.
+func (r *reader) setNamespace(o *unstructured.Unstructured) error {
+	if !namespaced(o.GroupVersionKind().GroupKind()) {
+		o.SetNamespace("") // a cluster-scoped object's namespace is dropped
+		return nil
+	}
+	ns := o.GetNamespace()
+	if ns == "" {
+		ns = r.namespace
+		o.SetNamespace(ns)
+	}
+	if r.enforce && ns != r.namespace {
+		return fmt.Errorf("the namespace from the provided object %q does not match the namespace %q. You must pass '--namespace=%s' to perform this operation.", ns, r.namespace, ns)
+	}
+	return nil
+}
 
-// staticMapper maps every kind without discovery: the resource guessed from
-// the kind, the scope from a table of the cluster-scoped kinds manifests
-// commonly hold (everything else is namespaced, like the CRDs of most agents).
-type staticMapper struct{ meta.RESTMapper } // the builder calls only RESTMapping for files
-
+// clusterScoped is the scope kubectl's REST mapper would give, without a
+// cluster: the cluster-scoped kinds manifests commonly hold, and any kind
+// named Cluster*; everything else is namespaced, like the CRDs of most
+// agents.
 var clusterScoped = map[schema.GroupKind]bool{
 	{Kind: "Namespace"}: true, {Kind: "Node"}: true, {Kind: "PersistentVolume"}: true, {Kind: "ComponentStatus"}: true,
 	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:                         true,
@@ -249,15 +338,6 @@ var clusterScoped = map[schema.GroupKind]bool{
 	{Group: "cert-manager.io", Kind: "ClusterIssuer"}:                                 true,
 }
 
-func (staticMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
-	gvk := gk.WithVersion("")
-	if len(versions) > 0 {
-		gvk.Version = versions[0]
-	}
-	plural, _ := meta.UnsafeGuessKindToResource(gvk)
-	scope := meta.RESTScopeNamespace
-	if clusterScoped[gk] || strings.HasPrefix(gk.Kind, "Cluster") {
-		scope = meta.RESTScopeRoot
-	}
-	return &meta.RESTMapping{Resource: plural, GroupVersionKind: gvk, Scope: scope}, nil
+func namespaced(gk schema.GroupKind) bool {
+	return !clusterScoped[gk] && !strings.HasPrefix(gk.Kind, "Cluster")
 }

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"sort"
@@ -9,11 +13,52 @@ import (
 	"testing"
 	"unicode/utf16"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	kjson "sigs.k8s.io/json"
 
 	"github.com/daemonguard/daemonguard/internal/config"
 	"github.com/daemonguard/daemonguard/internal/policy"
 )
+
+// offlineGetter gives the builder what a non-local kubectl run has, without
+// a cluster: a REST mapper (so namespaces are defaulted and enforced by
+// scope, as kubectl does) and a REST config that is never dialled. File
+// input never fetches: the builder only retrieves objects it did not read.
+type offlineGetter struct{}
+
+func (offlineGetter) ToRESTConfig() (*rest.Config, error) {
+	return &rest.Config{Host: "https://offline.invalid"}, nil
+}
+
+func (offlineGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	return nil, errors.New("offline: files, not resources or categories from a cluster")
+}
+
+func (offlineGetter) ToRESTMapper() (meta.RESTMapper, error) { return staticMapper{}, nil }
+
+// staticMapper maps every kind without discovery: the resource guessed from
+// the kind, the scope from read.go's table, as the reader scopes kinds.
+type staticMapper struct{ meta.RESTMapper } // the builder calls only RESTMapping for files
+
+func (staticMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	gvk := gk.WithVersion("")
+	if len(versions) > 0 {
+		gvk.Version = versions[0]
+	}
+	plural, _ := meta.UnsafeGuessKindToResource(gvk)
+	scope := meta.RESTScopeNamespace
+	if !namespaced(gk) {
+		scope = meta.RESTScopeRoot
+	}
+	return &meta.RESTMapping{Resource: plural, GroupVersionKind: gvk, Scope: scope}, nil
+}
 
 // kubectlApplies is what `kubectl apply [-n NS] -f FILE...` would send for
 // the files: the builder chain of ApplyOptions.GetObjects, run as kubectl
@@ -477,5 +522,376 @@ spec:
 				t.Fatalf("exit %d, want %d (denied in default, not exempt in kube-system nor skipped)\n%s%s", code, exitDenied, out, errOut)
 			}
 		})
+	}
+}
+
+// builderObjects is the reader's objects as it was when it ran the
+// resource builder on each document: the oracle of the reader's own
+// reimplementation, error for error.
+func builderObjects(r *reader, source string, raw []byte) ([]*document, error) {
+	var probe struct {
+		APIVersion string          `json:"apiVersion"`
+		Kind       string          `json:"kind"`
+		Items      json.RawMessage `json:"items"`
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &probe); err != nil {
+		return nil, fmt.Errorf("%s: not a Kubernetes object: %w", source, err)
+	}
+	list := probe.Items != nil
+	if !list && (probe.APIVersion == "" || probe.Kind == "") {
+		return nil, fmt.Errorf("%s: not a Kubernetes object: apiVersion and kind are required", source)
+	}
+	b := resource.NewBuilder(offlineGetter{}).
+		Unstructured().
+		ContinueOnError().
+		NamespaceParam(r.namespace).DefaultNamespace()
+	if r.enforce {
+		b = b.RequireNamespace()
+	}
+	infos, err := b.Stream(bytes.NewReader(raw), source).Flatten().Do().Infos()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	var docs []*document
+	for j, info := range infos {
+		js, err := runtime.Encode(unstructured.UnstructuredJSONScheme, info.Object)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+		name := source
+		if list {
+			name = fmt.Sprintf("%s item %d", source, j+1)
+		}
+		d, err := newDocument(name, bytes.TrimSpace(js))
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
+// namespaceSettings are the --namespace settings the oracle tests read
+// under: the default, enforced, and the empty namespace either way.
+var namespaceSettings = []reader{{namespace: "default"}, {namespace: "team-a", enforce: true}, {namespace: ""}, {namespace: "", enforce: true}}
+
+// sameAsBuilder fails t unless the reader makes of the JSON document raw
+// exactly what the builder made: the same objects, or the same error.
+func sameAsBuilder(t *testing.T, raw []byte) {
+	t.Helper()
+	for _, r := range namespaceSettings {
+		got, gotErr := r.objects("f.yaml: document 1", raw)
+		want, wantErr := builderObjects(&r, "f.yaml: document 1", raw)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("namespace %q enforced %v, %s:\nerror %v\nthe builder's %v", r.namespace, r.enforce, raw, gotErr, wantErr)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("namespace %q enforced %v, %s:\n%d objects, the builder %d", r.namespace, r.enforce, raw, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].source != want[i].source || string(got[i].json) != string(want[i].json) {
+				t.Fatalf("namespace %q enforced %v, %s:\n%s %s\nthe builder's\n%s %s", r.namespace, r.enforce, raw, got[i].source, got[i].json, want[i].source, want[i].json)
+			}
+		}
+	}
+}
+
+// firstDocument is the first document of data as readFile reads it, as
+// JSON; nil when there is none or it does not parse.
+func firstDocument(data []byte) []byte {
+	var ext runtime.RawExtension
+	if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096).Decode(&ext); err != nil {
+		return nil
+	}
+	raw := bytes.TrimSpace(ext.Raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	return raw
+}
+
+// builderDocuments are documents whose reading the builder has rules for:
+// lists at every depth, kindless items, namespaces of every scope and type,
+// metadata that is not ObjectMeta, errors that aggregate.
+var builderDocuments = []string{
+	ds("plain"),
+	strings.Replace(ds("other"), "metadata: {", "metadata: {namespace: other, ", 1),
+	strings.Replace(ds("teama"), "metadata: {", "metadata: {namespace: team-a, ", 1),
+	strings.Replace(ds("empty"), "metadata: {", "metadata: {namespace: '', ", 1),
+	"apiVersion: v1\nkind: Namespace\nmetadata: {name: ns1, namespace: other}\n",
+	"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r, namespace: other}\n",
+	"apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: p, namespace: other}\nvalue: 5\n",
+	"apiVersion: example.com/v1\nkind: ClusterThing\nmetadata: {name: c, namespace: other}\n",
+	"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+	"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\n",
+	"apiVersion: v1\nkind: ConfigMap\n",
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: null\n",
+	"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: apps/v1, kind: DaemonSet, metadata: {name: a}}\n- {apiVersion: apps/v1, kind: DaemonSet, metadata: {name: b, namespace: other}}\n- {apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole, metadata: {name: r, namespace: other}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: team-a}}\n",
+	"apiVersion: v1\nkind: List\nitems: null\n",
+	"apiVersion: v1\nkind: List\nitems: []\n",
+	"apiVersion: v1\nkind: List\nitems: {a: b}\n",
+	"apiVersion: v1\nkind: List\nitems: x\n",
+	"apiVersion: v1\nkind: List\nitems: [null]\n",
+	"apiVersion: v1\nkind: List\nitems: [5]\n",
+	"apiVersion: v1\nkind: List\nitems: [s]\n",
+	"apiVersion: v1\nkind: List\nitems: [[]]\n",
+	"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: List, items: []}\n",
+	"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: List, items: null}\n",
+	"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: List, items: {a: b}}\n",
+	"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: first}}\n- {apiVersion: v1, kind: List, items: [{apiVersion: v1, kind: List, items: []}]}\n- {kind: NoVersion}\n",
+	"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: List, items: [{apiVersion: v1, kind: ConfigMap, metadata: {name: deep}}]}\n",
+	"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: example.com/v1, kind: Widget, metadata: {name: w}, items: []}\n",
+	"items: []\n",
+	"kind: List\nitems: [{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}]\n",
+	"apiVersion: v1\nitems: [{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}]\n",
+	"apiVersion: a/b/c\nkind: List\nitems: []\n",
+	"apiVersion: apps/v1\nkind: DaemonSetList\nmetadata: {resourceVersion: '7'}\nitems:\n- {metadata: {name: kindless}}\n- {kind: Pod, metadata: {name: onlykind}}\n- {apiVersion: v1, metadata: {name: onlyversion}}\n- {apiVersion: a/b/c, kind: Pod, metadata: {name: badversion}}\n- {apiVersion: v1, kind: Pod, metadata: {name: fine}}\n",
+	"apiVersion: apps/v1\nkind: DaemonSetList\nitems:\n- {metadata: {name: a, namespace: x}}\n- {metadata: {name: b, namespace: y}}\n- {metadata: {name: c, namespace: x}}\n- {kind: OnlyKind}\n- {kind: OnlyKind}\n",
+	"apiVersion: apps/v1\nkind: DaemonSetList\nitems:\n- {metadata: {name: a, namespace: x}}\n- {metadata: {name: b, namespace: x}}\n",
+	"apiVersion: apps/v1\nkind: DaemonSetList\nitems:\n- {kind: OnlyKind}\n- {apiVersion: v1}\n",
+	"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: n, namespace: 5}}\n- {apiVersion: v1, kind: ConfigMap, metadata: 7}\n- {apiVersion: v1, kind: ConfigMap, metadata: {labels: [x]}}\n- {apiVersion: v1, kind: Namespace, metadata: [1]}\n",
+	"apiVersion: v1\nkind: List\nmetadata: {labels: [x]}\nitems: []\n",
+	"apiVersion: v1\nkind: List\nmetadata: {namespace: team-a}\nitems: [{apiVersion: v1, kind: ConfigMap}]\n",
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: [1]\n",
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: {labels: [x]}\n",
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: {namespace: 5}\n",
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {a: b}}\n",
+	"apiVersion: a/b/c\nkind: ConfigMap\n",
+	"apiVersion: 5\nkind: ConfigMap\n",
+	"apiVersion: v1\nkind: 5\n",
+	"apiVersion: v1\nKind: ConfigMap\n",
+	"apiVersion: v1\nkind: ConfigMap\nItems: []\n",
+	ds("with-items") + "items: []\n",
+	"[1, 2]\n",
+	"just a string\n",
+	"5\n",
+}
+
+// TestObjectsAreTheBuilders: document by document, the reader makes what
+// the resource builder made, or fails with its error.
+func TestObjectsAreTheBuilders(t *testing.T) {
+	for _, doc := range builderDocuments {
+		raw := firstDocument([]byte(doc))
+		if raw == nil {
+			t.Fatalf("no document in %q", doc)
+		}
+		sameAsBuilder(t, raw)
+	}
+}
+
+// TestObjectsAreTheBuildersRandom: the same for generated documents: lists
+// in lists, items with and without kinds, namespaces of every sort.
+func TestObjectsAreTheBuildersRandom(t *testing.T) {
+	rnd := rand.New(rand.NewSource(1))
+	pick := func(xs ...any) any { return xs[rnd.Intn(len(xs))] }
+	kinds := [][2]string{{"apps/v1", "DaemonSet"}, {"v1", "ConfigMap"}, {"v1", "Namespace"}, {"rbac.authorization.k8s.io/v1", "ClusterRole"},
+		{"example.com/v1", "ClusterThing"}, {"example.com/v1", "Widget"}, {"", "DaemonSet"}, {"apps/v1", ""}, {"a/b/c", "X"},
+		{"v1", "List"}, {"apps/v1", "DaemonSetList"}}
+	var object func(depth int) any
+	object = func(depth int) any {
+		if rnd.Intn(12) == 0 {
+			return pick(nil, 5, "s", []any{})
+		}
+		o := map[string]any{}
+		k := kinds[rnd.Intn(len(kinds))]
+		if rnd.Intn(5) > 0 {
+			o["apiVersion"] = k[0]
+		}
+		if rnd.Intn(5) > 0 {
+			o["kind"] = k[1]
+		}
+		switch rnd.Intn(8) {
+		case 0:
+		case 1:
+			o["metadata"] = pick(nil, "m", []any{1})
+		default:
+			m := map[string]any{"name": fmt.Sprint("o", rnd.Intn(100))}
+			if ns := pick(nil, "", "default", "team-a", "other", 5); ns != nil {
+				m["namespace"] = ns
+			}
+			o["metadata"] = m
+		}
+		if depth < 3 && (strings.HasSuffix(k[1], "List") || rnd.Intn(6) == 0) {
+			var items any
+			switch rnd.Intn(6) {
+			case 0:
+			case 1:
+				items = map[string]any{"a": 1}
+			default:
+				var l []any
+				for range rnd.Intn(4) {
+					l = append(l, object(depth+1))
+				}
+				items = l
+			}
+			o["items"] = items
+		}
+		return o
+	}
+	for range 2000 {
+		raw, err := json.Marshal(object(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameAsBuilder(t, raw)
+	}
+}
+
+// FuzzObjectsAreTheBuilders: any document, the builder's reading.
+func FuzzObjectsAreTheBuilders(f *testing.F) {
+	for _, doc := range builderDocuments {
+		f.Add(doc)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		if raw := firstDocument([]byte(doc)); raw != nil {
+			sameAsBuilder(t, raw)
+		}
+	})
+}
+
+// kubectlReads is every object `kubectl apply -f` would send for the files,
+// in order, as JSON (the builder of kubectlApplies).
+func kubectlReads(namespace string, enforce bool, files ...string) ([]string, error) {
+	infos, err := resource.NewBuilder(offlineGetter{}).
+		Unstructured().
+		ContinueOnError().
+		NamespaceParam(namespace).DefaultNamespace().
+		FilenameParam(enforce, &resource.FilenameOptions{Filenames: files}).
+		Flatten().
+		Do().
+		Infos()
+	var out []string
+	for _, info := range infos {
+		js, _ := runtime.Encode(unstructured.UnstructuredJSONScheme, info.Object)
+		out = append(out, string(bytes.TrimSpace(js)))
+	}
+	return out, err
+}
+
+// TestReaderReadsWhatKubectlApplies: file by file, directory by directory,
+// the reader reads every object kubectl would send, in its order, and
+// fails where kubectl fails; where kubectl refuses a path, in its words.
+func TestReaderReadsWhatKubectlApplies(t *testing.T) {
+	list := func(items ...string) string {
+		return "apiVersion: v1\nkind: List\nitems:\n- " + strings.Join(items, "\n- ") + "\n"
+	}
+	cases := map[string]struct {
+		files     map[string]string
+		symlinks  map[string]string // name: target
+		args      []string          // default: every top-level file, sorted
+		namespace string            // enforced when set
+		wantErr   bool
+		pathErr   bool // the error is about the path, word for word kubectl's
+	}{
+		"cluster-scoped kinds lose their namespace, others get one": {files: map[string]string{"a.yaml": ds("d") +
+			"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ns1, namespace: other}\n---\napiVersion: example.com/v1\nkind: ClusterThing\nmetadata: {name: c, namespace: other}\n" +
+			"---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: p}\nvalue: 1\n"}},
+		"cluster-scoped kinds in another namespace under --namespace": {files: map[string]string{"a.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r, namespace: other}\n" +
+			"---\n" + list("{apiVersion: v1, kind: Namespace, metadata: {name: ns1, namespace: other}}", "{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}")},
+			namespace: "team-a"},
+		"a namespace conflict in a list": {files: map[string]string{"a.yaml": list("{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}", "{apiVersion: v1, kind: ConfigMap, metadata: {name: d, namespace: other}}")},
+			namespace: "team-a", wantErr: true},
+		"a namespace conflict in a later document": {files: map[string]string{"a.yaml": ds("a") + "---\n" + strings.Replace(ds("b"), "metadata: {", "metadata: {namespace: other, ", 1)},
+			namespace: "team-a", wantErr: true},
+		"items: null, items: [] and kindless items": {files: map[string]string{"a.yaml": "apiVersion: v1\nkind: List\nitems: null\n---\napiVersion: v1\nkind: List\nitems: []\n---\n" +
+			"apiVersion: apps/v1\nkind: DaemonSetList\nitems: [{metadata: {name: kindless}}, null]\n"}},
+		"a nested list": {files: map[string]string{"a.yaml": list("{apiVersion: v1, kind: List, items: [{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}]}")}, wantErr: true},
+		"a nested list with items: null is an object": {files: map[string]string{"a.yaml": list("{apiVersion: v1, kind: List, metadata: {name: l}, items: null}")}},
+		"an untyped item": {files: map[string]string{"a.yaml": list("{kind: ConfigMap, metadata: {name: c}}", "{apiVersion: v1, kind: ConfigMap, metadata: {name: d}}")}, wantErr: true},
+		"empty documents, comments, a file of nothing": {files: map[string]string{"a.yaml": "# nothing\n---\n---\n\n...\n", "b.yaml": "", "c.json": "  \n",
+			"d.yaml": "---\n" + ds("after-empties") + "---\n# trailing\n"}},
+		"byte-order marks in every encoding": {files: map[string]string{"a.yaml": "\ufeff" + ds("bom8") + "---\n" + list("{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}"),
+			"b.yaml": string(utf16File(list("{apiVersion: v1, kind: ConfigMap, metadata: {name: le}}"), false)),
+			"c.json": string(utf16File(dsJSON("be16", ""), true))}},
+		"a directory, not recursively, by exact extension": {files: map[string]string{"d/a.yaml": ds("ya"), "d/b.yml": ds("yb"), "d/c.json": dsJSON("jc", ""),
+			"d/UP.YAML": ds("upper"), "d/noext": ds("noext"), "d/x.yaml.txt": ds("txt"), "d/sub/e.yaml": ds("deep"), "d/.hidden.yaml": ds("hidden")},
+			args: []string{"d"}},
+		"directories and files, in the order named": {files: map[string]string{"d/b.yaml": ds("db"), "d/a.yaml": ds("da"), "z.txt": ds("z")}, args: []string{"z.txt", "d", "z.txt"}},
+		"a glob of directories and files":           {files: map[string]string{"g1/a.yaml": ds("g1a"), "g2.yaml": ds("g2"), "g3/sub/b.yaml": ds("deep")}, args: []string{"g*"}},
+		"a symlink in a directory is read as a file": {files: map[string]string{"d/a.yaml": ds("a"), "t/real.txt": ds("linked")},
+			symlinks: map[string]string{"d/link.yaml": "../t/real.txt", "d/dirlink.yaml": "../t"}, args: []string{"d"}, wantErr: true},
+		"a symlink to a file":             {files: map[string]string{"t/real.txt": ds("linked")}, symlinks: map[string]string{"link": "t/real.txt"}, args: []string{"link"}},
+		"a symlink to a directory, named": {files: map[string]string{"t/a.yaml": ds("a")}, symlinks: map[string]string{"link": "t"}, args: []string{"link"}, wantErr: true},
+		"an empty directory first":        {files: map[string]string{"e/notes.txt": "x", "a.yaml": ds("a")}, args: []string{"e", "a.yaml"}, wantErr: true, pathErr: true},
+		"an empty directory after a file": {files: map[string]string{"e/notes.txt": "x", "a.yaml": ds("a")}, args: []string{"a.yaml", "e"}},
+		"a glob of empty directories":     {files: map[string]string{"e1/notes.txt": "x", "e2/notes.txt": "x"}, args: []string{"e*"}, wantErr: true, pathErr: true},
+		"a missing file":                  {files: map[string]string{"a.yaml": ds("a")}, args: []string{"a.yaml", "missing.yaml"}, wantErr: true, pathErr: true},
+		"a glob that matches nothing":     {files: map[string]string{"a.yaml": ds("a")}, args: []string{"none-*.yaml"}, wantErr: true, pathErr: true},
+		"a bad pattern":                   {files: map[string]string{"a.yaml": ds("a")}, args: []string{"[.yaml"}, wantErr: true, pathErr: true},
+		"a dangling symlink":              {symlinks: map[string]string{"dangling.yaml": "nowhere"}, args: []string{"dangling.yaml"}, wantErr: true, pathErr: true},
+		"a file kubectl cannot decode":    {files: map[string]string{"a.yaml": ds("a") + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {labels: [x]}\n"}, wantErr: true},
+		"namespaces that agree with --namespace": {files: map[string]string{"a.yaml": ds("a") + "---\n" + strings.Replace(ds("b"), "metadata: {", "metadata: {namespace: team-a, ", 1) +
+			"---\n" + list("{apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: team-a}}", "{apiVersion: v1, kind: ConfigMap, metadata: {name: d}}")}, namespace: "team-a"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			var all []string
+			for f, data := range tc.files {
+				p := filepath.Join(dir, f)
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(f, "/") {
+					all = append(all, f)
+				}
+			}
+			for l, target := range tc.symlinks {
+				if err := os.Symlink(target, filepath.Join(dir, l)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sort.Strings(all)
+			args := tc.args
+			if args == nil {
+				args = all
+			}
+			var files []string
+			for _, a := range args {
+				files = append(files, filepath.Join(dir, a))
+			}
+			namespace := tc.namespace
+			if namespace == "" {
+				namespace = "default"
+			}
+			want, wantErr := kubectlReads(namespace, tc.namespace != "", files...)
+			if (wantErr != nil) != tc.wantErr {
+				t.Fatalf("the oracle: error %v, the case expects one: %v", wantErr, tc.wantErr)
+			}
+			r := &reader{namespace: namespace, enforce: tc.namespace != ""}
+			var got []string
+			var err error
+			for _, f := range files {
+				var docs []*document
+				if docs, err = r.read(f); err != nil {
+					break
+				}
+				for _, d := range docs {
+					got = append(got, string(d.json))
+				}
+			}
+			switch {
+			case wantErr != nil && err == nil:
+				t.Fatalf("the reader read %v; kubectl refuses: %v", got, wantErr)
+			case wantErr == nil && err != nil:
+				t.Fatalf("the reader refuses: %v; kubectl reads %v", err, want)
+			case tc.pathErr && err.Error() != wantErr.Error():
+				t.Fatalf("the reader says\n %v\nkubectl says\n %v", err, wantErr)
+			case wantErr == nil && strings.Join(got, "\n") != strings.Join(want, "\n"):
+				t.Fatalf("the reader read\n %s\nkubectl reads\n %s", strings.Join(got, "\n "), strings.Join(want, "\n "))
+			}
+		})
+	}
+}
+
+// TestCheckRefusesAnEmptyDirectory: as kubectl does, check refuses a first
+// path that holds no manifest file, and says which extensions it reads.
+func TestCheckRefusesAnEmptyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte(ds("txt")), 0o644)
+	code, _, errOut := runCmd(t, "", "check", dir)
+	if want := "error reading [" + dir + "]: recognized file extensions are [.json .yaml .yml]"; code != exitUsage || !strings.Contains(errOut, want) {
+		t.Fatalf("exit %d, stderr %q; want exit 2 with %q", code, errOut, want)
 	}
 }
