@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/daemonguard/daemonguard/internal/explain"
 	"github.com/daemonguard/daemonguard/internal/explain/live"
@@ -150,9 +149,6 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Timeout = o.timeout
 	cfg.QPS, cfg.Burst = 50, 100
-	// One budget for all groups, as client-go's Clientset shares it; each
-	// of kube's group clients would otherwise get its own.
-	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
 	counter := live.Count(cfg)
 	cs, err := kube.NewForConfig(cfg)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/daemonguard/daemonguard/internal/kube"
 	"github.com/daemonguard/daemonguard/internal/policy"
@@ -121,9 +120,6 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Timeout = o.timeout
 	cfg.QPS, cfg.Burst = 50, 100
-	// One budget for all groups, as client-go's Clientset shares it; each
-	// of kube's group clients would otherwise get its own.
-	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
 	report, err := scan(context.Background(), o, cfg, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemonguard scan: %v\n", err)

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 // Clientset hands out typed clients of Scheme's kinds for one cluster,
@@ -34,8 +36,16 @@ func NewForConfig(cfg *rest.Config) (*Clientset, error) {
 	return NewForConfigAndClient(cfg, httpClient)
 }
 
-// NewForConfigAndClient is NewForConfig over an existing HTTP client.
+// NewForConfigAndClient is NewForConfig over an existing HTTP client. As
+// client-go's Clientset, every group's client shares one rate limiter.
 func NewForConfigAndClient(cfg *rest.Config, httpClient *http.Client) (*Clientset, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.RateLimiter == nil && cfg.QPS > 0 {
+		if cfg.Burst <= 0 {
+			return nil, errors.New("burst is required to be greater than 0 when RateLimiter is not set and QPS is set to greater than 0")
+		}
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
+	}
 	cs := &Clientset{}
 	for _, c := range []struct {
 		into *rest.Interface
