@@ -163,11 +163,8 @@ func newRotator(c rotatorClients, opts RotatorOptions, log logr.Logger) (*Rotato
 	}, nil
 }
 
-// NeedLeaderElection is false: every replica keeps its own files and the
-// writes are arbitrated by the API server (see Rotator).
-func (r *Rotator) NeedLeaderElection() bool { return false }
-
-// Start keeps the certificates until ctx ends (manager.Runnable).
+// Start keeps the certificates until ctx ends. Every replica runs one:
+// each keeps its own files, and the API server arbitrates the writes.
 func (r *Rotator) Start(ctx context.Context) error {
 	// Watching only speeds things up (another replica's renewal, a
 	// caBundle someone reset); the periodic check is enough for

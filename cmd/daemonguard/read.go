@@ -307,6 +307,7 @@ func (r *reader) setNamespace(o *unstructured.Unstructured) error {
 		o.SetNamespace(ns)
 	}
 	if r.enforce && ns != r.namespace {
+		//lint:ignore ST1005 kubectl's message, word for word
 		return fmt.Errorf("the namespace from the provided object %q does not match the namespace %q. You must pass '--namespace=%s' to perform this operation.", ns, r.namespace, ns)
 	}
 	return nil
