@@ -496,28 +496,18 @@ func (c *cluster) memory(tb testing.TB) memory {
 // it does not serve fails the benchmark.
 func (c *cluster) gauges(tb testing.TB, names ...string) map[string]float64 {
 	tb.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metrics))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
+	c.scrape(tb, func(line string) {
+		name, value, ok := strings.Cut(line, " ")
 		if !ok || !slices.Contains(names, name) {
-			continue
+			return
 		}
 		v, err := strconv.ParseFloat(value, 64)
 		if err != nil {
-			tb.Fatalf("metrics line %q: %v", sc.Text(), err)
+			tb.Fatalf("metrics line %q: %v", line, err)
 		}
 		out[name] = v
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
+	})
 	for _, n := range names {
 		if _, ok := out[n]; !ok {
 			tb.Fatalf("serve's /metrics has no %s", n)
@@ -526,28 +516,38 @@ func (c *cluster) gauges(tb testing.TB, names ...string) map[string]float64 {
 	return out
 }
 
-// reviews counts the admission reviews serve has answered, by webhook
-// (mutate, validate), and the seconds it spent answering them ("mutate
-// seconds", "validate seconds"), from its metrics.
-func (c *cluster) reviews(tb testing.TB) map[string]float64 {
+// scrape hands each line of serve's /metrics to line.
+func (c *cluster) scrape(tb testing.TB, line func(string)) {
 	tb.Helper()
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metrics))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
-	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
+		line(sc.Text())
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// reviews counts the admission reviews serve has answered, by webhook
+// (mutate, validate), and the seconds it spent answering them ("mutate
+// seconds", "validate seconds"), from its metrics.
+func (c *cluster) reviews(tb testing.TB) map[string]float64 {
+	tb.Helper()
+	out := map[string]float64{}
+	c.scrape(tb, func(line string) {
 		// Counts under the webhook's name, seconds spent answering under
 		// its name plus " seconds".
 		suffix := ""
 		rest, ok := strings.CutPrefix(line, "daemonguard_admission_reviews_total{")
 		if !ok {
 			if rest, ok = strings.CutPrefix(line, "daemonguard_admission_review_duration_seconds_sum{"); !ok {
-				continue
+				return
 			}
 			suffix = " seconds"
 		}
@@ -561,9 +561,6 @@ func (c *cluster) reviews(tb testing.TB) map[string]float64 {
 				out[strings.TrimSuffix(name, `"`)+suffix] += v
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
+	})
 	return out
 }
