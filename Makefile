@@ -15,8 +15,8 @@ all: build
 # out the same ones).
 GO_BUILD_FLAGS := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-# CGO off, as the Dockerfile builds it: a static binary, and with cgo the
-# plugin package (linked by check's kustomize support) exports every symbol.
+# CGO off, as the Dockerfile builds it: a static binary, the same on every
+# distribution.
 build: ## build bin/daemonguard
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -o $(BIN) ./cmd/daemonguard
 

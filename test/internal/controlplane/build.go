@@ -8,8 +8,7 @@ import (
 )
 
 // BuildDaemonguard builds ./cmd/daemonguard to out as the Dockerfile does:
-// static (CGO off: with cgo, the plugin package that check's kustomize
-// support links makes the linker export every symbol), trimmed, stripped.
+// static (CGO off), trimmed, stripped.
 // The benchmarks measure this binary, the one an image runs.
 func BuildDaemonguard(ctx context.Context, out string) error {
 	root, err := RepoRoot()
