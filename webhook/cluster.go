@@ -119,6 +119,16 @@ func (r *clusterReads) parts() []part {
 	return out
 }
 
+// synced waits until the informers have synced; false when ctx ended
+// first.
+func (r *clusterReads) synced(ctx context.Context) bool {
+	waits := []toolscache.InformerSynced{r.classes.HasSynced}
+	if r.nodes != nil {
+		waits = append(waits, r.nodes.HasSynced)
+	}
+	return toolscache.WaitForCacheSync(ctx.Done(), waits...)
+}
+
 func informerPart(inf toolscache.SharedIndexInformer) func(context.Context) error {
 	return func(ctx context.Context) error {
 		inf.RunWithContext(ctx)

@@ -32,7 +32,12 @@ type ReportsOptions struct {
 
 // reporterPart is the Reporter, run by the replica that holds the Lease
 // daemonguard-reports in the webhook's namespace; nil when reports are off.
-func reporterPart(cs *kube.Clientset, cfg *rest.Config, opts Options, source *PolicySource, reg prometheus.Registerer, log logr.Logger) (*part, error) {
+// synced waits for the informers the policy reads (PriorityClasses,
+// Nodes): the Reporter starts once they are, as it did under
+// controller-runtime's manager, which started leader work after its caches
+// synced. Otherwise its first Reports would miss the node-aware findings.
+func reporterPart(cs *kube.Clientset, cfg *rest.Config, opts Options, source *PolicySource, synced func(context.Context) bool,
+	reg prometheus.Registerer, log logr.Logger) (*part, error) {
 	ro := opts.Reports
 	if !ro.Enabled {
 		return nil, nil
@@ -59,6 +64,9 @@ func reporterPart(cs *kube.Clientset, cfg *rest.Config, opts Options, source *Po
 	identity += "_" + string(uuid.NewUUID())
 	elector := &kube.Elector{Leases: cs.Leases(opts.Namespace), Name: "daemonguard-reports", Identity: identity, Log: log.WithName("leader-election")}
 	return &part{"reports leader election", func(ctx context.Context) error {
+		if !synced(ctx) {
+			return nil // ctx ended first
+		}
 		return elector.Run(ctx, func(ctx context.Context) {
 			if err := r.Start(ctx); err != nil {
 				log.Error(err, "reporter stopped")

@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return err
 	}
 	parts = append(parts, keepers...)
-	reporter, err := reporterPart(cs, cfg, opts, source, registry, log)
+	reporter, err := reporterPart(cs, cfg, opts, source, reads.synced, registry, log)
 	if err != nil {
 		return err
 	}
